@@ -1,0 +1,16 @@
+//! Schema migrations. Written as explicit SQL per backend rather than through the schema
+//! builder: the parts that matter most here (partial indexes, the PostgreSQL tsvector column and
+//! GIN index, the SQLite FTS5 table and its triggers) have no builder equivalent, and reading the
+//! real DDL next to the EXPLAIN output in docs/ is what an operator wants.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_init::Migration)]
+    }
+}

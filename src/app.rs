@@ -1,0 +1,147 @@
+//! Application state, the router, and a running server with graceful shutdown. `Server::start`
+//! is what `rentgraph serve` and the integration tests both run, so tests exercise the real
+//! start-up path (migrations, seeding, listeners) on a random port.
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::graphql::{AppSchema, build_schema};
+use crate::store::seed::SeedOptions;
+use crate::store::{Store, StoreError};
+use crate::telemetry::{Metrics, MetricsError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub schema: AppSchema,
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub metrics: Arc<Metrics>,
+    pub redis: Option<redis::Client>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("invalid redis.url: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+impl AppState {
+    pub async fn new(settings: Settings) -> Result<Self, StartError> {
+        let metrics = Arc::new(Metrics::new()?);
+        let store = Store::connect(&settings.database, metrics.clone()).await?;
+        let redis = match settings.redis.url.trim() {
+            "" => None,
+            url => Some(redis::Client::open(url)?),
+        };
+        Ok(Self {
+            schema: build_schema(&settings.graphql, Some(store.clone())),
+            auth: Arc::new(Authenticator::new(&settings.auth)?),
+            settings: Arc::new(settings),
+            store,
+            metrics,
+            redis,
+        })
+    }
+
+    /// Migrations and the demo data set, as configured.
+    pub async fn prepare_database(&self) -> Result<(), StoreError> {
+        let db = &self.settings.database;
+        if db.migrate_on_start {
+            self.store.migrate().await?;
+        }
+        if db.seed_if_empty && !self.store.any_property().await? {
+            let demo = &self.settings.demo;
+            tracing::info!("empty database: seeding the demo data set");
+            let report = self
+                .store
+                .seed(
+                    SeedOptions {
+                        properties: demo.properties,
+                        users: demo.users,
+                        interactions: demo.interactions,
+                        seed: demo.seed,
+                    },
+                    |msg| tracing::info!("seed: {msg}"),
+                )
+                .await?;
+            tracing::info!(?report, "demo data seeded");
+        }
+        Ok(())
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        let state = AppState::new(settings).await?;
+        state.prepare_database().await?;
+        let addr = format!("{}:{}", state.settings.server.host, state.settings.server.port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let (tx, mut rx) = watch::channel(false);
+        let router = crate::http::router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        Ok(Self { addr, state, shutdown: tx, task })
+    }
+
+    /// Stops accepting connections and waits for in-flight requests, at most `grace`.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        match tokio::time::timeout(grace, self.task).await {
+            Ok(Ok(Ok(()))) => tracing::info!("server stopped"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,101 @@
+//! The edge where library errors become GraphQL errors. Every error a client sees carries a
+//! stable SCREAMING_SNAKE `extensions.code`; messages may change, codes may not. Internal causes
+//! are logged here once and never sent to the client.
+use crate::store::StoreError;
+use async_graphql::ErrorExtensions;
+
+pub mod code {
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+    pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+}
+
+/// Deliberately not `Display`: async-graphql converts any `Display` error with `?`, which would
+/// bypass the mapping below and send a client an error without a code.
+#[derive(Debug)]
+pub enum ApiError {
+    BadInput(String),
+    NotFound(&'static str),
+    Unauthenticated,
+    Forbidden(&'static str),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn bad_input(msg: impl Into<String>) -> Self {
+        Self::BadInput(msg.into())
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadInput(m) => m.clone(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::Unauthenticated => "sign in to do this".to_owned(),
+            Self::Forbidden(m) => (*m).to_owned(),
+            Self::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadInput(_) => code::BAD_USER_INPUT,
+            Self::NotFound(_) => code::NOT_FOUND,
+            Self::Unauthenticated => code::UNAUTHENTICATED,
+            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::Internal(_) => code::INTERNAL,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Invalid(msg) => Self::BadInput(msg),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<std::sync::Arc<StoreError>> for ApiError {
+    fn from(e: std::sync::Arc<StoreError>) -> Self {
+        match &*e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Invalid(msg) => Self::BadInput(msg.clone()),
+            _ => Self::Internal(Box::new(ArcError(e))),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct ArcError(std::sync::Arc<StoreError>);
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        if let ApiError::Internal(cause) = &e {
+            let mut chain = cause.to_string();
+            let mut source = std::error::Error::source(cause.as_ref());
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(error = %chain, "request failed");
+        }
+        let code = e.code();
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

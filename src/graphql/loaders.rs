@@ -1,0 +1,222 @@
+//! Per-request batching. One `DataLoader<Db>` per request answers every per-row lookup; each key
+//! type below is one batched statement, so a query's statement count follows its shape, never
+//! the number of rows it returns. Loaders live per request because results depend on who asks
+//! (later: match scores) and must never leak between callers.
+use crate::store::{HistoryCursor, PropertyStats, SavedRow, Store, StoreError};
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{Amenity, interaction, property, property_image, user};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct Db {
+    store: Store,
+}
+
+pub type Loaders = DataLoader<Db>;
+
+pub fn loaders(store: Store, delay: Duration, max_batch_size: usize) -> Loaders {
+    DataLoader::new(Db { store }, tokio::spawn)
+        .delay(delay)
+        .max_batch_size(max_batch_size)
+}
+
+type LoadError = Arc<StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PropertyKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InteractionKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ImagesKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AmenitiesKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatsKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HistoryCountKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SavedCountKey(pub Uuid);
+
+/// One page of a user's history; the limit already includes the row that tells whether more
+/// follow. Keys with equal (limit, after) share a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HistoryKey {
+    pub user: Uuid,
+    pub limit: u64,
+    pub after: Option<HistoryCursor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SavedKey {
+    pub user: Uuid,
+    pub limit: u64,
+    pub after: Option<HistoryCursor>,
+}
+
+fn ids<K: Copy>(keys: &[K], f: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|k| f(*k)).collect()
+}
+
+impl Loader<UserKey> for Db {
+    type Value = user::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, user::Model>, LoadError> {
+        let rows = self.store.users_by_ids(&ids(keys, |k| k.0)).await?;
+        Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
+    }
+}
+
+impl Loader<PropertyKey> for Db {
+    type Value = property::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PropertyKey],
+    ) -> Result<HashMap<PropertyKey, property::Model>, LoadError> {
+        let rows = self.store.properties_by_ids(&ids(keys, |k| k.0)).await?;
+        Ok(rows.into_iter().map(|p| (PropertyKey(p.id), p)).collect())
+    }
+}
+
+impl Loader<InteractionKey> for Db {
+    type Value = interaction::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[InteractionKey],
+    ) -> Result<HashMap<InteractionKey, interaction::Model>, LoadError> {
+        let rows = self.store.interactions_by_ids(&ids(keys, |k| k.0)).await?;
+        Ok(rows.into_iter().map(|i| (InteractionKey(i.id), i)).collect())
+    }
+}
+
+impl Loader<ImagesKey> for Db {
+    type Value = Vec<property_image::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ImagesKey],
+    ) -> Result<HashMap<ImagesKey, Self::Value>, LoadError> {
+        let mut out: HashMap<ImagesKey, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for img in self.store.images_for(&ids(keys, |k| k.0)).await? {
+            out.entry(ImagesKey(img.property_id)).or_default().push(img);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<AmenitiesKey> for Db {
+    type Value = Vec<Amenity>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[AmenitiesKey],
+    ) -> Result<HashMap<AmenitiesKey, Self::Value>, LoadError> {
+        let mut out: HashMap<AmenitiesKey, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in self.store.amenities_for(&ids(keys, |k| k.0)).await? {
+            out.entry(AmenitiesKey(row.property_id))
+                .or_default()
+                .push(row.amenity);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<StatsKey> for Db {
+    type Value = PropertyStats;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[StatsKey]) -> Result<HashMap<StatsKey, PropertyStats>, LoadError> {
+        let stats = self.store.stats_for(&ids(keys, |k| k.0)).await?;
+        Ok(keys
+            .iter()
+            .map(|k| (*k, stats.get(&k.0).copied().unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl Loader<HistoryCountKey> for Db {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[HistoryCountKey]) -> Result<HashMap<HistoryCountKey, i64>, LoadError> {
+        let counts = self.store.interaction_counts(&ids(keys, |k| k.0)).await?;
+        Ok(keys.iter().map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0))).collect())
+    }
+}
+
+impl Loader<SavedCountKey> for Db {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SavedCountKey]) -> Result<HashMap<SavedCountKey, i64>, LoadError> {
+        let counts = self.store.saved_counts(&ids(keys, |k| k.0)).await?;
+        Ok(keys.iter().map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0))).collect())
+    }
+}
+
+/// Groups keys that differ only by user, so each group is one statement.
+fn groups<K, G: Eq + std::hash::Hash>(keys: &[K], group: impl Fn(&K) -> G) -> HashMap<G, Vec<&K>> {
+    let mut out: HashMap<G, Vec<&K>> = HashMap::new();
+    for k in keys {
+        out.entry(group(k)).or_default().push(k);
+    }
+    out
+}
+
+impl Loader<HistoryKey> for Db {
+    type Value = Vec<interaction::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[HistoryKey],
+    ) -> Result<HashMap<HistoryKey, Self::Value>, LoadError> {
+        let mut out = HashMap::new();
+        for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
+            let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
+            let rows = self.store.interactions_for_users(&users, limit, after).await?;
+            let mut by_user: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
+            for row in rows {
+                by_user.entry(row.user_id).or_default().push(row);
+            }
+            for k in group {
+                out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<SavedKey> for Db {
+    type Value = Vec<SavedRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SavedKey]) -> Result<HashMap<SavedKey, Self::Value>, LoadError> {
+        let mut out = HashMap::new();
+        for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
+            let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
+            let rows = self.store.saved_for_users(&users, limit, after).await?;
+            let mut by_user: HashMap<Uuid, Vec<SavedRow>> = HashMap::new();
+            for row in rows {
+                by_user.entry(row.user_id).or_default().push(row);
+            }
+            for k in group {
+                out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,57 @@
+use crate::app::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+/// Alive: the process answers. Says nothing about its dependencies.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready to serve: the database answers and, when configured, Redis does too.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let timeout = Duration::from_millis(state.settings.redis.connect_timeout_ms.max(100));
+    let database = match tokio::time::timeout(timeout, state.store.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "error: timed out".to_owned(),
+    };
+    let redis = match &state.redis {
+        None => "not configured".to_owned(),
+        Some(client) => match tokio::time::timeout(timeout, ping_redis(client)).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => format!("error: {e}"),
+            Err(_) => "error: timed out".to_owned(),
+        },
+    };
+    let ok = database == "ok" && (redis == "ok" || state.redis.is_none());
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if !ok {
+        tracing::warn!(%database, %redis, "not ready");
+    }
+    (
+        status,
+        Json(serde_json::json!({
+            "status": if ok { "ready" } else { "unavailable" },
+            "checks": { "database": database, "redis": redis },
+        })),
+    )
+        .into_response()
+}
+
+async fn ping_redis(client: &redis::Client) -> redis::RedisResult<()> {
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+    Ok(())
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut resp = state.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,8 @@
+//! rentgraph: a GraphQL API for a rental-property platform. See docs/ARCHITECTURE.md.
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod graphql;
+pub mod http;
+pub mod store;
+pub mod telemetry;

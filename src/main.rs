@@ -1,0 +1,138 @@
+//! The `rentgraph` binary: serve (the default), migrate, seed, export-schema, token.
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use rentgraph::app::{Server, shutdown_signal};
+use rentgraph::auth::Authenticator;
+use rentgraph::config::{Settings, Sources};
+use rentgraph::graphql::ids::{self, Kind};
+use rentgraph::store::Store;
+use rentgraph::store::seed::SeedOptions;
+use rentgraph::telemetry::{Metrics, init_tracing};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "rentgraph", version, about = "GraphQL API for rental properties")]
+struct Cli {
+    /// A settings file applied over config/default.toml and config/{RENTGRAPH_ENV}.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Load a generated data set into an empty database.
+    Seed {
+        #[arg(long, default_value_t = 3000)]
+        properties: usize,
+        #[arg(long, default_value_t = 400)]
+        users: usize,
+        #[arg(long, default_value_t = 40000)]
+        interactions: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Print the GraphQL schema (SDL) to stdout.
+    ExportSchema,
+    /// Print a bearer token for a user (development).
+    Token {
+        /// The user's id as `User.id` shows it (a raw UUID works too).
+        #[arg(long)]
+        user: String,
+        /// USER, OWNER, PARTNER or ADMIN.
+        #[arg(long, default_value = "USER")]
+        role: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(Sources { file: cli.config.clone(), ..Default::default() })?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            init_tracing(&settings.telemetry);
+            let store = connect(&settings).await?;
+            store.migrate().await.context("migration failed")?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { properties, users, interactions, seed } => {
+            init_tracing(&settings.telemetry);
+            let store = connect(&settings).await?;
+            store.migrate().await.context("migration failed")?;
+            let started = std::time::Instant::now();
+            let report = store
+                .seed(SeedOptions { properties, users, interactions, seed }, |msg| {
+                    eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64())
+                })
+                .await
+                .context("seeding failed")?;
+            eprintln!(
+                "seeded {} users, {} properties, {} images, {} amenities, {} interactions in {:.1}s (generate {} ms, load {} ms)",
+                report.users, report.properties, report.images, report.amenities, report.interactions,
+                started.elapsed().as_secs_f64(), report.generate_ms, report.load_ms
+            );
+            Ok(())
+        }
+        Command::ExportSchema => {
+            print!("{}", rentgraph::graphql::sdl(&settings.graphql));
+            Ok(())
+        }
+        Command::Token { user, role } => {
+            let id = ids::decode(Kind::User, &user).map_err(|e| anyhow::anyhow!("--user: {}", e.message()))?;
+            let role: entity::Role = serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
+                .map_err(|_| anyhow::anyhow!("--role must be USER, OWNER, PARTNER or ADMIN"))?;
+            let token = Authenticator::new(&settings.auth)?.mint(id, role)?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn connect(settings: &Settings) -> Result<Store> {
+    let metrics = Arc::new(Metrics::new()?);
+    Store::connect(&settings.database, metrics)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact(&settings.database.url)))
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    init_tracing(&settings.telemetry);
+    let grace = Duration::from_millis(settings.server.shutdown_timeout_ms);
+    let graphiql = settings.server.graphiql;
+    let server = match Server::start(settings).await {
+        Ok(s) => s,
+        Err(e) => bail!("cannot start: {e}"),
+    };
+    let url = format!("http://{}/graphql", server.addr);
+    tracing::info!(%url, "rentgraph is serving");
+    if graphiql {
+        eprintln!("\n  rentgraph is up. GraphiQL: {url}\n");
+    }
+    if let Ok(Some(admin)) = server.state.store.first_user_with_role(entity::Role::Admin).await {
+        tracing::info!(
+            admin = %ids::encode(Kind::User, admin.id).0,
+            "mint a token with: rentgraph token --user <id> --role ADMIN"
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down; finishing in-flight requests");
+    server.stop(grace).await;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+use super::properties::now_micros;
+use super::{Store, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use entity::{InteractionKind, interaction, property};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Set, Statement, Value,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Position in a user's history, newest first: (time, id) of the last row seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HistoryCursor {
+    pub at_micros: i64,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SavedRow {
+    pub user_id: Uuid,
+    pub property_id: Uuid,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// Builds placeholders in the backend's style while values are pushed.
+struct Params {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    fn new(backend: DbBackend) -> Self {
+        Self { backend, values: Vec::new() }
+    }
+    fn push(&mut self, v: impl Into<Value>) -> String {
+        self.values.push(v.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+    fn list(&mut self, ids: &[Uuid]) -> String {
+        ids.iter().map(|id| self.push(*id)).collect::<Vec<_>>().join(", ")
+    }
+    fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+fn cursor_time(c: &HistoryCursor) -> StoreResult<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_micros(c.at_micros)
+        .ok_or_else(|| StoreError::Invalid("cursor is out of range".into()))
+}
+
+impl Store {
+    /// Records an interaction with a listing that exists and is active.
+    pub async fn record_interaction(
+        &self,
+        user_id: Uuid,
+        property_id: Uuid,
+        kind: InteractionKind,
+    ) -> StoreResult<interaction::Model> {
+        let active = property::Entity::find_by_id(property_id)
+            .select_only()
+            .column(property::Column::IsActive)
+            .into_tuple::<bool>()
+            .one(self.conn())
+            .await?;
+        if active != Some(true) {
+            return Err(StoreError::NotFound("property"));
+        }
+        let model = interaction::Model {
+            id: Uuid::new_v4(),
+            user_id,
+            property_id,
+            kind,
+            created_at: now_micros(),
+        };
+        let am = interaction::ActiveModel {
+            id: Set(model.id),
+            user_id: Set(user_id),
+            property_id: Set(property_id),
+            kind: Set(kind),
+            created_at: Set(model.created_at),
+        };
+        interaction::Entity::insert(am)
+            .exec_without_returning(self.conn())
+            .await?;
+        Ok(model)
+    }
+
+    pub async fn interactions_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<interaction::Model>> {
+        Ok(interaction::Entity::find()
+            .filter(interaction::Column::Id.is_in(ids.iter().copied()))
+            .all(self.conn())
+            .await?)
+    }
+
+    /// The newest `limit` interactions of each user (after `after`), in one statement.
+    pub async fn interactions_for_users(
+        &self,
+        users: &[Uuid],
+        limit: u64,
+        after: Option<HistoryCursor>,
+    ) -> StoreResult<Vec<interaction::Model>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = Params::new(self.backend());
+        let ids = p.list(users);
+        let mut extra = String::new();
+        if let Some(c) = after {
+            let at = p.push(cursor_time(&c)?);
+            let at2 = p.push(cursor_time(&c)?);
+            let id = p.push(c.id);
+            extra = format!(" AND (created_at < {at} OR (created_at = {at2} AND id < {id}))");
+        }
+        let lim = p.push(limit as i64);
+        let sql = format!(
+            "SELECT id, user_id, property_id, kind, created_at FROM (
+                SELECT id, user_id, property_id, kind, created_at,
+                       ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS rn
+                FROM interactions WHERE user_id IN ({ids}){extra}
+             ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
+        );
+        Ok(interaction::Model::find_by_statement(p.statement(sql))
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn interaction_counts(&self, users: &[Uuid]) -> StoreResult<HashMap<Uuid, i64>> {
+        let rows: Vec<(Uuid, i64)> = interaction::Entity::find()
+            .select_only()
+            .column(interaction::Column::UserId)
+            .expr(Expr::col(interaction::Column::Id).count())
+            .filter(interaction::Column::UserId.is_in(users.iter().copied()))
+            .group_by(interaction::Column::UserId)
+            .into_tuple()
+            .all(self.conn())
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Each user's saved listings (latest save first, one row per listing), in one statement.
+    pub async fn saved_for_users(
+        &self,
+        users: &[Uuid],
+        limit: u64,
+        after: Option<HistoryCursor>,
+    ) -> StoreResult<Vec<SavedRow>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = Params::new(self.backend());
+        let kind = p.push("SAVE");
+        let ids = p.list(users);
+        let mut having = String::new();
+        if let Some(c) = after {
+            let at = p.push(cursor_time(&c)?);
+            let at2 = p.push(cursor_time(&c)?);
+            let id = p.push(c.id);
+            having = format!(
+                " HAVING (MAX(created_at) < {at} OR (MAX(created_at) = {at2} AND property_id < {id}))"
+            );
+        }
+        let lim = p.push(limit as i64);
+        let sql = format!(
+            "SELECT user_id, property_id, saved_at FROM (
+                SELECT user_id, property_id, MAX(created_at) AS saved_at,
+                       ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY MAX(created_at) DESC, property_id DESC) AS rn
+                FROM interactions WHERE kind = {kind} AND user_id IN ({ids})
+                GROUP BY user_id, property_id{having}
+             ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
+        );
+        Ok(SavedRow::find_by_statement(p.statement(sql))
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn saved_counts(&self, users: &[Uuid]) -> StoreResult<HashMap<Uuid, i64>> {
+        let mut p = Params::new(self.backend());
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let kind = p.push("SAVE");
+        let ids = p.list(users);
+        let sql = format!(
+            "SELECT user_id, COUNT(DISTINCT property_id) AS n FROM interactions
+             WHERE kind = {kind} AND user_id IN ({ids}) GROUP BY user_id"
+        );
+        let rows = self.conn().query_all_raw(p.statement(sql)).await?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let user: Uuid = row.try_get("", "user_id")?;
+            let n: i64 = row.try_get("", "n")?;
+            out.insert(user, n);
+        }
+        Ok(out)
+    }
+}

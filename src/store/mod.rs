@@ -1,0 +1,148 @@
+//! All data access. The only module that builds SQL; it knows sea-orm and the entities but
+//! nothing of GraphQL, so it can be reused by the CLI (seed, export) and by later batch jobs.
+//! Functions that back dataloaders take a slice of keys and answer with one statement.
+mod interactions;
+mod pagination;
+mod properties;
+pub mod seed;
+mod users;
+
+pub use interactions::{HistoryCursor, SavedRow};
+pub use pagination::{Page, PageRequest, SortKey};
+pub use properties::{
+    NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField,
+    PropertyPatch, PropertyStats,
+};
+
+use crate::config::DatabaseSettings;
+use crate::telemetry::Metrics;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot create the database directory {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Opens the pool and installs the statement hook that feeds the query counter, the
+    /// duration histogram and the slow-statement log.
+    pub async fn connect(settings: &DatabaseSettings, metrics: Arc<Metrics>) -> StoreResult<Self> {
+        ensure_sqlite_dir(&settings.url)?;
+        let mut opts = ConnectOptions::new(settings.url.clone());
+        opts.max_connections(settings.max_connections)
+            .min_connections(settings.min_connections)
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .connect_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .idle_timeout(Duration::from_millis(settings.idle_timeout_ms))
+            .max_lifetime(Duration::from_millis(settings.max_lifetime_ms))
+            .sqlx_logging(false);
+        if settings.url.starts_with("postgres") && settings.statement_timeout_ms > 0 {
+            opts.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
+        }
+        if settings.url.starts_with("sqlite") {
+            // WAL lets readers run while the single writer commits; busy_timeout makes a
+            // second writer wait instead of failing with SQLITE_BUSY.
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        }
+        let mut db = Database::connect(opts).await?;
+        let slow = Duration::from_millis(settings.slow_statement_ms);
+        db.set_metric_callback(move |info| {
+            metrics.record_db_statement(info.elapsed, info.failed);
+            if info.elapsed >= slow {
+                tracing::warn!(
+                    elapsed_ms = info.elapsed.as_millis() as u64,
+                    failed = info.failed,
+                    sql = %info.statement.sql,
+                    "slow SQL statement"
+                );
+            }
+        });
+        Ok(Self { db })
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    /// Runs `EXPLAIN` for a statement built by this module (docs and the index test use it).
+    pub async fn explain(&self, stmt: &sea_orm::Statement) -> StoreResult<String> {
+        let prefix = match self.backend() {
+            DbBackend::Sqlite => "EXPLAIN QUERY PLAN ",
+            _ => "EXPLAIN ",
+        };
+        let explained = sea_orm::Statement {
+            sql: format!("{prefix}{}", stmt.sql),
+            values: stmt.values.clone(),
+            db_backend: stmt.db_backend,
+        };
+        let rows = self.db.query_all_raw(explained).await?;
+        let mut out = String::new();
+        for row in rows {
+            let line: String = match self.backend() {
+                DbBackend::Sqlite => row.try_get_by_index(3)?,
+                _ => row.try_get_by_index(0)?,
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+fn ensure_sqlite_dir(url: &str) -> StoreResult<()> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}

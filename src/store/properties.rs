@@ -1,0 +1,511 @@
+use super::pagination::{Page, PageRequest, SortKey};
+use super::{Store, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use entity::{Amenity, InteractionKind, PropertyType, interaction, property, property_amenity, property_image};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    TransactionTrait,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Filters on listings. Empty vectors mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PropertyFilter {
+    pub city: Option<String>,
+    pub min_price: Option<i32>,
+    pub max_price: Option<i32>,
+    pub min_bedrooms: Option<i32>,
+    pub max_bedrooms: Option<i32>,
+    pub property_types: Vec<PropertyType>,
+    /// Listings that have every one of these.
+    pub amenities: Vec<Amenity>,
+    /// `Some(true)`: active only; `Some(false)`: inactive only; `None`: both.
+    pub active: Option<bool>,
+    pub owner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PropertyOrderField {
+    #[default]
+    CreatedAt,
+    Price,
+    Area,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OrderDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PropertyOrder {
+    pub field: PropertyOrderField,
+    pub direction: OrderDirection,
+}
+
+impl PropertyOrder {
+    fn column(&self) -> property::Column {
+        match self.field {
+            PropertyOrderField::CreatedAt => property::Column::CreatedAt,
+            PropertyOrderField::Price => property::Column::MonthlyPrice,
+            PropertyOrderField::Area => property::Column::Area,
+        }
+    }
+
+    /// The cursor value of a row in this ordering.
+    pub fn key_of(&self, row: &property::Model) -> SortKey {
+        let value = match self.field {
+            PropertyOrderField::CreatedAt => row.created_at.timestamp_micros(),
+            PropertyOrderField::Price => i64::from(row.monthly_price),
+            PropertyOrderField::Area => i64::from(row.area),
+        };
+        SortKey { value, id: row.id }
+    }
+
+    fn key_value(&self, key: &SortKey) -> StoreResult<sea_orm::Value> {
+        Ok(match self.field {
+            PropertyOrderField::CreatedAt => DateTime::<Utc>::from_timestamp_micros(key.value)
+                .ok_or_else(|| StoreError::Invalid("cursor is out of range".into()))?
+                .into(),
+            PropertyOrderField::Price | PropertyOrderField::Area => i32::try_from(key.value)
+                .map_err(|_| StoreError::Invalid("cursor is out of range".into()))?
+                .into(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PropertyStats {
+    pub views: i64,
+    pub likes: i64,
+    pub saves: i64,
+    pub inquiries: i64,
+    pub dismissals: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProperty {
+    pub title: String,
+    pub description: String,
+    pub monthly_price: i32,
+    pub city: String,
+    pub neighbourhood: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub bedrooms: i32,
+    pub bathrooms: i32,
+    pub area: i32,
+    pub property_type: PropertyType,
+    pub amenities: Vec<Amenity>,
+    pub image_urls: Vec<String>,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PropertyPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub monthly_price: Option<i32>,
+    pub city: Option<String>,
+    pub neighbourhood: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub bedrooms: Option<i32>,
+    pub bathrooms: Option<i32>,
+    pub area: Option<i32>,
+    pub property_type: Option<PropertyType>,
+    pub amenities: Option<Vec<Amenity>>,
+    pub image_urls: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
+    use property::Column as C;
+    let mut cond = Condition::all();
+    // Written as a literal, not a bound parameter, so the planner can match the partial
+    // indexes' `WHERE is_active` on both backends.
+    match filter.active {
+        Some(true) => cond = cond.add(Expr::cust("\"properties\".\"is_active\"")),
+        Some(false) => cond = cond.add(Expr::cust("NOT \"properties\".\"is_active\"")),
+        None => {}
+    }
+    if let Some(city) = &filter.city {
+        cond = cond.add(C::City.eq(city.as_str()));
+    }
+    if let Some(min) = filter.min_price {
+        cond = cond.add(C::MonthlyPrice.gte(min));
+    }
+    if let Some(max) = filter.max_price {
+        cond = cond.add(C::MonthlyPrice.lte(max));
+    }
+    if let Some(min) = filter.min_bedrooms {
+        cond = cond.add(C::Bedrooms.gte(min));
+    }
+    if let Some(max) = filter.max_bedrooms {
+        cond = cond.add(C::Bedrooms.lte(max));
+    }
+    if !filter.property_types.is_empty() {
+        cond = cond.add(C::PropertyType.is_in(filter.property_types.iter().copied()));
+    }
+    if let Some(owner) = filter.owner_id {
+        cond = cond.add(C::OwnerId.eq(owner));
+    }
+    for amenity in &filter.amenities {
+        let sub = Query::select()
+            .expr(Expr::val(1))
+            .from(property_amenity::Entity)
+            .and_where(
+                Expr::col((property_amenity::Entity, property_amenity::Column::PropertyId))
+                    .equals((property::Entity, C::Id)),
+            )
+            .and_where(
+                Expr::col((property_amenity::Entity, property_amenity::Column::Amenity))
+                    .eq(*amenity),
+            )
+            .to_owned();
+        cond = cond.add(Expr::exists(sub));
+    }
+    property::Entity::find().filter(cond)
+}
+
+/// Turns words a user typed into an FTS5 query that cannot be a syntax error: every word
+/// quoted, all required, the last one as a prefix so results follow typing.
+fn fts5_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut q = words.join(" ");
+    q.push('*');
+    Some(q)
+}
+
+impl Store {
+    fn page_select(
+        &self,
+        filter: &PropertyFilter,
+        order: PropertyOrder,
+        page: PageRequest,
+    ) -> StoreResult<Select<property::Entity>> {
+        use sea_orm::Order;
+        let col = order.column();
+        let (dir, cursor, forward) = match page {
+            PageRequest::Forward { after, .. } => (order.direction, after, true),
+            PageRequest::Backward { before, .. } => (order.direction, before, false),
+        };
+        // Scanning backwards is scanning forwards in the opposite order.
+        let ascending = matches!(dir, OrderDirection::Asc) == forward;
+        let mut select = filtered(filter);
+        if let Some(key) = cursor {
+            let value = order.key_value(&key)?;
+            let past = if ascending {
+                Condition::any()
+                    .add(col.gt(value.clone()))
+                    .add(Condition::all().add(col.eq(value)).add(property::Column::Id.gt(key.id)))
+            } else {
+                Condition::any()
+                    .add(col.lt(value.clone()))
+                    .add(Condition::all().add(col.eq(value)).add(property::Column::Id.lt(key.id)))
+            };
+            select = select.filter(past);
+        }
+        let ord = if ascending { Order::Asc } else { Order::Desc };
+        Ok(select
+            .order_by(col, ord.clone())
+            .order_by(property::Column::Id, ord)
+            .limit(page.limit() + 1))
+    }
+
+    pub async fn page_properties(
+        &self,
+        filter: &PropertyFilter,
+        order: PropertyOrder,
+        page: PageRequest,
+    ) -> StoreResult<Page<property::Model>> {
+        let rows = self.page_select(filter, order, page)?.all(self.conn()).await?;
+        Ok(Page::from_overfetch(rows, page))
+    }
+
+    /// The statement `page_properties` runs, for EXPLAIN.
+    pub fn page_properties_statement(
+        &self,
+        filter: &PropertyFilter,
+        order: PropertyOrder,
+        page: PageRequest,
+    ) -> StoreResult<sea_orm::Statement> {
+        Ok(self.page_select(filter, order, page)?.build(self.backend()))
+    }
+
+    pub async fn count_properties(&self, filter: &PropertyFilter) -> StoreResult<u64> {
+        Ok(filtered(filter).count(self.conn()).await?)
+    }
+
+    fn search_select(&self, text: &str, filter: &PropertyFilter) -> Option<Select<property::Entity>> {
+        let mut select = filtered(filter);
+        match self.backend() {
+            DbBackend::Postgres => {
+                let words = text.trim();
+                if words.is_empty() {
+                    return None;
+                }
+                select = select
+                    .filter(Expr::cust_with_values(
+                        "\"properties\".\"search_vector\" @@ websearch_to_tsquery('english', $1)",
+                        [words],
+                    ))
+                    .order_by_desc(Expr::cust_with_values(
+                        "ts_rank(\"properties\".\"search_vector\", websearch_to_tsquery('english', $1))",
+                        [words],
+                    ));
+            }
+            _ => {
+                let q = fts5_query(text)?;
+                let hits = Query::select()
+                    .column(Alias::new("property_id"))
+                    .expr_as(Expr::cust("bm25(properties_fts)"), Alias::new("rank"))
+                    .from(Alias::new("properties_fts"))
+                    .and_where(Expr::cust_with_values("properties_fts MATCH ?", [q]))
+                    .to_owned();
+                QuerySelect::query(&mut select).join_subquery(
+                    JoinType::InnerJoin,
+                    hits,
+                    Alias::new("hits"),
+                    Expr::col((Alias::new("hits"), Alias::new("property_id")))
+                        .equals((property::Entity, property::Column::Id)),
+                );
+                // bm25 is lower for better matches.
+                select = select.order_by_asc(Expr::col((Alias::new("hits"), Alias::new("rank"))));
+            }
+        }
+        Some(select.order_by_asc(property::Column::Id))
+    }
+
+    /// Full-text search, best match first. Offset-paged: relevance has no stable key.
+    pub async fn search_properties(
+        &self,
+        text: &str,
+        filter: &PropertyFilter,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<property::Model>> {
+        let Some(select) = self.search_select(text, filter) else {
+            return Ok(Vec::new());
+        };
+        Ok(select.offset(offset).limit(limit).all(self.conn()).await?)
+    }
+
+    pub async fn count_search(&self, text: &str, filter: &PropertyFilter) -> StoreResult<u64> {
+        let Some(select) = self.search_select(text, filter) else {
+            return Ok(0);
+        };
+        Ok(select.count(self.conn()).await?)
+    }
+
+    pub fn search_statement(&self, text: &str, filter: &PropertyFilter) -> Option<sea_orm::Statement> {
+        self.search_select(text, filter)
+            .map(|s| s.limit(20).build(self.backend()))
+    }
+
+    pub async fn properties_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<property::Model>> {
+        Ok(property::Entity::find()
+            .filter(property::Column::Id.is_in(ids.iter().copied()))
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn images_for(&self, ids: &[Uuid]) -> StoreResult<Vec<property_image::Model>> {
+        Ok(property_image::Entity::find()
+            .filter(property_image::Column::PropertyId.is_in(ids.iter().copied()))
+            .order_by_asc(property_image::Column::PropertyId)
+            .order_by_asc(property_image::Column::Position)
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn amenities_for(&self, ids: &[Uuid]) -> StoreResult<Vec<property_amenity::Model>> {
+        Ok(property_amenity::Entity::find()
+            .filter(property_amenity::Column::PropertyId.is_in(ids.iter().copied()))
+            .order_by_asc(property_amenity::Column::Amenity)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Interaction counters for many listings in one GROUP BY.
+    pub async fn stats_for(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, PropertyStats>> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            property_id: Uuid,
+            kind: InteractionKind,
+            n: i64,
+        }
+        let rows = interaction::Entity::find()
+            .select_only()
+            .column(interaction::Column::PropertyId)
+            .column(interaction::Column::Kind)
+            .expr_as(Expr::col(interaction::Column::Id).count(), "n")
+            .filter(interaction::Column::PropertyId.is_in(ids.iter().copied()))
+            .group_by(interaction::Column::PropertyId)
+            .group_by(interaction::Column::Kind)
+            .into_model::<Row>()
+            .all(self.conn())
+            .await?;
+        let mut out: HashMap<Uuid, PropertyStats> = HashMap::new();
+        for row in rows {
+            let s = out.entry(row.property_id).or_default();
+            match row.kind {
+                InteractionKind::View => s.views = row.n,
+                InteractionKind::Like => s.likes = row.n,
+                InteractionKind::Save => s.saves = row.n,
+                InteractionKind::Inquiry => s.inquiries = row.n,
+                InteractionKind::Dismiss => s.dismissals = row.n,
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_property(
+        &self,
+        owner_id: Uuid,
+        new: NewProperty,
+    ) -> StoreResult<property::Model> {
+        let now = now_micros();
+        let id = Uuid::new_v4();
+        let txn = self.conn().begin().await?;
+        let model = property::ActiveModel {
+            id: Set(id),
+            owner_id: Set(owner_id),
+            title: Set(new.title),
+            description: Set(new.description),
+            monthly_price: Set(new.monthly_price),
+            city: Set(new.city),
+            neighbourhood: Set(new.neighbourhood),
+            latitude: Set(new.latitude),
+            longitude: Set(new.longitude),
+            bedrooms: Set(new.bedrooms),
+            bathrooms: Set(new.bathrooms),
+            area: Set(new.area),
+            property_type: Set(new.property_type),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        property::Entity::insert(model).exec_without_returning(&txn).await?;
+        replace_amenities(&txn, id, &new.amenities).await?;
+        replace_images(&txn, id, &new.image_urls).await?;
+        let created = property::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("property"))?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn update_property(
+        &self,
+        id: Uuid,
+        patch: PropertyPatch,
+    ) -> StoreResult<property::Model> {
+        let txn = self.conn().begin().await?;
+        let current = property::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("property"))?;
+        let mut am: property::ActiveModel = current.into();
+        macro_rules! apply {
+            ($($field:ident),*) => {$(
+                if let Some(v) = patch.$field { am.$field = Set(v); }
+            )*};
+        }
+        apply!(
+            title,
+            description,
+            monthly_price,
+            city,
+            neighbourhood,
+            latitude,
+            longitude,
+            bedrooms,
+            bathrooms,
+            area,
+            property_type,
+            is_active
+        );
+        am.updated_at = Set(now_micros());
+        let updated = am.update(&txn).await?;
+        if let Some(amenities) = &patch.amenities {
+            replace_amenities(&txn, id, amenities).await?;
+        }
+        if let Some(urls) = &patch.image_urls {
+            replace_images(&txn, id, urls).await?;
+        }
+        txn.commit().await?;
+        Ok(updated)
+    }
+}
+
+async fn replace_amenities<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    amenities: &[Amenity],
+) -> StoreResult<()> {
+    property_amenity::Entity::delete_many()
+        .filter(property_amenity::Column::PropertyId.eq(id))
+        .exec(conn)
+        .await?;
+    let mut unique: Vec<Amenity> = amenities.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.is_empty() {
+        return Ok(());
+    }
+    property_amenity::Entity::insert_many(unique.into_iter().map(|amenity| {
+        property_amenity::ActiveModel {
+            property_id: Set(id),
+            amenity: Set(amenity),
+        }
+    }))
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+async fn replace_images<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    urls: &[String],
+) -> StoreResult<()> {
+    property_image::Entity::delete_many()
+        .filter(property_image::Column::PropertyId.eq(id))
+        .exec(conn)
+        .await?;
+    if urls.is_empty() {
+        return Ok(());
+    }
+    property_image::Entity::insert_many(urls.iter().enumerate().map(|(i, url)| {
+        property_image::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            property_id: Set(id),
+            url: Set(url.clone()),
+            position: Set(i as i32),
+        }
+    }))
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Timestamps are kept to microseconds: PostgreSQL stores no more, and SQLite compares them as
+/// text, which only orders correctly when every value has the same precision.
+pub(crate) fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
