@@ -123,13 +123,16 @@ async fn serve(settings: Settings) -> Result<()> {
     let url = format!("http://{}/graphql", server.addr);
     tracing::info!(%url, "rentgraph is serving");
     if graphiql {
-        eprintln!("\n  rentgraph is up. GraphiQL: {url}\n");
-    }
-    if let Ok(Some(admin)) = server.state.store.first_user_with_role(entity::Role::Admin).await {
-        tracing::info!(
-            admin = %ids::encode(Kind::User, admin.id).0,
-            "mint a token with: rentgraph token --user <id> --role ADMIN"
-        );
+        eprintln!("\n  rentgraph is up. GraphiQL: {url}");
+        if let Ok(Some(admin)) = server.state.store.first_user_with_role(entity::Role::Admin).await {
+            eprintln!(
+                "  Demo admin {} ({}): cargo run --release -- token --user {} --role ADMIN",
+                admin.display_name,
+                admin.email,
+                ids::encode(Kind::User, admin.id).0
+            );
+        }
+        eprintln!();
     }
     shutdown_signal().await;
     tracing::info!("shutting down; finishing in-flight requests");

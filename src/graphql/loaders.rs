@@ -2,11 +2,26 @@
 //! type below is one batched statement, so a query's statement count follows its shape, never
 //! the number of rows it returns. Loaders live per request because results depend on who asks
 //! (later: match scores) and must never leak between callers.
+//!
+//! async-graphql's DataLoader normally `tokio::spawn`s each batch, which then races the
+//! resolvers on another worker thread: the batch goes out after `delay` with whatever keys have
+//! arrived by then, so a busy machine splits batches and the statement count drifts. Here the
+//! batches run on the request's own task instead (`Batches`): a batch can only start once the
+//! resolvers have returned `Pending`, i.e. after every sibling in the list has registered its
+//! key. Batching is complete by construction, and the delay can be zero (see
+//! docs/PERFORMANCE.md for the measurement).
 use crate::store::{HistoryCursor, PropertyStats, SavedRow, Store, StoreError};
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{Amenity, interaction, property, property_image, user};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::task::AtomicWaker;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -17,10 +32,94 @@ pub struct Db {
 
 pub type Loaders = DataLoader<Db>;
 
-pub fn loaders(store: Store, delay: Duration, max_batch_size: usize) -> Loaders {
-    DataLoader::new(Db { store }, tokio::spawn)
+/// Creates the request's loaders and the queue their batches run from.
+pub fn loaders(store: Store, delay: Duration, max_batch_size: usize) -> (Loaders, Batches) {
+    let batches = Batches::default();
+    let queue = batches.clone();
+    let loaders = DataLoader::new(Db { store }, move |fut| queue.push(fut))
         .delay(delay)
-        .max_batch_size(max_batch_size)
+        .max_batch_size(max_batch_size);
+    (loaders, batches)
+}
+
+/// Batches waiting to run on the request's task.
+#[derive(Clone, Default)]
+pub struct Batches {
+    inner: Arc<BatchesInner>,
+}
+
+#[derive(Default)]
+struct BatchesInner {
+    queue: Mutex<Vec<BoxFuture<'static, ()>>>,
+    waker: AtomicWaker,
+}
+
+impl Batches {
+    fn push(&self, fut: BoxFuture<'static, ()>) {
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(fut);
+        self.inner.waker.wake();
+    }
+
+    /// Drives `work` (the GraphQL execution) and the batches it queues on this one task.
+    /// Queued batches start only when `work` is stalled: it returned `Pending` without waking
+    /// itself. A self-wake means it merely yielded (FuturesUnordered does so every 32 futures
+    /// to be fair to other tasks) and more siblings are about to register keys.
+    pub async fn run<F: Future>(&self, work: F) -> F::Output {
+        let mut work = pin!(work);
+        let mut running = FuturesUnordered::new();
+        let detector = Arc::new(YieldDetector::default());
+        std::future::poll_fn(|cx| {
+            detector.arm(cx.waker());
+            let waker = Waker::from(detector.clone());
+            if let Poll::Ready(out) = work.as_mut().poll(&mut Context::from_waker(&waker)) {
+                return Poll::Ready(out);
+            }
+            self.inner.waker.register(cx.waker());
+            if !detector.woken.load(Ordering::Acquire) {
+                let queued = std::mem::take(
+                    &mut *self.inner.queue.lock().unwrap_or_else(PoisonError::into_inner),
+                );
+                running.extend(queued);
+            }
+            // Finished batches wake their resolvers, which wakes this task again.
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// A waker around the task's waker that records whether it was woken.
+#[derive(Default)]
+struct YieldDetector {
+    woken: AtomicBool,
+    parent: Mutex<Option<Waker>>,
+}
+
+impl YieldDetector {
+    fn arm(&self, parent: &Waker) {
+        self.woken.store(false, Ordering::Release);
+        let mut slot = self.parent.lock().unwrap_or_else(PoisonError::into_inner);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(parent)) {
+            *slot = Some(parent.clone());
+        }
+    }
+}
+
+impl Wake for YieldDetector {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(w) = self.parent.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            w.wake_by_ref();
+        }
+    }
 }
 
 type LoadError = Arc<StoreError>;

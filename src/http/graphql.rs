@@ -181,10 +181,12 @@ async fn execute(
     via_get: bool,
 ) -> Response {
     let g = &state.settings.graphql;
+    let (loaders, batches) =
+        loaders::loaders(state.store.clone(), g.dataloader_delay(), g.dataloader_max_batch_size);
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
         .data(principal)
-        .data(loaders::loaders(state.store.clone(), g.dataloader_delay(), g.dataloader_max_batch_size));
+        .data(loaders);
     if let Some(name) = operation_name {
         request = request.operation_name(name);
     }
@@ -217,7 +219,7 @@ async fn execute(
         resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    let response = state.schema.execute(request).await;
+    let response = batches.run(state.schema.execute(request)).await;
     let kind = match operation {
         Some(OperationType::Mutation) => "mutation",
         Some(OperationType::Subscription) => "subscription",

@@ -123,7 +123,7 @@ impl Property {
 }
 
 /// Which listings to return. Unset fields match everything.
-#[derive(InputObject, Default, Clone)]
+#[derive(InputObject, Clone)]
 pub struct PropertyFilterInput {
     pub city: Option<String>,
     pub min_price: Option<i32>,
@@ -138,6 +138,22 @@ pub struct PropertyFilterInput {
     /// null: both.
     #[graphql(default_with = "Some(true)")]
     pub active: Option<bool>,
+}
+
+impl Default for PropertyFilterInput {
+    /// What an omitted filter means: every active listing.
+    fn default() -> Self {
+        Self {
+            city: None,
+            min_price: None,
+            max_price: None,
+            min_bedrooms: None,
+            max_bedrooms: None,
+            types: None,
+            amenities: None,
+            active: Some(true),
+        }
+    }
 }
 
 impl PropertyFilterInput {
