@@ -34,7 +34,10 @@ pub enum StartError {
     #[error("invalid redis.url: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 impl AppState {
@@ -93,10 +96,16 @@ impl Server {
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
         let state = AppState::new(settings).await?;
         state.prepare_database().await?;
-        let addr = format!("{}:{}", state.settings.server.host, state.settings.server.port);
+        let addr = format!(
+            "{}:{}",
+            state.settings.server.host, state.settings.server.port
+        );
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+            .map_err(|source| StartError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -109,7 +118,12 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, state, shutdown: tx, task })
+        Ok(Self {
+            addr,
+            state,
+            shutdown: tx,
+            task,
+        })
     }
 
     /// Stops accepting connections and waits for in-flight requests, at most `grace`.

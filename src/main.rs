@@ -13,7 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "rentgraph", version, about = "GraphQL API for rental properties")]
+#[command(
+    name = "rentgraph",
+    version,
+    about = "GraphQL API for rental properties"
+)]
 struct Cli {
     /// A settings file applied over config/default.toml and config/{RENTGRAPH_ENV}.toml.
     #[arg(long, global = true, value_name = "FILE")]
@@ -55,7 +59,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(Sources { file: cli.config.clone(), ..Default::default() })?;
+    let settings = Settings::load(Sources {
+        file: cli.config.clone(),
+        ..Default::default()
+    })?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
@@ -65,21 +72,38 @@ async fn main() -> Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Seed { properties, users, interactions, seed } => {
+        Command::Seed {
+            properties,
+            users,
+            interactions,
+            seed,
+        } => {
             init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
             store.migrate().await.context("migration failed")?;
             let started = std::time::Instant::now();
             let report = store
-                .seed(SeedOptions { properties, users, interactions, seed }, |msg| {
-                    eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64())
-                })
+                .seed(
+                    SeedOptions {
+                        properties,
+                        users,
+                        interactions,
+                        seed,
+                    },
+                    |msg| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64()),
+                )
                 .await
                 .context("seeding failed")?;
             eprintln!(
                 "seeded {} users, {} properties, {} images, {} amenities, {} interactions in {:.1}s (generate {} ms, load {} ms)",
-                report.users, report.properties, report.images, report.amenities, report.interactions,
-                started.elapsed().as_secs_f64(), report.generate_ms, report.load_ms
+                report.users,
+                report.properties,
+                report.images,
+                report.amenities,
+                report.interactions,
+                started.elapsed().as_secs_f64(),
+                report.generate_ms,
+                report.load_ms
             );
             Ok(())
         }
@@ -88,9 +112,11 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Token { user, role } => {
-            let id = ids::decode(Kind::User, &user).map_err(|e| anyhow::anyhow!("--user: {}", e.message()))?;
-            let role: entity::Role = serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
-                .map_err(|_| anyhow::anyhow!("--role must be USER, OWNER, PARTNER or ADMIN"))?;
+            let id = ids::decode(Kind::User, &user)
+                .map_err(|e| anyhow::anyhow!("--user: {}", e.message()))?;
+            let role: entity::Role =
+                serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
+                    .map_err(|_| anyhow::anyhow!("--role must be USER, OWNER, PARTNER or ADMIN"))?;
             let token = Authenticator::new(&settings.auth)?.mint(id, role)?;
             println!("{token}");
             Ok(())
@@ -102,7 +128,12 @@ async fn connect(settings: &Settings) -> Result<Store> {
     let metrics = Arc::new(Metrics::new()?);
     Store::connect(&settings.database, metrics)
         .await
-        .with_context(|| format!("cannot connect to the database at {}", redact(&settings.database.url)))
+        .with_context(|| {
+            format!(
+                "cannot connect to the database at {}",
+                redact(&settings.database.url)
+            )
+        })
 }
 
 fn redact(url: &str) -> String {
@@ -124,7 +155,12 @@ async fn serve(settings: Settings) -> Result<()> {
     tracing::info!(%url, "rentgraph is serving");
     if graphiql {
         eprintln!("\n  rentgraph is up. GraphiQL: {url}");
-        if let Ok(Some(admin)) = server.state.store.first_user_with_role(entity::Role::Admin).await {
+        if let Ok(Some(admin)) = server
+            .state
+            .store
+            .first_user_with_role(entity::Role::Admin)
+            .await
+        {
             eprintln!(
                 "  Demo admin {} ({}): cargo run --release -- token --user {} --role ADMIN",
                 admin.display_name,

@@ -12,7 +12,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global tracing subscriber; a second call (tests) keeps the first.
 pub fn init_tracing(settings: &TelemetrySettings) {
-    let filter = EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -82,7 +83,10 @@ impl Metrics {
     }
 
     pub fn record_db_statement(&self, elapsed: Duration, failed: bool) {
-        let outcome = [KeyValue::new("outcome", if failed { "error" } else { "ok" })];
+        let outcome = [KeyValue::new(
+            "outcome",
+            if failed { "error" } else { "ok" },
+        )];
         self.db_statements.add(1, &outcome);
         self.db_duration.record(elapsed.as_secs_f64(), &outcome);
     }

@@ -165,7 +165,9 @@ impl MigrationTrait for Migration {
         match manager.get_database_backend() {
             DbBackend::Postgres => run(manager, POSTGRES_UP).await,
             DbBackend::Sqlite => run(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!("unsupported database backend {other:?}"))),
+            other => Err(DbErr::Migration(format!(
+                "unsupported database backend {other:?}"
+            ))),
         }
     }
 

@@ -22,7 +22,13 @@ impl Principal {
         }
     }
     pub fn is_admin(&self) -> bool {
-        matches!(self, Self::User { role: Role::Admin, .. })
+        matches!(
+            self,
+            Self::User {
+                role: Role::Admin,
+                ..
+            }
+        )
     }
     /// The user themself or an admin.
     pub fn may_see_user(&self, user: Uuid) -> bool {
@@ -98,7 +104,10 @@ impl Authenticator {
             .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         let id = Uuid::parse_str(&data.claims.sub)
             .map_err(|_| AuthError::InvalidToken("`sub` is not a user id".into()))?;
-        Ok(Principal::User { id, role: data.claims.role })
+        Ok(Principal::User {
+            id,
+            role: data.claims.role,
+        })
     }
 
     pub fn mint(&self, user: Uuid, role: Role) -> Result<String, AuthError> {
@@ -106,7 +115,12 @@ impl Authenticator {
     }
 
     /// A negative ttl makes an already expired token (tests use it).
-    pub fn mint_with_ttl(&self, user: Uuid, role: Role, ttl_secs: i64) -> Result<String, AuthError> {
+    pub fn mint_with_ttl(
+        &self,
+        user: Uuid,
+        role: Role,
+        ttl_secs: i64,
+    ) -> Result<String, AuthError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user.to_string(),

@@ -32,9 +32,12 @@ impl Ctx for Context<'_> {
         self.data::<Loaders>().map_err(|_| missing("loaders"))
     }
     fn principal(&self) -> Principal {
-        self.data::<Principal>().copied().unwrap_or(Principal::Anonymous)
+        self.data::<Principal>()
+            .copied()
+            .unwrap_or(Principal::Anonymous)
     }
     fn limits(&self) -> ApiResult<&GraphqlSettings> {
-        self.data::<GraphqlSettings>().map_err(|_| missing("settings"))
+        self.data::<GraphqlSettings>()
+            .map_err(|_| missing("settings"))
     }
 }

@@ -31,7 +31,9 @@ pub fn encode(kind: Kind, id: Uuid) -> ID {
 /// Any global id: its type and uuid.
 pub fn decode_any(id: &str) -> Result<(Kind, Uuid), ApiError> {
     let bad = || ApiError::bad_input(format!("`{id}` is not a valid id"));
-    let raw = URL_SAFE_NO_PAD.decode(id.trim_end_matches('=')).map_err(|_| bad())?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(id.trim_end_matches('='))
+        .map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (kind, uuid) = text.split_once(':').ok_or_else(bad)?;
     let kind = match kind {

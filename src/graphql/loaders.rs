@@ -81,7 +81,11 @@ impl Batches {
             self.inner.waker.register(cx.waker());
             if !detector.woken.load(Ordering::Acquire) {
                 let queued = std::mem::take(
-                    &mut *self.inner.queue.lock().unwrap_or_else(PoisonError::into_inner),
+                    &mut *self
+                        .inner
+                        .queue
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner),
                 );
                 running.extend(queued);
             }
@@ -116,7 +120,12 @@ impl Wake for YieldDetector {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        if let Some(w) = self.parent.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if let Some(w) = self
+            .parent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             w.wake_by_ref();
         }
     }
@@ -193,7 +202,10 @@ impl Loader<InteractionKey> for Db {
         keys: &[InteractionKey],
     ) -> Result<HashMap<InteractionKey, interaction::Model>, LoadError> {
         let rows = self.store.interactions_by_ids(&ids(keys, |k| k.0)).await?;
-        Ok(rows.into_iter().map(|i| (InteractionKey(i.id), i)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|i| (InteractionKey(i.id), i))
+            .collect())
     }
 }
 
@@ -201,10 +213,7 @@ impl Loader<ImagesKey> for Db {
     type Value = Vec<property_image::Model>;
     type Error = LoadError;
 
-    async fn load(
-        &self,
-        keys: &[ImagesKey],
-    ) -> Result<HashMap<ImagesKey, Self::Value>, LoadError> {
+    async fn load(&self, keys: &[ImagesKey]) -> Result<HashMap<ImagesKey, Self::Value>, LoadError> {
         let mut out: HashMap<ImagesKey, Self::Value> =
             keys.iter().map(|k| (*k, Vec::new())).collect();
         for img in self.store.images_for(&ids(keys, |k| k.0)).await? {
@@ -250,9 +259,15 @@ impl Loader<HistoryCountKey> for Db {
     type Value = i64;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[HistoryCountKey]) -> Result<HashMap<HistoryCountKey, i64>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[HistoryCountKey],
+    ) -> Result<HashMap<HistoryCountKey, i64>, LoadError> {
         let counts = self.store.interaction_counts(&ids(keys, |k| k.0)).await?;
-        Ok(keys.iter().map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0))).collect())
+        Ok(keys
+            .iter()
+            .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
+            .collect())
     }
 }
 
@@ -262,7 +277,10 @@ impl Loader<SavedCountKey> for Db {
 
     async fn load(&self, keys: &[SavedCountKey]) -> Result<HashMap<SavedCountKey, i64>, LoadError> {
         let counts = self.store.saved_counts(&ids(keys, |k| k.0)).await?;
-        Ok(keys.iter().map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0))).collect())
+        Ok(keys
+            .iter()
+            .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
+            .collect())
     }
 }
 
@@ -286,7 +304,10 @@ impl Loader<HistoryKey> for Db {
         let mut out = HashMap::new();
         for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
             let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
-            let rows = self.store.interactions_for_users(&users, limit, after).await?;
+            let rows = self
+                .store
+                .interactions_for_users(&users, limit, after)
+                .await?;
             let mut by_user: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
             for row in rows {
                 by_user.entry(row.user_id).or_default().push(row);

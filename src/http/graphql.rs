@@ -33,7 +33,10 @@ fn negotiate(headers: &HeaderMap) -> Option<Accept> {
         .collect();
     if types.contains(&GRAPHQL_RESPONSE) {
         Some(Accept::GraphqlResponse)
-    } else if types.iter().any(|t| *t == JSON || *t == "*/*" || *t == "application/*") {
+    } else if types
+        .iter()
+        .any(|t| *t == JSON || *t == "*/*" || *t == "application/*")
+    {
         Some(Accept::Json)
     } else {
         None
@@ -59,19 +62,23 @@ pub struct GetParams {
     variables: Option<String>,
 }
 
-fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
-    let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-    state.auth.authenticate(header).map_err(|e| {
-        let msg = match &e {
-            AuthError::InvalidToken(_) => "the bearer token is invalid or expired".to_owned(),
-            other => other.to_string(),
-        };
-        tracing::debug!(error = %e, "authentication failed");
-        let mut resp = error_response(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, &msg);
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        resp
-    })
+fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    state.auth.authenticate(header)
+}
+
+fn unauthorized(e: AuthError) -> Response {
+    let msg = match &e {
+        AuthError::InvalidToken(_) => "the bearer token is invalid or expired".to_owned(),
+        other => other.to_string(),
+    };
+    tracing::debug!(error = %e, "authentication failed");
+    let mut resp = error_response(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, &msg);
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -116,21 +123,38 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
         }
     };
     let Some(query) = parsed.query.filter(|q| !q.trim().is_empty()) else {
-        return error_response(StatusCode::BAD_REQUEST, code::BAD_REQUEST, "`query` is required");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "`query` is required",
+        );
     };
     let variables = match parsed.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
         Some(_) => {
-            return error_response(StatusCode::BAD_REQUEST, code::BAD_REQUEST, "`variables` must be an object");
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "`variables` must be an object",
+            );
         }
     };
     let _ = parsed.extensions;
     let principal = match principal(&state, &headers) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(e) => return unauthorized(e),
     };
-    execute(&state, query, parsed.operation_name, variables, principal, accept, false).await
+    execute(
+        &state,
+        query,
+        parsed.operation_name,
+        variables,
+        principal,
+        accept,
+        false,
+    )
+    .await
 }
 
 pub async fn get(
@@ -153,22 +177,39 @@ pub async fn get(
         );
     };
     let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return error_response(StatusCode::BAD_REQUEST, code::BAD_REQUEST, "the `query` parameter is required");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "the `query` parameter is required",
+        );
     };
     let variables = match params.variables.as_deref() {
         None | Some("") => Variables::default(),
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
             _ => {
-                return error_response(StatusCode::BAD_REQUEST, code::BAD_REQUEST, "`variables` must be a JSON object");
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    code::BAD_REQUEST,
+                    "`variables` must be a JSON object",
+                );
             }
         },
     };
     let principal = match principal(&state, &headers) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(e) => return unauthorized(e),
     };
-    execute(&state, query, params.operation_name, variables, principal, accept, true).await
+    execute(
+        &state,
+        query,
+        params.operation_name,
+        variables,
+        principal,
+        accept,
+        true,
+    )
+    .await
 }
 
 async fn execute(
@@ -181,8 +222,11 @@ async fn execute(
     via_get: bool,
 ) -> Response {
     let g = &state.settings.graphql;
-    let (loaders, batches) =
-        loaders::loaders(state.store.clone(), g.dataloader_delay(), g.dataloader_max_batch_size);
+    let (loaders, batches) = loaders::loaders(
+        state.store.clone(),
+        g.dataloader_delay(),
+        g.dataloader_max_batch_size,
+    );
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
         .data(principal)
@@ -196,14 +240,15 @@ async fn execute(
     let operation = match request.parsed_query() {
         Ok(doc) => {
             let name = wanted.as_deref();
-            let op = match (&doc.operations, name) {
-                (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
+            match (&doc.operations, name) {
+                (async_graphql::parser::types::DocumentOperations::Single(op), _) => {
+                    Some(op.node.ty)
+                }
                 (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(n)) => {
                     ops.get(n).map(|op| op.node.ty)
                 }
                 (async_graphql::parser::types::DocumentOperations::Multiple(_), None) => None,
-            };
-            op
+            }
         }
         Err(e) => {
             state.metrics.record_graphql("unknown", false);
@@ -216,7 +261,8 @@ async fn execute(
             code::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
         );
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
     let response = batches.run(state.schema.execute(request)).await;
@@ -225,7 +271,9 @@ async fn execute(
         Some(OperationType::Subscription) => "subscription",
         _ => "query",
     };
-    state.metrics.record_graphql(kind, response.errors.is_empty());
+    state
+        .metrics
+        .record_graphql(kind, response.errors.is_empty());
     // Errors raised before execution (validation, limits) have no path and leave no data.
     let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();
     let mut response = response;
@@ -240,7 +288,8 @@ async fn execute(
             } else {
                 code::INTERNAL
             };
-            let e = async_graphql::Error::new(err.message.clone()).extend_with(|_, ext| ext.set("code", code));
+            let e = async_graphql::Error::new(err.message.clone())
+                .extend_with(|_, ext| ext.set("code", code));
             err.extensions = e.extensions;
         }
     }
@@ -253,7 +302,11 @@ async fn execute(
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "serialising a response failed");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "internal error",
+            );
         }
     };
     let content_type = match accept {

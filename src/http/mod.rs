@@ -23,7 +23,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(probes::ready))
         .route("/metrics", get(probes::metrics))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), timeout_and_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            timeout_and_metrics,
+        ))
         .layer(CompressionLayer::new())
         .with_state(state)
 }
@@ -58,7 +61,11 @@ async fn timeout_and_metrics(State(state): State<AppState>, req: Request, next: 
     let resp = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::warn!(route, timeout_ms = limit.as_millis() as u64, "request timed out");
+            tracing::warn!(
+                route,
+                timeout_ms = limit.as_millis() as u64,
+                "request timed out"
+            );
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::REQUEST_TIMEOUT,

@@ -27,7 +27,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         },
     };
     let ok = database == "ok" && (redis == "ok" || state.redis.is_none());
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     if !ok {
         tracing::warn!(%database, %redis, "not ready");
     }

@@ -32,7 +32,10 @@ struct Params {
 
 impl Params {
     fn new(backend: DbBackend) -> Self {
-        Self { backend, values: Vec::new() }
+        Self {
+            backend,
+            values: Vec::new(),
+        }
     }
     fn push(&mut self, v: impl Into<Value>) -> String {
         self.values.push(v.into());
@@ -42,7 +45,10 @@ impl Params {
         }
     }
     fn list(&mut self, ids: &[Uuid]) -> String {
-        ids.iter().map(|id| self.push(*id)).collect::<Vec<_>>().join(", ")
+        ids.iter()
+            .map(|id| self.push(*id))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
     fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
@@ -108,6 +114,18 @@ impl Store {
         if users.is_empty() {
             return Ok(Vec::new());
         }
+        let stmt = self.interactions_statement(users, limit, after)?;
+        Ok(interaction::Model::find_by_statement(stmt)
+            .all(self.conn())
+            .await?)
+    }
+
+    pub fn interactions_statement(
+        &self,
+        users: &[Uuid],
+        limit: u64,
+        after: Option<HistoryCursor>,
+    ) -> StoreResult<Statement> {
         let mut p = Params::new(self.backend());
         let ids = p.list(users);
         let mut extra = String::new();
@@ -125,9 +143,7 @@ impl Store {
                 FROM interactions WHERE user_id IN ({ids}){extra}
              ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
         );
-        Ok(interaction::Model::find_by_statement(p.statement(sql))
-            .all(self.conn())
-            .await?)
+        Ok(p.statement(sql))
     }
 
     pub async fn interaction_counts(&self, users: &[Uuid]) -> StoreResult<HashMap<Uuid, i64>> {

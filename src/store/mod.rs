@@ -10,8 +10,8 @@ mod users;
 pub use interactions::{HistoryCursor, SavedRow};
 pub use pagination::{Page, PageRequest, SortKey};
 pub use properties::{
-    NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField,
-    PropertyPatch, PropertyStats,
+    NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField, PropertyPatch,
+    PropertyStats,
 };
 
 use crate::config::DatabaseSettings;

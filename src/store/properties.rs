@@ -1,7 +1,9 @@
 use super::pagination::{Page, PageRequest, SortKey};
 use super::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
-use entity::{Amenity, InteractionKind, PropertyType, interaction, property, property_amenity, property_image};
+use entity::{
+    Amenity, InteractionKind, PropertyType, interaction, property, property_amenity, property_image,
+};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult,
@@ -160,8 +162,11 @@ fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
             .expr(Expr::val(1))
             .from(property_amenity::Entity)
             .and_where(
-                Expr::col((property_amenity::Entity, property_amenity::Column::PropertyId))
-                    .equals((property::Entity, C::Id)),
+                Expr::col((
+                    property_amenity::Entity,
+                    property_amenity::Column::PropertyId,
+                ))
+                .equals((property::Entity, C::Id)),
             )
             .and_where(
                 Expr::col((property_amenity::Entity, property_amenity::Column::Amenity))
@@ -208,13 +213,17 @@ impl Store {
         if let Some(key) = cursor {
             let value = order.key_value(&key)?;
             let past = if ascending {
-                Condition::any()
-                    .add(col.gt(value.clone()))
-                    .add(Condition::all().add(col.eq(value)).add(property::Column::Id.gt(key.id)))
+                Condition::any().add(col.gt(value.clone())).add(
+                    Condition::all()
+                        .add(col.eq(value))
+                        .add(property::Column::Id.gt(key.id)),
+                )
             } else {
-                Condition::any()
-                    .add(col.lt(value.clone()))
-                    .add(Condition::all().add(col.eq(value)).add(property::Column::Id.lt(key.id)))
+                Condition::any().add(col.lt(value.clone())).add(
+                    Condition::all()
+                        .add(col.eq(value))
+                        .add(property::Column::Id.lt(key.id)),
+                )
             };
             select = select.filter(past);
         }
@@ -231,7 +240,10 @@ impl Store {
         order: PropertyOrder,
         page: PageRequest,
     ) -> StoreResult<Page<property::Model>> {
-        let rows = self.page_select(filter, order, page)?.all(self.conn()).await?;
+        let rows = self
+            .page_select(filter, order, page)?
+            .all(self.conn())
+            .await?;
         Ok(Page::from_overfetch(rows, page))
     }
 
@@ -249,7 +261,11 @@ impl Store {
         Ok(filtered(filter).count(self.conn()).await?)
     }
 
-    fn search_select(&self, text: &str, filter: &PropertyFilter) -> Option<Select<property::Entity>> {
+    fn search_select(
+        &self,
+        text: &str,
+        filter: &PropertyFilter,
+    ) -> Option<Select<property::Entity>> {
         let mut select = filtered(filter);
         match self.backend() {
             DbBackend::Postgres => {
@@ -310,7 +326,11 @@ impl Store {
         Ok(select.count(self.conn()).await?)
     }
 
-    pub fn search_statement(&self, text: &str, filter: &PropertyFilter) -> Option<sea_orm::Statement> {
+    pub fn search_statement(
+        &self,
+        text: &str,
+        filter: &PropertyFilter,
+    ) -> Option<sea_orm::Statement> {
         self.search_select(text, filter)
             .map(|s| s.limit(20).build(self.backend()))
     }
@@ -398,7 +418,9 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        property::Entity::insert(model).exec_without_returning(&txn).await?;
+        property::Entity::insert(model)
+            .exec_without_returning(&txn)
+            .await?;
         replace_amenities(&txn, id, &new.amenities).await?;
         replace_images(&txn, id, &new.image_urls).await?;
         let created = property::Entity::find_by_id(id)

@@ -73,7 +73,7 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
     pub fn chance(&mut self, p: f64) -> bool {
         self.f64() < p
@@ -131,22 +131,126 @@ pub struct City {
 }
 
 pub const CITIES: &[City] = &[
-    City { name: "Lisbon", lat: 38.72, lng: -9.14, base_price: 1400.0, weight: 1.2,
-        neighbourhoods: &[("Alfama", 1.1), ("Baixa", 1.3), ("Belem", 1.15), ("Campo de Ourique", 1.05), ("Marvila", 0.75), ("Olivais", 0.8)] },
-    City { name: "Berlin", lat: 52.52, lng: 13.40, base_price: 1250.0, weight: 1.6,
-        neighbourhoods: &[("Mitte", 1.35), ("Kreuzberg", 1.15), ("Neukolln", 0.9), ("Prenzlauer Berg", 1.25), ("Spandau", 0.7), ("Lichtenberg", 0.75)] },
-    City { name: "Barcelona", lat: 41.39, lng: 2.17, base_price: 1350.0, weight: 1.3,
-        neighbourhoods: &[("Eixample", 1.25), ("Gracia", 1.1), ("El Born", 1.3), ("Sants", 0.85), ("Poblenou", 1.05), ("Nou Barris", 0.7)] },
-    City { name: "Amsterdam", lat: 52.37, lng: 4.90, base_price: 2000.0, weight: 1.0,
-        neighbourhoods: &[("Jordaan", 1.4), ("De Pijp", 1.2), ("Oost", 1.0), ("Noord", 0.8), ("West", 0.95), ("Zuidoost", 0.7)] },
-    City { name: "Paris", lat: 48.86, lng: 2.35, base_price: 2100.0, weight: 1.5,
-        neighbourhoods: &[("Le Marais", 1.4), ("Montmartre", 1.1), ("Belleville", 0.85), ("Saint-Germain", 1.5), ("Bastille", 1.15), ("La Villette", 0.8)] },
-    City { name: "Milan", lat: 45.46, lng: 9.19, base_price: 1500.0, weight: 0.9,
-        neighbourhoods: &[("Brera", 1.4), ("Navigli", 1.15), ("Isola", 1.2), ("Citta Studi", 0.9), ("Lambrate", 0.8), ("Bovisa", 0.7)] },
-    City { name: "Vienna", lat: 48.21, lng: 16.37, base_price: 1100.0, weight: 0.8,
-        neighbourhoods: &[("Innere Stadt", 1.45), ("Leopoldstadt", 1.05), ("Neubau", 1.15), ("Favoriten", 0.75), ("Donaustadt", 0.85), ("Hietzing", 1.1)] },
-    City { name: "Prague", lat: 50.08, lng: 14.44, base_price: 950.0, weight: 0.7,
-        neighbourhoods: &[("Stare Mesto", 1.4), ("Vinohrady", 1.2), ("Zizkov", 0.95), ("Holesovice", 1.0), ("Smichov", 0.9), ("Prosek", 0.7)] },
+    City {
+        name: "Lisbon",
+        lat: 38.72,
+        lng: -9.14,
+        base_price: 1400.0,
+        weight: 1.2,
+        neighbourhoods: &[
+            ("Alfama", 1.1),
+            ("Baixa", 1.3),
+            ("Belem", 1.15),
+            ("Campo de Ourique", 1.05),
+            ("Marvila", 0.75),
+            ("Olivais", 0.8),
+        ],
+    },
+    City {
+        name: "Berlin",
+        lat: 52.52,
+        lng: 13.40,
+        base_price: 1250.0,
+        weight: 1.6,
+        neighbourhoods: &[
+            ("Mitte", 1.35),
+            ("Kreuzberg", 1.15),
+            ("Neukolln", 0.9),
+            ("Prenzlauer Berg", 1.25),
+            ("Spandau", 0.7),
+            ("Lichtenberg", 0.75),
+        ],
+    },
+    City {
+        name: "Barcelona",
+        lat: 41.39,
+        lng: 2.17,
+        base_price: 1350.0,
+        weight: 1.3,
+        neighbourhoods: &[
+            ("Eixample", 1.25),
+            ("Gracia", 1.1),
+            ("El Born", 1.3),
+            ("Sants", 0.85),
+            ("Poblenou", 1.05),
+            ("Nou Barris", 0.7),
+        ],
+    },
+    City {
+        name: "Amsterdam",
+        lat: 52.37,
+        lng: 4.90,
+        base_price: 2000.0,
+        weight: 1.0,
+        neighbourhoods: &[
+            ("Jordaan", 1.4),
+            ("De Pijp", 1.2),
+            ("Oost", 1.0),
+            ("Noord", 0.8),
+            ("West", 0.95),
+            ("Zuidoost", 0.7),
+        ],
+    },
+    City {
+        name: "Paris",
+        lat: 48.86,
+        lng: 2.35,
+        base_price: 2100.0,
+        weight: 1.5,
+        neighbourhoods: &[
+            ("Le Marais", 1.4),
+            ("Montmartre", 1.1),
+            ("Belleville", 0.85),
+            ("Saint-Germain", 1.5),
+            ("Bastille", 1.15),
+            ("La Villette", 0.8),
+        ],
+    },
+    City {
+        name: "Milan",
+        lat: 45.46,
+        lng: 9.19,
+        base_price: 1500.0,
+        weight: 0.9,
+        neighbourhoods: &[
+            ("Brera", 1.4),
+            ("Navigli", 1.15),
+            ("Isola", 1.2),
+            ("Citta Studi", 0.9),
+            ("Lambrate", 0.8),
+            ("Bovisa", 0.7),
+        ],
+    },
+    City {
+        name: "Vienna",
+        lat: 48.21,
+        lng: 16.37,
+        base_price: 1100.0,
+        weight: 0.8,
+        neighbourhoods: &[
+            ("Innere Stadt", 1.45),
+            ("Leopoldstadt", 1.05),
+            ("Neubau", 1.15),
+            ("Favoriten", 0.75),
+            ("Donaustadt", 0.85),
+            ("Hietzing", 1.1),
+        ],
+    },
+    City {
+        name: "Prague",
+        lat: 50.08,
+        lng: 14.44,
+        base_price: 950.0,
+        weight: 0.7,
+        neighbourhoods: &[
+            ("Stare Mesto", 1.4),
+            ("Vinohrady", 1.2),
+            ("Zizkov", 0.95),
+            ("Holesovice", 1.0),
+            ("Smichov", 0.9),
+            ("Prosek", 0.7),
+        ],
+    },
 ];
 
 const TYPES: &[(PropertyType, f64)] = &[
@@ -174,8 +278,18 @@ const AMENITIES: &[Amenity] = &[
 ];
 
 const ADJECTIVES: &[&str] = &[
-    "Bright", "Cosy", "Spacious", "Modern", "Charming", "Renovated", "Quiet", "Sunny", "Elegant",
-    "Stylish", "Airy", "Classic",
+    "Bright",
+    "Cosy",
+    "Spacious",
+    "Modern",
+    "Charming",
+    "Renovated",
+    "Quiet",
+    "Sunny",
+    "Elegant",
+    "Stylish",
+    "Airy",
+    "Classic",
 ];
 const FIRST: &[&str] = &[
     "Ana", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Karin",
@@ -262,6 +376,8 @@ pub fn generate(opts: SeedOptions) -> Dataset {
         let role = match i {
             0 => Role::Admin,
             1 => Role::Partner,
+            // A couple of owners even in the smallest data sets.
+            2 | 3 => Role::Owner,
             _ if rng.chance(0.10) => Role::Owner,
             _ => Role::User,
         };
@@ -296,10 +412,16 @@ pub fn generate(opts: SeedOptions) -> Dataset {
                 cities: std::iter::once(CITIES[home_city].name.to_owned())
                     .chain(second_city.map(|c| CITIES[c].name.to_owned()))
                     .collect(),
-                min_price: rng.chance(0.5).then(|| (noisy * 0.6 / 10.0).round() as i32 * 10),
+                min_price: rng
+                    .chance(0.5)
+                    .then(|| (noisy * 0.6 / 10.0).round() as i32 * 10),
                 max_price: Some((noisy * 1.3 / 10.0).round() as i32 * 10),
                 min_bedrooms: rng.chance(0.6).then_some(taste.bedrooms.max(1) - 1),
-                property_types: if rng.chance(0.5) { vec![taste.property_type] } else { vec![] },
+                property_types: if rng.chance(0.5) {
+                    vec![taste.property_type]
+                } else {
+                    vec![]
+                },
                 amenities: taste.amenities.iter().take(rng.below(3)).copied().collect(),
             }
         };
@@ -348,10 +470,34 @@ pub fn generate(opts: SeedOptions) -> Dataset {
         let mut amen: Vec<Amenity> = Vec::new();
         for &a in AMENITIES {
             let p = match a {
-                Amenity::Garden => if matches!(ptype, PropertyType::House | PropertyType::Townhouse) { 0.6 } else { 0.05 },
-                Amenity::Elevator => if matches!(ptype, PropertyType::House | PropertyType::Townhouse) { 0.0 } else { 0.5 },
-                Amenity::Pool | Amenity::Gym | Amenity::Doorman => if ptype == PropertyType::Condo { 0.45 } else { 0.06 },
-                Amenity::Furnished => if matches!(ptype, PropertyType::Room | PropertyType::Studio) { 0.75 } else { 0.3 },
+                Amenity::Garden => {
+                    if matches!(ptype, PropertyType::House | PropertyType::Townhouse) {
+                        0.6
+                    } else {
+                        0.05
+                    }
+                }
+                Amenity::Elevator => {
+                    if matches!(ptype, PropertyType::House | PropertyType::Townhouse) {
+                        0.0
+                    } else {
+                        0.5
+                    }
+                }
+                Amenity::Pool | Amenity::Gym | Amenity::Doorman => {
+                    if ptype == PropertyType::Condo {
+                        0.45
+                    } else {
+                        0.06
+                    }
+                }
+                Amenity::Furnished => {
+                    if matches!(ptype, PropertyType::Room | PropertyType::Studio) {
+                        0.75
+                    } else {
+                        0.3
+                    }
+                }
                 _ => 0.35,
             };
             if rng.chance(p) {
@@ -359,7 +505,10 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             }
         }
         let amenity_premium = 1.0 + 0.03 * amen.len() as f64;
-        let price = city.base_price * hood_mult * (area / 60.0).powf(0.8) * type_factor(ptype)
+        let price = city.base_price
+            * hood_mult
+            * (area / 60.0).powf(0.8)
+            * type_factor(ptype)
             * amenity_premium
             * (0.12 * rng.normal()).exp();
         let price = ((price / 10.0).round() as i32 * 10).max(150);
@@ -387,7 +536,9 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             description.push_str(". Close to shops, cafés and public transport.");
         }
         let created = micros_before(&mut rng, 400.0);
-        let owner = &users[owners[rng.below(owners.len().max(1)).min(owners.len().saturating_sub(1))]];
+        let owner = &users[owners[rng
+            .below(owners.len().max(1))
+            .min(owners.len().saturating_sub(1))]];
         let n_images = 1 + rng.below(5);
         for pos in 0..n_images {
             images.push(property_image::Model {
@@ -398,7 +549,10 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             });
         }
         for &a in &amen {
-            amenities.push(property_amenity::Model { property_id: id, amenity: a });
+            amenities.push(property_amenity::Model {
+                property_id: id,
+                amenity: a,
+            });
         }
         // Pareto(alpha = 1.3): a few listings draw most of the attention.
         appeal.push((1.0 - rng.f64()).max(1e-9).powf(-1.0 / 1.3).min(200.0));
@@ -447,9 +601,15 @@ pub fn generate(opts: SeedOptions) -> Dataset {
                 let city = if rng.chance(0.85) {
                     taste.home_city
                 } else {
-                    taste.second_city.unwrap_or_else(|| city_pick.sample(&mut rng))
+                    taste
+                        .second_city
+                        .unwrap_or_else(|| city_pick.sample(&mut rng))
                 };
-                let pool = if by_city[city].is_empty() { None } else { Some(city) };
+                let pool = if by_city[city].is_empty() {
+                    None
+                } else {
+                    Some(city)
+                };
                 let mut best = 0usize;
                 let mut best_score = f64::NEG_INFINITY;
                 for _ in 0..16 {
@@ -459,7 +619,13 @@ pub fn generate(opts: SeedOptions) -> Dataset {
                     };
                     // Gumbel noise turns argmax into sampling by softmax of affinity.
                     let gumbel = -(-(rng.f64().max(1e-12)).ln()).ln();
-                    let s = affinity(taste, &properties[cand], &prop_amen[cand], prop_city[cand], appeal[cand]) + gumbel;
+                    let s = affinity(
+                        taste,
+                        &properties[cand],
+                        &prop_amen[cand],
+                        prop_city[cand],
+                        appeal[cand],
+                    ) + gumbel;
                     if s > best_score {
                         best_score = s;
                         best = cand;
@@ -467,7 +633,13 @@ pub fn generate(opts: SeedOptions) -> Dataset {
                 }
                 best
             };
-            let a = affinity(taste, &properties[p], &prop_amen[p], prop_city[p], appeal[p]);
+            let a = affinity(
+                taste,
+                &properties[p],
+                &prop_amen[p],
+                prop_city[p],
+                appeal[p],
+            );
             let s = 1.0 / (1.0 + (-(a - 1.5)).exp());
             let r = rng.f64();
             let kind = if r < 0.22 * s {
@@ -490,7 +662,13 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             });
         }
     }
-    Dataset { users, properties, images, amenities, interactions }
+    Dataset {
+        users,
+        properties,
+        images,
+        amenities,
+        interactions,
+    }
 }
 
 impl Store {
@@ -531,10 +709,15 @@ impl Store {
         })
     }
 
-    async fn load_postgres(&self, data: &Dataset, progress: &(impl Fn(&str) + Sync)) -> StoreResult<()> {
+    async fn load_postgres(
+        &self,
+        data: &Dataset,
+        progress: &(impl Fn(&str) + Sync),
+    ) -> StoreResult<()> {
         use sea_orm::sqlx::postgres::PgPoolCopyExt;
         let pool = self.conn().get_postgres_connection_pool();
-        let copy_err = |e: sea_orm::sqlx::Error| StoreError::Db(DbErr::Custom(format!("COPY failed: {e}")));
+        let copy_err =
+            |e: sea_orm::sqlx::Error| StoreError::Db(DbErr::Custom(format!("COPY failed: {e}")));
 
         async fn copy_table<T>(
             pool: &sea_orm::sqlx::PgPool,
@@ -565,12 +748,28 @@ impl Store {
             Ok(())
         }
 
-        copy_table(pool, "COPY users (id, email, display_name, role, preferences, created_at) FROM STDIN",
-            "users", &data.users, |u, b| {
+        copy_table(
+            pool,
+            "COPY users (id, email, display_name, role, preferences, created_at) FROM STDIN",
+            "users",
+            &data.users,
+            |u, b| {
                 let prefs = serde_json::to_string(&u.preferences).unwrap_or_else(|_| "{}".into());
-                let _ = writeln!(b, "{}\t{}\t{}\t{}\t{}\t{}", u.id, esc(&u.email), esc(&u.display_name),
-                    role_str(u.role), esc(&prefs), ts(&u.created_at));
-            }, progress).await.map_err(copy_err)?;
+                let _ = writeln!(
+                    b,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    u.id,
+                    esc(&u.email),
+                    esc(&u.display_name),
+                    role_str(u.role),
+                    esc(&prefs),
+                    ts(&u.created_at)
+                );
+            },
+            progress,
+        )
+        .await
+        .map_err(copy_err)?;
         copy_table(pool, "COPY properties (id, owner_id, title, description, monthly_price, city, neighbourhood, latitude, longitude, bedrooms, bathrooms, area, property_type, is_active, created_at, updated_at) FROM STDIN",
             "properties", &data.properties, |p, b| {
                 let _ = writeln!(b, "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -578,25 +777,69 @@ impl Store {
                     esc(&p.neighbourhood), p.latitude, p.longitude, p.bedrooms, p.bathrooms, p.area,
                     enum_str(&p.property_type), if p.is_active { "t" } else { "f" }, ts(&p.created_at), ts(&p.updated_at));
             }, progress).await.map_err(copy_err)?;
-        copy_table(pool, "COPY property_images (id, property_id, url, position) FROM STDIN",
-            "property_images", &data.images, |i, b| {
-                let _ = writeln!(b, "{}\t{}\t{}\t{}", i.id, i.property_id, esc(&i.url), i.position);
-            }, progress).await.map_err(copy_err)?;
-        copy_table(pool, "COPY property_amenities (property_id, amenity) FROM STDIN",
-            "property_amenities", &data.amenities, |a, b| {
+        copy_table(
+            pool,
+            "COPY property_images (id, property_id, url, position) FROM STDIN",
+            "property_images",
+            &data.images,
+            |i, b| {
+                let _ = writeln!(
+                    b,
+                    "{}\t{}\t{}\t{}",
+                    i.id,
+                    i.property_id,
+                    esc(&i.url),
+                    i.position
+                );
+            },
+            progress,
+        )
+        .await
+        .map_err(copy_err)?;
+        copy_table(
+            pool,
+            "COPY property_amenities (property_id, amenity) FROM STDIN",
+            "property_amenities",
+            &data.amenities,
+            |a, b| {
                 let _ = writeln!(b, "{}\t{}", a.property_id, enum_str(&a.amenity));
-            }, progress).await.map_err(copy_err)?;
-        copy_table(pool, "COPY interactions (id, user_id, property_id, kind, created_at) FROM STDIN",
-            "interactions", &data.interactions, |i, b| {
-                let _ = writeln!(b, "{}\t{}\t{}\t{}\t{}", i.id, i.user_id, i.property_id, enum_str(&i.kind), ts(&i.created_at));
-            }, progress).await.map_err(copy_err)?;
-        // Fresh statistics so the planner picks the indexes right away.
+            },
+            progress,
+        )
+        .await
+        .map_err(copy_err)?;
+        copy_table(
+            pool,
+            "COPY interactions (id, user_id, property_id, kind, created_at) FROM STDIN",
+            "interactions",
+            &data.interactions,
+            |i, b| {
+                let _ = writeln!(
+                    b,
+                    "{}\t{}\t{}\t{}\t{}",
+                    i.id,
+                    i.user_id,
+                    i.property_id,
+                    enum_str(&i.kind),
+                    ts(&i.created_at)
+                );
+            },
+            progress,
+        )
+        .await
+        .map_err(copy_err)?;
+        // Fresh statistics, and the GIN index's pending list merged (a bulk load leaves it
+        // full, which makes the planner shun full-text index scans until autovacuum runs).
         use sea_orm::ConnectionTrait;
-        self.conn().execute_unprepared("ANALYZE").await?;
+        self.conn().execute_unprepared("VACUUM ANALYZE").await?;
         Ok(())
     }
 
-    async fn load_generic(&self, data: &Dataset, progress: &(impl Fn(&str) + Sync)) -> StoreResult<()> {
+    async fn load_generic(
+        &self,
+        data: &Dataset,
+        progress: &(impl Fn(&str) + Sync),
+    ) -> StoreResult<()> {
         let txn = self.conn().begin().await?;
         macro_rules! load {
             ($entity:ty, $rows:expr, $name:expr, $chunk:expr) => {{
@@ -612,9 +855,24 @@ impl Store {
         // SQLite allows 32766 bound values per statement.
         load!(user::Entity, &data.users, "users", 2000);
         load!(property::Entity, &data.properties, "properties", 1500);
-        load!(property_image::Entity, &data.images, "property_images", 5000);
-        load!(property_amenity::Entity, &data.amenities, "property_amenities", 10000);
-        load!(interaction::Entity, &data.interactions, "interactions", 5000);
+        load!(
+            property_image::Entity,
+            &data.images,
+            "property_images",
+            5000
+        );
+        load!(
+            property_amenity::Entity,
+            &data.amenities,
+            "property_amenities",
+            10000
+        );
+        load!(
+            interaction::Entity,
+            &data.interactions,
+            "interactions",
+            5000
+        );
         txn.commit().await?;
         Ok(())
     }

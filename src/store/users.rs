@@ -34,7 +34,10 @@ impl Store {
             > 0)
     }
 
-    pub async fn first_user_with_role(&self, role: entity::Role) -> StoreResult<Option<user::Model>> {
+    pub async fn first_user_with_role(
+        &self,
+        role: entity::Role,
+    ) -> StoreResult<Option<user::Model>> {
         use sea_orm::QueryOrder;
         Ok(user::Entity::find()
             .filter(user::Column::Role.eq(role))

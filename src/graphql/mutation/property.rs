@@ -52,14 +52,19 @@ pub struct UpdatePropertyInput {
 fn text(name: &str, v: &str, max: usize) -> ApiResult<String> {
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max {
-        return Err(ApiError::bad_input(format!("`{name}` must have 1 to {max} characters")));
+        return Err(ApiError::bad_input(format!(
+            "`{name}` must have 1 to {max} characters"
+        )));
     }
     Ok(t.to_owned())
 }
 
 fn range<T: PartialOrd + std::fmt::Display + Copy>(name: &str, v: T, lo: T, hi: T) -> ApiResult<T> {
-    if v < lo || v > hi || v != v {
-        return Err(ApiError::bad_input(format!("`{name}` must be between {lo} and {hi}")));
+    // Written so that NaN fails too.
+    if !(v >= lo && v <= hi) {
+        return Err(ApiError::bad_input(format!(
+            "`{name}` must be between {lo} and {hi}"
+        )));
     }
     Ok(v)
 }
@@ -74,7 +79,9 @@ fn urls(v: &[String]) -> ApiResult<Vec<String>> {
             if (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 500 {
                 Ok(u.to_owned())
             } else {
-                Err(ApiError::bad_input("image URLs must be http(s) URLs of at most 500 characters"))
+                Err(ApiError::bad_input(
+                    "image URLs must be http(s) URLs of at most 500 characters",
+                ))
             }
         })
         .collect()
@@ -86,7 +93,9 @@ fn require_lister(ctx: &Context<'_>) -> ApiResult<Uuid> {
     if matches!(role, Role::Owner | Role::Admin) {
         Ok(id)
     } else {
-        Err(ApiError::Forbidden("only owners and admins may list properties"))
+        Err(ApiError::Forbidden(
+            "only owners and admins may list properties",
+        ))
     }
 }
 
@@ -97,7 +106,9 @@ async fn owned(ctx: &Context<'_>, id: &ID) -> ApiResult<Uuid> {
     let found = ctx.store()?.properties_by_ids(&[id]).await?;
     let p = found.first().ok_or(ApiError::NotFound("property"))?;
     if p.owner_id != caller && role != Role::Admin {
-        return Err(ApiError::Forbidden("only the listing's owner or an admin may change it"));
+        return Err(ApiError::Forbidden(
+            "only the listing's owner or an admin may change it",
+        ));
     }
     Ok(id)
 }
@@ -126,7 +137,11 @@ impl PropertyMutation {
             amenities: input.amenities.into_iter().map(Into::into).collect(),
             image_urls: urls(&input.image_urls)?,
         };
-        let created = ctx.store()?.create_property(owner, new).await.map_err(ApiError::from)?;
+        let created = ctx
+            .store()?
+            .create_property(owner, new)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Property(created))
     }
 
@@ -140,30 +155,76 @@ impl PropertyMutation {
         let id = owned(ctx, &id).await?;
         let i = input;
         let patch = PropertyPatch {
-            title: i.title.as_deref().map(|v| text("title", v, 200)).transpose()?,
-            description: i.description.as_deref().map(|v| text("description", v, 5000)).transpose()?,
-            monthly_price: i.monthly_price.map(|v| range("monthlyPrice", v, 1, 1_000_000)).transpose()?,
-            city: i.city.as_deref().map(|v| text("city", v, 100)).transpose()?,
-            neighbourhood: i.neighbourhood.as_deref().map(|v| text("neighbourhood", v, 100)).transpose()?,
-            latitude: i.latitude.map(|v| range("latitude", v, -90.0, 90.0)).transpose()?,
-            longitude: i.longitude.map(|v| range("longitude", v, -180.0, 180.0)).transpose()?,
-            bedrooms: i.bedrooms.map(|v| range("bedrooms", v, 0, 50)).transpose()?,
-            bathrooms: i.bathrooms.map(|v| range("bathrooms", v, 0, 50)).transpose()?,
+            title: i
+                .title
+                .as_deref()
+                .map(|v| text("title", v, 200))
+                .transpose()?,
+            description: i
+                .description
+                .as_deref()
+                .map(|v| text("description", v, 5000))
+                .transpose()?,
+            monthly_price: i
+                .monthly_price
+                .map(|v| range("monthlyPrice", v, 1, 1_000_000))
+                .transpose()?,
+            city: i
+                .city
+                .as_deref()
+                .map(|v| text("city", v, 100))
+                .transpose()?,
+            neighbourhood: i
+                .neighbourhood
+                .as_deref()
+                .map(|v| text("neighbourhood", v, 100))
+                .transpose()?,
+            latitude: i
+                .latitude
+                .map(|v| range("latitude", v, -90.0, 90.0))
+                .transpose()?,
+            longitude: i
+                .longitude
+                .map(|v| range("longitude", v, -180.0, 180.0))
+                .transpose()?,
+            bedrooms: i
+                .bedrooms
+                .map(|v| range("bedrooms", v, 0, 50))
+                .transpose()?,
+            bathrooms: i
+                .bathrooms
+                .map(|v| range("bathrooms", v, 0, 50))
+                .transpose()?,
             area: i.area.map(|v| range("area", v, 1, 100_000)).transpose()?,
             property_type: i.property_type.map(Into::into),
             amenities: i.amenities.map(|a| a.into_iter().map(Into::into).collect()),
             image_urls: i.image_urls.as_deref().map(urls).transpose()?,
             is_active: i.is_active,
         };
-        let updated = ctx.store()?.update_property(id, patch).await.map_err(ApiError::from)?;
+        let updated = ctx
+            .store()?
+            .update_property(id, patch)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Property(updated))
     }
 
     /// Takes a listing off the market (its owner or an admin). It stays visible to them.
-    async fn deactivate_property(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Property> {
+    async fn deactivate_property(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Property> {
         let id = owned(ctx, &id).await?;
-        let patch = PropertyPatch { is_active: Some(false), ..Default::default() };
-        let updated = ctx.store()?.update_property(id, patch).await.map_err(ApiError::from)?;
+        let patch = PropertyPatch {
+            is_active: Some(false),
+            ..Default::default()
+        };
+        let updated = ctx
+            .store()?
+            .update_property(id, patch)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Property(updated))
     }
 }

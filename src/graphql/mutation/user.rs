@@ -37,7 +37,9 @@ impl PreferencesInput {
         }
         for (name, v) in [("minPrice", self.min_price), ("maxPrice", self.max_price)] {
             if v.is_some_and(|v| !(0..=1_000_000).contains(&v)) {
-                return Err(ApiError::bad_input(format!("`{name}` must be between 0 and 1000000")));
+                return Err(ApiError::bad_input(format!(
+                    "`{name}` must be between 0 and 1000000"
+                )));
             }
         }
         if let (Some(a), Some(b)) = (self.min_price, self.max_price)
@@ -46,11 +48,15 @@ impl PreferencesInput {
             return Err(ApiError::bad_input("`minPrice` is greater than `maxPrice`"));
         }
         if self.min_bedrooms.is_some_and(|b| !(0..=50).contains(&b)) {
-            return Err(ApiError::bad_input("`minBedrooms` must be between 0 and 50"));
+            return Err(ApiError::bad_input(
+                "`minBedrooms` must be between 0 and 50",
+            ));
         }
-        let mut types: Vec<entity::PropertyType> = self.property_types.into_iter().map(Into::into).collect();
+        let mut types: Vec<entity::PropertyType> =
+            self.property_types.into_iter().map(Into::into).collect();
         types.dedup();
-        let mut amenities: Vec<entity::Amenity> = self.amenities.into_iter().map(Into::into).collect();
+        let mut amenities: Vec<entity::Amenity> =
+            self.amenities.into_iter().map(Into::into).collect();
         amenities.sort();
         amenities.dedup();
         Ok(entity::Preferences {

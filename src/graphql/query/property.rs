@@ -2,11 +2,11 @@ use crate::graphql::context::Ctx;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::PropertyKey;
+use crate::graphql::types::connection_page_size as page_size;
 use crate::graphql::types::{
     Property, PropertyConnection, PropertyEdge, PropertyFilterInput, PropertyOrderBy,
     PropertyTotal, property_cursor, property_page_request, search_cursor, search_offset,
 };
-use crate::graphql::types::connection_page_size as page_size;
 use async_graphql::{Context, ID, Object};
 
 #[derive(Default)]
@@ -15,7 +15,10 @@ pub struct PropertyQuery;
 /// A listing by id, if it exists and the caller may see it.
 pub async fn load_property(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Option<Property>> {
     let p = ctx.loaders()?.load_one(PropertyKey(id)).await?;
-    Ok(p.filter(|p| crate::graphql::types::property_visible(ctx, p)).map(Property))
+    Ok(
+        p.filter(|p| crate::graphql::types::property_visible(ctx, p))
+            .map(Property),
+    )
 }
 
 #[Object]
@@ -28,6 +31,7 @@ impl PropertyQuery {
 
     /// Listings, filtered and ordered, as a cursor connection.
     #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // the arguments are the schema's
     async fn properties(
         &self,
         ctx: &Context<'_>,
@@ -50,9 +54,17 @@ impl PropertyQuery {
         let edges = page
             .rows
             .into_iter()
-            .map(|p| PropertyEdge { cursor: property_cursor(order.field, order.key_of(&p)), node: Property(p) })
+            .map(|p| PropertyEdge {
+                cursor: property_cursor(order.field, order.key_of(&p)),
+                node: Property(p),
+            })
             .collect();
-        Ok(PropertyConnection::new(edges, page.has_next_page, page.has_previous_page, PropertyTotal::Filter(filter)))
+        Ok(PropertyConnection::new(
+            edges,
+            page.has_next_page,
+            page.has_previous_page,
+            PropertyTotal::Filter(filter),
+        ))
     }
 
     /// Full-text search over titles and descriptions, best match first.
@@ -84,8 +96,16 @@ impl PropertyQuery {
         let edges = rows
             .into_iter()
             .enumerate()
-            .map(|(i, p)| PropertyEdge { cursor: search_cursor(offset + i as u64), node: Property(p) })
+            .map(|(i, p)| PropertyEdge {
+                cursor: search_cursor(offset + i as u64),
+                node: Property(p),
+            })
             .collect();
-        Ok(PropertyConnection::new(edges, has_next, offset > 0, PropertyTotal::Search(query, filter)))
+        Ok(PropertyConnection::new(
+            edges,
+            has_next,
+            offset > 0,
+            PropertyTotal::Search(query, filter),
+        ))
     }
 }

@@ -27,7 +27,11 @@ impl UserQuery {
         let Some(id) = ctx.principal().user_id() else {
             return Ok(None);
         };
-        let user = ctx.loaders()?.load_one(UserKey(id)).await.map_err(ApiError::from)?;
+        let user = ctx
+            .loaders()?
+            .load_one(UserKey(id))
+            .await
+            .map_err(ApiError::from)?;
         Ok(user.map(User))
     }
 }

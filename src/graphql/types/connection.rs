@@ -64,10 +64,16 @@ fn parse_keyed(cursor: &str, expected_tag: &str) -> ApiResult<(i64, Uuid)> {
 }
 
 /// Checks `first`/`last` against the configured page size.
-pub fn page_size(first: Option<i32>, last: Option<i32>, limits: &GraphqlSettings) -> ApiResult<u64> {
+pub fn page_size(
+    first: Option<i32>,
+    last: Option<i32>,
+    limits: &GraphqlSettings,
+) -> ApiResult<u64> {
     let n = match (first, last) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_input("pass either `first` or `last`, not both"));
+            return Err(ApiError::bad_input(
+                "pass either `first` or `last`, not both",
+            ));
         }
         (Some(n), None) | (None, Some(n)) => n,
         (None, None) => limits.default_page_size as i32,
@@ -101,14 +107,24 @@ pub fn property_page_request(
     };
     if last.is_some() {
         if after.is_some() {
-            return Err(ApiError::bad_input("`after` goes with `first`; use `before` with `last`"));
+            return Err(ApiError::bad_input(
+                "`after` goes with `first`; use `before` with `last`",
+            ));
         }
-        Ok(PageRequest::Backward { limit, before: before.as_deref().map(key).transpose()? })
+        Ok(PageRequest::Backward {
+            limit,
+            before: before.as_deref().map(key).transpose()?,
+        })
     } else {
         if before.is_some() {
-            return Err(ApiError::bad_input("`before` goes with `last`; use `after` with `first`"));
+            return Err(ApiError::bad_input(
+                "`before` goes with `last`; use `after` with `first`",
+            ));
         }
-        Ok(PageRequest::Forward { limit, after: after.as_deref().map(key).transpose()? })
+        Ok(PageRequest::Forward {
+            limit,
+            after: after.as_deref().map(key).transpose()?,
+        })
     }
 }
 
@@ -159,14 +175,23 @@ pub struct PropertyConnection {
 }
 
 impl PropertyConnection {
-    pub fn new(edges: Vec<PropertyEdge>, has_next: bool, has_previous: bool, total: PropertyTotal) -> Self {
+    pub fn new(
+        edges: Vec<PropertyEdge>,
+        has_next: bool,
+        has_previous: bool,
+        total: PropertyTotal,
+    ) -> Self {
         let page_info = PageInfo {
             has_next_page: has_next,
             has_previous_page: has_previous,
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         };
-        Self { edges, page_info, total }
+        Self {
+            edges,
+            page_info,
+            total,
+        }
     }
 }
 
@@ -189,8 +214,12 @@ impl PropertyConnection {
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let store = ctx.store()?;
         let n = match &self.total {
-            PropertyTotal::Filter(f) => store.count_properties(f).await.map_err(ApiError::from)? as i64,
-            PropertyTotal::Search(q, f) => store.count_search(q, f).await.map_err(ApiError::from)? as i64,
+            PropertyTotal::Filter(f) => {
+                store.count_properties(f).await.map_err(ApiError::from)? as i64
+            }
+            PropertyTotal::Search(q, f) => {
+                store.count_search(q, f).await.map_err(ApiError::from)? as i64
+            }
             PropertyTotal::Saved(user) => ctx
                 .loaders()?
                 .load_one(SavedCountKey(*user))

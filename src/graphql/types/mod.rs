@@ -4,13 +4,15 @@ mod interaction;
 mod property;
 mod user;
 
+pub use connection::page_size as connection_page_size;
 pub use connection::{
-    InteractionEdge, PropertyEdge, property_cursor, search_cursor,
-    InteractionConnection, PageInfo, PropertyConnection, PropertyTotal, history_cursor,
-    property_page_request, search_offset,
+    InteractionConnection, InteractionEdge, PageInfo, PropertyConnection, PropertyEdge,
+    PropertyTotal, history_cursor, property_cursor, property_page_request, search_cursor,
+    search_offset,
 };
 pub use enums::{Amenity, InteractionType, PropertyType, Role};
 pub use interaction::Interaction;
-pub use connection::page_size as connection_page_size;
-pub use property::{visible as property_visible, Property, PropertyFilterInput, PropertyOrderBy, PropertyStats};
+pub use property::{
+    Property, PropertyFilterInput, PropertyOrderBy, PropertyStats, visible as property_visible,
+};
 pub use user::{Preferences, User};

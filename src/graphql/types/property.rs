@@ -97,7 +97,10 @@ impl Property {
             .unwrap_or_default();
         Ok(images
             .into_iter()
-            .map(|i| PropertyImage { url: i.url, position: i.position })
+            .map(|i| PropertyImage {
+                url: i.url,
+                position: i.position,
+            })
             .collect())
     }
 
@@ -118,7 +121,12 @@ impl Property {
             .await
             .map_err(ApiError::from)?
             .unwrap_or_default();
-        Ok(PropertyStats { views: s.views, likes: s.likes, saves: s.saves, inquiries: s.inquiries })
+        Ok(PropertyStats {
+            views: s.views,
+            likes: s.likes,
+            saves: s.saves,
+            inquiries: s.inquiries,
+        })
     }
 }
 
@@ -166,7 +174,9 @@ impl PropertyFilterInput {
             ("maxBedrooms", self.max_bedrooms),
         ] {
             if v.is_some_and(|v| v < 0) {
-                return Err(ApiError::bad_input(format!("`{name}` must not be negative")));
+                return Err(ApiError::bad_input(format!(
+                    "`{name}` must not be negative"
+                )));
             }
         }
         if let (Some(a), Some(b)) = (self.min_price, self.max_price)
@@ -177,7 +187,9 @@ impl PropertyFilterInput {
         if let (Some(a), Some(b)) = (self.min_bedrooms, self.max_bedrooms)
             && a > b
         {
-            return Err(ApiError::bad_input("`minBedrooms` is greater than `maxBedrooms`"));
+            return Err(ApiError::bad_input(
+                "`minBedrooms` is greater than `maxBedrooms`",
+            ));
         }
         let principal = ctx.principal();
         let mut owner_id = None;

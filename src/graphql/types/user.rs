@@ -43,7 +43,9 @@ impl User {
         if ctx.principal().may_see_user(self.0.id) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("only the user themself or an admin may see this"))
+            Err(ApiError::Forbidden(
+                "only the user themself or an admin may see this",
+            ))
         }
     }
 }
@@ -68,7 +70,9 @@ impl User {
     }
     /// Visible to the user themself and admins; null for everyone else.
     async fn preferences(&self, ctx: &Context<'_>) -> Option<Preferences> {
-        self.private(ctx).is_ok().then(|| (&self.0.preferences).into())
+        self.private(ctx)
+            .is_ok()
+            .then(|| (&self.0.preferences).into())
     }
 
     /// The user's interactions, newest first (the user themself or an admin).
@@ -84,7 +88,11 @@ impl User {
         let after_key = history_cursor(after.as_deref(), "interaction")?;
         let rows = ctx
             .loaders()?
-            .load_one(HistoryKey { user: self.0.id, limit: limit + 1, after: after_key })
+            .load_one(HistoryKey {
+                user: self.0.id,
+                limit: limit + 1,
+                after: after_key,
+            })
             .await
             .map_err(ApiError::from)?
             .unwrap_or_default();
@@ -122,7 +130,11 @@ impl User {
         let after_key = history_cursor(after.as_deref(), "saved")?;
         let loaders = ctx.loaders()?;
         let rows = loaders
-            .load_one(SavedKey { user: self.0.id, limit: limit + 1, after: after_key })
+            .load_one(SavedKey {
+                user: self.0.id,
+                limit: limit + 1,
+                after: after_key,
+            })
             .await
             .map_err(ApiError::from)?
             .unwrap_or_default();
@@ -135,12 +147,23 @@ impl User {
         let edges = rows
             .iter()
             .filter_map(|r| {
-                props.get(&PropertyKey(r.property_id)).map(|p| super::connection::PropertyEdge {
-                    cursor: history_cursor_encode("saved", r.saved_at.timestamp_micros(), r.property_id),
-                    node: Property(p.clone()),
-                })
+                props
+                    .get(&PropertyKey(r.property_id))
+                    .map(|p| super::connection::PropertyEdge {
+                        cursor: history_cursor_encode(
+                            "saved",
+                            r.saved_at.timestamp_micros(),
+                            r.property_id,
+                        ),
+                        node: Property(p.clone()),
+                    })
             })
             .collect();
-        Ok(PropertyConnection::new(edges, has_next, after_key.is_some(), PropertyTotal::Saved(self.0.id)))
+        Ok(PropertyConnection::new(
+            edges,
+            has_next,
+            after_key.is_some(),
+            PropertyTotal::Saved(self.0.id),
+        ))
     }
 }

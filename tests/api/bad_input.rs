@@ -1,0 +1,152 @@
+use crate::helpers::{Db, TestApp, code, gid};
+use serde_json::{Value, json};
+
+async fn body_of(resp: reqwest::Response) -> (u16, Option<String>, Value) {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, ct, body)
+}
+
+#[tokio::test]
+async fn malformed_requests_get_clear_errors() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(10, 10, 10).await;
+    let json_ct = [("content-type", "application/json")];
+
+    let (s, _, b) = body_of(app.post_raw("{\"query\": ".into(), &json_ct).await).await;
+    assert_eq!((s, code(&b)), (400, "BAD_REQUEST"));
+    let (s, _, b) = body_of(app.post_raw("[1, 2]".into(), &json_ct).await).await;
+    assert_eq!((s, code(&b)), (400, "BAD_REQUEST"));
+    let (s, _, b) = body_of(
+        app.post_raw(json!({ "variables": {} }).to_string(), &json_ct)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code(&b)), (400, "BAD_REQUEST"));
+    let (s, _, b) = body_of(
+        app.post_raw(
+            json!({ "query": "{ me { id } }", "variables": [1] }).to_string(),
+            &json_ct,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, code(&b)), (400, "BAD_REQUEST"));
+    let (s, _, b) = body_of(
+        app.post_raw(
+            "query=%7B%7D".into(),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, code(&b)), (415, "UNSUPPORTED_MEDIA_TYPE"));
+    let (s, _, b) = body_of(
+        app.post_raw(
+            json!({ "query": "{ me { id } }" }).to_string(),
+            &[("content-type", "application/json"), ("accept", "text/csv")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, code(&b)), (406, "NOT_ACCEPTABLE"));
+
+    // Syntax errors: 400 before anything runs.
+    let (s, _, b) = body_of(
+        app.post_raw(
+            json!({ "query": "{ properties(first: ) }" }).to_string(),
+            &json_ct,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, code(&b)), (400, "GRAPHQL_PARSE_FAILED"));
+    // Validation errors: 200 for application/json, 400 for the GraphQL response type.
+    let q = json!({ "query": "{ noSuchField }" }).to_string();
+    let (s, _, b) = body_of(app.post_raw(q.clone(), &json_ct).await).await;
+    assert_eq!((s, code(&b)), (200, "GRAPHQL_VALIDATION_FAILED"));
+    let (s, ct, b) = body_of(
+        app.post_raw(
+            q,
+            &[
+                ("content-type", "application/json"),
+                ("accept", "application/graphql-response+json"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, code(&b)), (400, "GRAPHQL_VALIDATION_FAILED"));
+    assert_eq!(ct.as_deref(), Some("application/graphql-response+json"));
+
+    // Ids: malformed is an error, unknown is null.
+    let (_, b) = app
+        .gql("{ property(id: \"%%%\") { id } }", json!({}), None)
+        .await;
+    assert_eq!(code(&b), "BAD_USER_INPUT");
+    let (_, b) = app
+        .gql(
+            "query($id: ID!) { property(id: $id) { id } }",
+            json!({ "id": gid("User", uuid::Uuid::new_v4()) }),
+            None,
+        )
+        .await;
+    assert_eq!(code(&b), "BAD_USER_INPUT", "a user id is not a property id");
+    let d = app
+        .data(
+            "query($id: ID!) { property(id: $id) { id } }",
+            json!({ "id": gid("Property", uuid::Uuid::new_v4()) }),
+            None,
+        )
+        .await;
+    assert_eq!(d["property"], Value::Null);
+    // Wrong variable types are validation errors, not crashes.
+    let (_, b) = app
+        .gql(
+            "query($n: Int) { properties(first: $n) { totalCount } }",
+            json!({ "n": "ten" }),
+            None,
+        )
+        .await;
+    assert!(b["errors"].as_array().is_some_and(|e| !e.is_empty()), "{b}");
+    // Too deep.
+    let deep = "{ properties(first: 1) { edges { node { owner { interactions(first: 1) { edges { node { property { owner { interactions(first: 1) { edges { node { property { title } } } } } } } } } } } } } }";
+    let (_, b) = app.gql(deep, json!({}), None).await;
+    assert_eq!(code(&b), "GRAPHQL_VALIDATION_FAILED", "{b}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = TestApp::spawn_with(Db::Sqlite, &[("server.body_limit_bytes", "2048")]).await;
+    let big = json!({ "query": format!("{{ me {{ id }} }} # {}", "x".repeat(4096)) }).to_string();
+    let resp = app
+        .post_raw(big, &[("content-type", "application/json")])
+        .await;
+    assert_eq!(resp.status(), 413);
+    let b: Value = resp.json().await.expect("json");
+    assert_eq!(code(&b), "PAYLOAD_TOO_LARGE");
+    // The server is still fine afterwards.
+    assert_eq!(
+        app.data("{ me { id } }", json!({}), None).await["me"],
+        Value::Null
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn slow_requests_time_out() {
+    let app = TestApp::spawn_with(Db::Postgres, &[("server.request_timeout_ms", "1")]).await;
+    let resp = app
+        .post_raw(json!({ "query": "{ properties(first: 100) { totalCount edges { node { owner { displayName } images { url } stats { views } } } } }" }).to_string(), &[("content-type", "application/json")])
+        .await;
+    assert_eq!(resp.status(), 503);
+    let b: Value = resp.json().await.expect("json");
+    assert_eq!(code(&b), "REQUEST_TIMEOUT");
+    app.cleanup().await;
+}

@@ -1,0 +1,244 @@
+use rentgraph::app::Server;
+use rentgraph::auth::Authenticator;
+use rentgraph::config::{Settings, Sources};
+use rentgraph::store::seed::SeedOptions;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Postgres,
+    Sqlite,
+}
+
+/// The PostgreSQL server tests create their databases on.
+fn pg_admin_url() -> String {
+    std::env::var("RENTGRAPH_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("RENTGRAPH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+async fn pg_exec(sql: &str) {
+    use sea_orm::{ConnectionTrait, Database};
+    let db = Database::connect(pg_admin_url())
+        .await
+        .expect("PostgreSQL must be running for the tests (see README)");
+    db.execute_unprepared(sql).await.expect(sql);
+    let _ = db.close().await;
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    server: Option<Server>,
+    pg_database: Option<String>,
+    sqlite_dir: Option<PathBuf>,
+}
+
+pub struct Users {
+    pub admin: Uuid,
+    pub owner: Uuid,
+    pub other_owner: Uuid,
+    pub user: Uuid,
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, &[]).await
+    }
+
+    pub async fn spawn_with(db: Db, overrides: &[(&str, &str)]) -> Self {
+        let name = format!("rg_test_{}", Uuid::new_v4().simple());
+        let (url, pg_database, sqlite_dir) = match db {
+            Db::Postgres => {
+                pg_exec(&format!("CREATE DATABASE {name}")).await;
+                let base = pg_admin_url();
+                let server = base
+                    .rsplit_once('/')
+                    .map(|(s, _)| s)
+                    .unwrap_or(&base)
+                    .to_owned();
+                (format!("{server}/{name}"), Some(name), None)
+            }
+            Db::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                (
+                    format!("sqlite://{}/rentgraph.db?mode=rwc", dir.display()),
+                    None,
+                    Some(dir),
+                )
+            }
+        };
+        let mut all: Vec<(String, String)> = vec![
+            ("server.port".into(), "0".into()),
+            ("database.url".into(), url),
+            ("database.max_connections".into(), "4".into()),
+            ("database.seed_if_empty".into(), "false".into()),
+            ("database.migrate_on_start".into(), "true".into()),
+            ("redis.url".into(), "".into()),
+        ];
+        all.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let settings = Settings::load(Sources {
+            env: Some("test".into()),
+            file: None,
+            overrides: all,
+        })
+        .expect("test settings");
+        let server = Server::start(settings.clone())
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", server.addr);
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            settings,
+            server: Some(server),
+            pg_database,
+            sqlite_dir,
+        }
+    }
+
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+
+    /// Loads a small generated data set and returns users of each role.
+    pub async fn seed(&self, properties: usize, users: usize, interactions: usize) -> Users {
+        let store = &self.server().state.store;
+        store
+            .seed(
+                SeedOptions {
+                    properties,
+                    users,
+                    interactions,
+                    seed: 7,
+                },
+                |_| {},
+            )
+            .await
+            .expect("seed");
+        let data = rentgraph::store::seed::generate(SeedOptions {
+            properties: 0,
+            users,
+            interactions: 0,
+            seed: 7,
+        });
+        let owners: Vec<Uuid> = data
+            .users
+            .iter()
+            .filter(|u| u.role == entity::Role::Owner)
+            .map(|u| u.id)
+            .collect();
+        let user = data
+            .users
+            .iter()
+            .find(|u| u.role == entity::Role::User)
+            .map(|u| u.id)
+            .expect("a USER");
+        Users {
+            admin: data.users[0].id,
+            owner: owners[0],
+            other_owner: owners[1],
+            user,
+        }
+    }
+
+    pub fn token(&self, user: Uuid, role: entity::Role) -> String {
+        Authenticator::new(&self.settings.auth)
+            .expect("auth")
+            .mint(user, role)
+            .expect("token")
+    }
+
+    pub async fn post_raw(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Runs a GraphQL operation; returns the HTTP status and the JSON body.
+    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
+        let mut headers = vec![("content-type", "application/json")];
+        let auth;
+        if let Some(t) = token {
+            auth = format!("Bearer {t}");
+            headers.push(("authorization", auth.as_str()));
+        }
+        let resp = self
+            .post_raw(
+                json!({ "query": query, "variables": variables }).to_string(),
+                &headers,
+            )
+            .await;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.expect("JSON body");
+        (status, body)
+    }
+
+    /// `data` of a successful operation; panics with the errors otherwise.
+    pub async fn data(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let (status, body) = self.gql(query, variables, token).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// SQL statements run so far, read from /metrics as an operator would.
+    pub async fn statements(&self) -> u64 {
+        let text = self.get("/metrics").await.text().await.expect("metrics");
+        text.lines()
+            .filter(|l| l.starts_with("rentgraph_db_queries_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    pub async fn cleanup(mut self) {
+        if let Some(server) = self.server.take() {
+            let store = server.state.store.clone();
+            server.stop(Duration::from_secs(5)).await;
+            let _ = store.conn().clone().close().await;
+        }
+        if let Some(name) = self.pg_database.take() {
+            pg_exec(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+        if let Some(dir) = self.sqlite_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+}
+
+pub fn gid(kind: &str, id: Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
+}

@@ -1,0 +1,163 @@
+use crate::helpers::{Db, TestApp, code, redis_url};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn get_runs_queries_but_not_mutations() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(15, 10, 10).await;
+    let resp = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .query(&[
+            (
+                "query",
+                "query($n: Int) { properties(first: $n) { edges { node { id } } } }",
+            ),
+            ("variables", "{\"n\": 2}"),
+        ])
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200);
+    let b: Value = resp.json().await.expect("json");
+    assert_eq!(
+        b["data"]["properties"]["edges"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let resp = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .query(&[("query", "mutation { deactivateProperty(id: \"x\") { id } }")])
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 405);
+    assert_eq!(
+        resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let b: Value = resp.json().await.expect("json");
+    assert_eq!(code(&b), "METHOD_NOT_ALLOWED");
+
+    let html = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(html.status(), 200);
+    assert!(
+        html.text()
+            .await
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn probes_and_metrics() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    assert_eq!(app.get("/health").await.status(), 200);
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 200);
+    let b: Value = ready.json().await.expect("json");
+    assert_eq!(b["checks"]["database"], "ok");
+    assert_eq!(b["checks"]["redis"], "not configured");
+    app.data("{ properties(first: 1) { totalCount } }", json!({}), None)
+        .await;
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(metrics.contains("rentgraph_db_queries_total"), "{metrics}");
+    assert!(
+        metrics.contains("rentgraph_http_requests_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rentgraph_db_query_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    let missing = app.get("/nope").await;
+    assert_eq!(missing.status(), 404);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn readiness_checks_redis_when_configured() {
+    let url = redis_url();
+    let app = TestApp::spawn_with(Db::Sqlite, &[("redis.url", url.as_str())]).await;
+    let b: Value = app.get("/ready").await.json().await.expect("json");
+    assert_eq!(
+        b["checks"]["redis"], "ok",
+        "Redis must be running for the tests (see README)"
+    );
+    app.cleanup().await;
+
+    // Nothing listens on port 1: not ready, but still alive.
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        &[
+            ("redis.url", "redis://127.0.0.1:1"),
+            ("redis.connect_timeout_ms", "500"),
+        ],
+    )
+    .await;
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let b: Value = ready.json().await.expect("json");
+    assert_eq!(b["status"], "unavailable");
+    assert_eq!(app.get("/health").await.status(), 200);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn large_responses_are_compressed() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(60, 10, 10).await;
+    let resp = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .header("accept-encoding", "gzip")
+        .body(json!({ "query": "{ properties(first: 50) { edges { node { id title description } } } }" }).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    app.seed(200, 20, 2000).await;
+    let client = app.client.clone();
+    let url = format!("{}/graphql", app.base);
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(json!({ "query": "{ properties(first: 100) { totalCount edges { node { owner { interactions(first: 20) { edges { node { property { images { url } } } } } } stats { views } } } } }" }).to_string())
+            .send()
+            .await
+    });
+    // Give the request time to be accepted, then stop the server under it.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let base = app.base.clone();
+    app.cleanup().await;
+    let resp = in_flight
+        .await
+        .expect("task")
+        .expect("the in-flight request is answered");
+    assert_eq!(resp.status(), 200);
+    // And new connections are refused.
+    assert!(reqwest::get(format!("{base}/health")).await.is_err());
+}

@@ -1,0 +1,14 @@
+//! Integration tests: one binary (one link step), each test with its own server on port 0 and
+//! its own PostgreSQL database or SQLite file, so they run in parallel without sharing rows.
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod batching;
+mod http;
+mod indexes;
+mod mutations;
+mod properties;
+mod schema;
+mod search;
+mod users;

@@ -1,0 +1,229 @@
+use crate::helpers::{Db, TestApp, code, gid};
+use entity::Role;
+use serde_json::{Value, json};
+
+const CREATE: &str = "mutation($input: CreatePropertyInput!) { createProperty(input: $input) {
+  id title monthlyPrice isActive amenities images { url position } owner { id } } }";
+const UPDATE: &str =
+    "mutation($id: ID!, $input: UpdatePropertyInput!) { updateProperty(id: $id, input: $input) {
+  id title monthlyPrice amenities updatedAt } }";
+const DEACTIVATE: &str = "mutation($id: ID!) { deactivateProperty(id: $id) { id isActive } }";
+const GET: &str =
+    "query($id: ID!) { property(id: $id) { id title isActive stats { likes saves } } }";
+const RECORD: &str = "mutation($id: ID!, $type: InteractionType!) { recordInteraction(propertyId: $id, type: $type) {
+  id type property { id } user { id } } }";
+
+fn listing() -> Value {
+    json!({
+        "title": "Loft by the canal", "description": "Bright loft with a balcony over the canal.",
+        "monthlyPrice": 1850, "city": "Amsterdam", "neighbourhood": "Jordaan",
+        "latitude": 52.37, "longitude": 4.88, "bedrooms": 2, "bathrooms": 1, "area": 75,
+        "propertyType": "APARTMENT", "amenities": ["BALCONY", "WASHER", "BALCONY"],
+        "imageUrls": ["https://img.example/1.jpg", "https://img.example/2.jpg"]
+    })
+}
+
+async fn listing_lifecycle(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let u = app.seed(30, 30, 50).await;
+    let owner = app.token(u.owner, Role::Owner);
+    let other = app.token(u.other_owner, Role::Owner);
+    let user = app.token(u.user, Role::User);
+    let admin = app.token(u.admin, Role::Admin);
+
+    // Who may list.
+    let (_, body) = app.gql(CREATE, json!({ "input": listing() }), None).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    let (_, body) = app
+        .gql(CREATE, json!({ "input": listing() }), Some(&user))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN");
+    let mut bad = listing();
+    bad["monthlyPrice"] = json!(-5);
+    let (_, body) = app.gql(CREATE, json!({ "input": bad }), Some(&owner)).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    let mut bad = listing();
+    bad["imageUrls"] = json!(["javascript:alert(1)"]);
+    let (_, body) = app.gql(CREATE, json!({ "input": bad }), Some(&owner)).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+
+    let created = app
+        .data(CREATE, json!({ "input": listing() }), Some(&owner))
+        .await["createProperty"]
+        .clone();
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(created["owner"]["id"], json!(gid("User", u.owner)));
+    assert_eq!(created["amenities"], json!(["BALCONY", "WASHER"]));
+    assert_eq!(
+        created["images"][1],
+        json!({ "url": "https://img.example/2.jpg", "position": 1 })
+    );
+    assert_eq!(
+        app.data(GET, json!({ "id": id }), None).await["property"]["title"],
+        "Loft by the canal"
+    );
+
+    // Who may change it.
+    let (_, body) = app
+        .gql(
+            UPDATE,
+            json!({ "id": id, "input": { "monthlyPrice": 1 } }),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN");
+    let (_, body) = app
+        .gql(
+            UPDATE,
+            json!({ "id": id, "input": { "title": "" } }),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    let updated = app
+        .data(
+            UPDATE,
+            json!({ "id": id, "input": { "monthlyPrice": 1700, "amenities": ["GYM"] } }),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(updated["updateProperty"]["monthlyPrice"], 1700);
+    assert_eq!(updated["updateProperty"]["amenities"], json!(["GYM"]));
+    assert_eq!(
+        updated["updateProperty"]["title"], "Loft by the canal",
+        "unset fields stay"
+    );
+    let by_admin = app
+        .data(
+            UPDATE,
+            json!({ "id": id, "input": { "title": "Canal loft" } }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(by_admin["updateProperty"]["title"], "Canal loft");
+
+    // Interactions count on the listing.
+    let (_, body) = app
+        .gql(RECORD, json!({ "id": id, "type": "LIKE" }), None)
+        .await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    let rec = app
+        .data(RECORD, json!({ "id": id, "type": "LIKE" }), Some(&user))
+        .await;
+    assert_eq!(rec["recordInteraction"]["type"], "LIKE");
+    assert_eq!(
+        rec["recordInteraction"]["user"]["id"],
+        json!(gid("User", u.user))
+    );
+    app.data(RECORD, json!({ "id": id, "type": "SAVE" }), Some(&user))
+        .await;
+    let got = app.data(GET, json!({ "id": id }), None).await;
+    assert_eq!(got["property"]["stats"], json!({ "likes": 1, "saves": 1 }));
+    let mine = app.data("{ me { interactions(first: 1) { edges { node { type property { id } } } } savedProperties(first: 5) { totalCount edges { node { id } } } } }", json!({}), Some(&user)).await;
+    assert_eq!(
+        mine["me"]["interactions"]["edges"][0]["node"]["type"],
+        "SAVE"
+    );
+    assert_eq!(
+        mine["me"]["savedProperties"]["edges"][0]["node"]["id"],
+        json!(id)
+    );
+
+    // Deactivation: gone for the public, kept for the owner.
+    let (_, body) = app.gql(DEACTIVATE, json!({ "id": id }), Some(&user)).await;
+    assert_eq!(code(&body), "FORBIDDEN");
+    let off = app
+        .data(DEACTIVATE, json!({ "id": id }), Some(&owner))
+        .await;
+    assert_eq!(off["deactivateProperty"]["isActive"], false);
+    assert_eq!(
+        app.data(GET, json!({ "id": id }), None).await["property"],
+        Value::Null
+    );
+    assert_eq!(
+        app.data(GET, json!({ "id": id }), Some(&other)).await["property"],
+        Value::Null
+    );
+    assert_eq!(
+        app.data(GET, json!({ "id": id }), Some(&owner)).await["property"]["isActive"],
+        false
+    );
+    let q = "{ properties(first: 50, filter: { active: false }) { edges { node { id } } } }";
+    let (_, body) = app.gql(q, json!({}), None).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    let inactive = app.data(q, json!({}), Some(&owner)).await;
+    let listed: Vec<&Value> = inactive["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["node"]["id"])
+        .collect();
+    assert!(listed.contains(&&json!(id)));
+    let (_, body) = app
+        .gql(RECORD, json!({ "id": id, "type": "VIEW" }), Some(&user))
+        .await;
+    assert_eq!(
+        code(&body),
+        "NOT_FOUND",
+        "no interactions with inactive listings"
+    );
+    let (_, body) = app
+        .gql(
+            UPDATE,
+            json!({ "id": gid("Property", uuid::Uuid::new_v4()), "input": { "title": "x" } }),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(code(&body), "NOT_FOUND");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn listing_lifecycle_postgres() {
+    listing_lifecycle(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn listing_lifecycle_sqlite() {
+    listing_lifecycle(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn preferences_are_validated_and_private() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(10, 20, 10).await;
+    let user = app.token(u.user, Role::User);
+    let m = "mutation($p: PreferencesInput!) { updatePreferences(input: $p) { preferences { cities minPrice maxPrice minBedrooms propertyTypes amenities } } }";
+    let (_, body) = app
+        .gql(
+            m,
+            json!({ "p": { "minPrice": 2000, "maxPrice": 1000 } }),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    let (_, body) = app
+        .gql(m, json!({ "p": { "cities": [""] } }), Some(&user))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    let (_, body) = app
+        .gql(m, json!({ "p": { "cities": ["Lisbon"] } }), None)
+        .await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    let p = json!({ "cities": ["Lisbon", "Porto"], "minPrice": 800, "maxPrice": 1600, "minBedrooms": 2,
+        "propertyTypes": ["APARTMENT"], "amenities": ["BALCONY"] });
+    let got = app.data(m, json!({ "p": p }), Some(&user)).await;
+    assert_eq!(got["updatePreferences"]["preferences"], p);
+    let again = app
+        .data(
+            "{ me { preferences { cities maxPrice } } }",
+            json!({}),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(
+        again["me"]["preferences"],
+        json!({ "cities": ["Lisbon", "Porto"], "maxPrice": 1600 })
+    );
+    app.cleanup().await;
+}

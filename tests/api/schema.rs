@@ -1,0 +1,17 @@
+use rentgraph::config::{Settings, Sources};
+
+#[test]
+fn schema_graphql_matches_the_code() {
+    let settings = Settings::load(Sources {
+        env: Some("test".into()),
+        ..Default::default()
+    })
+    .expect("settings");
+    let sdl = rentgraph::graphql::sdl(&settings.graphql);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == sdl,
+        "schema.graphql differs from the code: run `cargo run -- export-schema > schema.graphql`"
+    );
+}

@@ -1,0 +1,100 @@
+use crate::helpers::{Db, TestApp, code};
+use serde_json::json;
+
+const SEARCH: &str =
+    "query($q: String!, $first: Int, $after: String, $filter: PropertyFilterInput) {
+  searchProperties(query: $q, first: $first, after: $after, filter: $filter) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id title description city } }
+  }
+}";
+
+async fn search_finds_ranked_matches(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.seed(300, 20, 100).await;
+    let first = app
+        .data(SEARCH, json!({ "q": "balcony", "first": 10 }), None)
+        .await;
+    let s = &first["searchProperties"];
+    let total = s["totalCount"].as_i64().unwrap_or(0);
+    assert!(total > 10, "many listings mention a balcony ({total})");
+    for e in s["edges"].as_array().into_iter().flatten() {
+        let text = format!("{} {}", e["node"]["title"], e["node"]["description"]).to_lowercase();
+        assert!(text.contains("balcon"), "{text}");
+    }
+    // The next page continues without repeating.
+    let after = s["pageInfo"]["endCursor"].clone();
+    let second = app
+        .data(
+            SEARCH,
+            json!({ "q": "balcony", "first": 10, "after": after }),
+            None,
+        )
+        .await;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["searchProperties"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert_eq!(b.len(), 10);
+    assert!(a.iter().all(|x| !b.contains(x)));
+    // Two words narrow the result, filters apply, and a neighbourhood name finds its listings.
+    let both = app
+        .data(SEARCH, json!({ "q": "balcony garden", "first": 5 }), None)
+        .await;
+    assert!(both["searchProperties"]["totalCount"].as_i64().unwrap_or(0) < total);
+    let berlin = app
+        .data(
+            SEARCH,
+            json!({ "q": "balcony", "first": 50, "filter": { "city": "Berlin" } }),
+            None,
+        )
+        .await;
+    assert!(
+        berlin["searchProperties"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["node"]["city"] == "Berlin")
+    );
+    let hood = app
+        .data(SEARCH, json!({ "q": "Kreuzberg", "first": 5 }), None)
+        .await;
+    assert!(
+        hood["searchProperties"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["node"]["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Kreuzberg"))
+    );
+    // Query syntax characters are words, not errors.
+    let odd = app
+        .data(
+            SEARCH,
+            json!({ "q": "\"balcony* OR (NEAR & |", "first": 3 }),
+            None,
+        )
+        .await;
+    assert!(odd["searchProperties"]["totalCount"].as_i64().is_some());
+    // An empty query is a client error.
+    let (_, body) = app.gql(SEARCH, json!({ "q": "   " }), None).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn search_finds_ranked_matches_postgres() {
+    search_finds_ranked_matches(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn search_finds_ranked_matches_sqlite() {
+    search_finds_ranked_matches(Db::Sqlite).await;
+}
