@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
+/// Where scripts/fetch-ort puts the library.
+pub const DEFAULT_ORT_LIBRARY: &str = ".ort/libonnxruntime.so.1.31.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -46,6 +48,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub graphql: GraphqlSettings,
     pub telemetry: TelemetrySettings,
+    pub ml: MlSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MlSettings {
+    /// Off: recommendations rank by popularity and matchScore is null, without loading ONNX
+    /// Runtime.
+    pub enabled: bool,
+    pub model_path: PathBuf,
+    pub info_path: PathBuf,
+    /// The ONNX Runtime shared library; resolved by `Settings::load` (see default.toml).
+    pub ort_library: String,
+    pub intra_threads: usize,
+    pub deadline_ms: u64,
+    pub candidates: usize,
+    pub history_limit: usize,
+    pub max_per_neighbourhood: usize,
+    pub popular_ttl_secs: u64,
+    pub batcher: crate::ml::batcher::BatcherSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,7 +172,11 @@ impl Settings {
         for (key, value) in sources.overrides {
             builder = builder.set_override(key, value)?;
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if settings.ml.ort_library.trim().is_empty() {
+            settings.ml.ort_library = std::env::var("ORT_DYLIB_PATH")
+                .unwrap_or_else(|_| DEFAULT_ORT_LIBRARY.to_owned());
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -167,6 +192,12 @@ impl Settings {
         if self.auth.jwt_secret.expose().len() < 32 {
             return Err(ConfigError::Check(
                 "auth.jwt_secret must be at least 32 bytes".into(),
+            ));
+        }
+        let b = &self.ml.batcher;
+        if b.max_batch_size == 0 || b.queue_capacity == 0 || b.workers == 0 {
+            return Err(ConfigError::Check(
+                "ml.batcher.max_batch_size, queue_capacity and workers must be at least 1".into(),
             ));
         }
         if self.database.max_connections == 0 {

@@ -45,6 +45,17 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL) to stdout.
     ExportSchema,
+    /// Write the recommender's training and evaluation data (CSV) from the database.
+    ExportTrainingData {
+        /// Output file.
+        #[arg(long, default_value = "ml/data/training.csv")]
+        out: PathBuf,
+        /// Users in the evaluation set at most.
+        #[arg(long, default_value_t = 3000)]
+        eval_users: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Print a bearer token for a user (development).
     Token {
         /// The user's id as `User.id` shows it (a raw UUID works too).
@@ -104,6 +115,27 @@ async fn main() -> Result<()> {
                 started.elapsed().as_secs_f64(),
                 report.generate_ms,
                 report.load_ms
+            );
+            Ok(())
+        }
+        Command::ExportTrainingData { out, eval_users, seed } => {
+            init_tracing(&settings.telemetry);
+            let store = connect(&settings).await?;
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let report = rentgraph::recommend::export::export(
+                &store,
+                &out,
+                rentgraph::recommend::export::ExportOptions { eval_users, seed },
+            )
+            .await?;
+            eprintln!(
+                "wrote {}: {} training rows, {} evaluation rows for {} users",
+                out.display(),
+                report.train_rows,
+                report.eval_rows,
+                report.eval_users
             );
             Ok(())
         }

@@ -4,6 +4,7 @@
 mod interactions;
 mod pagination;
 mod properties;
+mod recommend;
 pub mod seed;
 mod users;
 

@@ -27,6 +27,11 @@ pub struct PropertyFilter {
     /// `Some(true)`: active only; `Some(false)`: inactive only; `None`: both.
     pub active: Option<bool>,
     pub owner_id: Option<Uuid>,
+    /// Any of these cities (recommendation candidates).
+    pub cities: Vec<String>,
+    /// Only these listings, when not empty.
+    pub ids: Vec<Uuid>,
+    pub exclude_ids: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -126,7 +131,7 @@ pub struct PropertyPatch {
     pub is_active: Option<bool>,
 }
 
-fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
+pub(super) fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
     use property::Column as C;
     let mut cond = Condition::all();
     // Written as a literal, not a bound parameter, so the planner can match the partial
@@ -138,6 +143,15 @@ fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
     }
     if let Some(city) = &filter.city {
         cond = cond.add(C::City.eq(city.as_str()));
+    }
+    if !filter.cities.is_empty() {
+        cond = cond.add(C::City.is_in(filter.cities.iter().map(String::as_str)));
+    }
+    if !filter.exclude_ids.is_empty() {
+        cond = cond.add(C::Id.is_not_in(filter.exclude_ids.iter().copied()));
+    }
+    if !filter.ids.is_empty() {
+        cond = cond.add(C::Id.is_in(filter.ids.iter().copied()));
     }
     if let Some(min) = filter.min_price {
         cond = cond.add(C::MonthlyPrice.gte(min));

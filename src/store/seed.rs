@@ -94,29 +94,42 @@ impl Rng {
     }
 }
 
-/// Sampling proportional to weights by binary search over the running sum.
+/// Sampling proportional to weights in O(1) (Vose's alias method): the interaction loop draws
+/// tens of millions of samples from arrays too large for the cache, where a binary search's
+/// dozen dependent loads per draw dominated the whole generator.
 struct Weighted {
-    cumulative: Vec<f64>,
+    prob: Vec<f64>,
+    alias: Vec<u32>,
 }
 
 impl Weighted {
     fn new(weights: impl IntoIterator<Item = f64>) -> Self {
-        let mut total = 0.0;
-        let cumulative = weights
-            .into_iter()
-            .map(|w| {
-                total += w.max(0.0);
-                total
-            })
-            .collect();
-        Self { cumulative }
+        let w: Vec<f64> = weights.into_iter().map(|w| w.max(0.0)).collect();
+        let n = w.len();
+        let total: f64 = w.iter().sum();
+        if n == 0 || total <= 0.0 {
+            return Self { prob: vec![1.0; n], alias: (0..n as u32).collect() };
+        }
+        let mut prob: Vec<f64> = w.iter().map(|x| x * n as f64 / total).collect();
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| prob[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            alias[s] = l as u32;
+            prob[l] -= 1.0 - prob[s];
+            if prob[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        for i in small.into_iter().chain(large) {
+            prob[i] = 1.0;
+        }
+        Self { prob, alias }
     }
+
     fn sample(&self, rng: &mut Rng) -> usize {
-        let total = self.cumulative.last().copied().unwrap_or(0.0);
-        let x = rng.f64() * total;
-        self.cumulative
-            .partition_point(|&c| c <= x)
-            .min(self.cumulative.len().saturating_sub(1))
+        let i = rng.below(self.prob.len());
+        if rng.f64() < self.prob[i] { i } else { self.alias[i] as usize }
     }
 }
 
@@ -714,123 +727,93 @@ impl Store {
         data: &Dataset,
         progress: &(impl Fn(&str) + Sync),
     ) -> StoreResult<()> {
-        use sea_orm::sqlx::postgres::PgPoolCopyExt;
         let pool = self.conn().get_postgres_connection_pool();
         let copy_err =
             |e: sea_orm::sqlx::Error| StoreError::Db(DbErr::Custom(format!("COPY failed: {e}")));
+        let users = |u: &user::Model, b: &mut String| {
+            let prefs = serde_json::to_string(&u.preferences).unwrap_or_else(|_| "{}".into());
+            let _ = writeln!(
+                b,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                u.id,
+                esc(&u.email),
+                esc(&u.display_name),
+                enum_str(&u.role),
+                esc(&prefs),
+                ts(&u.created_at)
+            );
+        };
+        let properties = |p: &property::Model, b: &mut String| {
+            let _ = writeln!(
+                b,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                p.id,
+                p.owner_id,
+                esc(&p.title),
+                esc(&p.description),
+                p.monthly_price,
+                esc(&p.city),
+                esc(&p.neighbourhood),
+                p.latitude,
+                p.longitude,
+                p.bedrooms,
+                p.bathrooms,
+                p.area,
+                enum_str(&p.property_type),
+                if p.is_active { "t" } else { "f" },
+                ts(&p.created_at),
+                ts(&p.updated_at)
+            );
+        };
+        let images = |i: &property_image::Model, b: &mut String| {
+            let _ = writeln!(b, "{}\t{}\t{}\t{}", i.id, i.property_id, esc(&i.url), i.position);
+        };
+        let amenities = |a: &property_amenity::Model, b: &mut String| {
+            let _ = writeln!(b, "{}\t{}", a.property_id, enum_str(&a.amenity));
+        };
+        let interactions = |i: &interaction::Model, b: &mut String| {
+            let _ = writeln!(
+                b,
+                "{}\t{}\t{}\t{}\t{}",
+                i.id,
+                i.user_id,
+                i.property_id,
+                enum_str(&i.kind),
+                ts(&i.created_at)
+            );
+        };
+        const USERS: &str =
+            "COPY users (id, email, display_name, role, preferences, created_at) FROM STDIN";
+        const PROPERTIES: &str = "COPY properties (id, owner_id, title, description, monthly_price, city, neighbourhood, latitude, longitude, bedrooms, bathrooms, area, property_type, is_active, created_at, updated_at) FROM STDIN";
+        const IMAGES: &str = "COPY property_images (id, property_id, url, position) FROM STDIN";
+        const AMENITIES: &str = "COPY property_amenities (property_id, amenity) FROM STDIN";
+        const INTERACTIONS: &str =
+            "COPY interactions (id, user_id, property_id, kind, created_at) FROM STDIN";
 
-        async fn copy_table<T>(
-            pool: &sea_orm::sqlx::PgPool,
-            statement: &str,
-            name: &str,
-            rows: &[T],
-            line: impl Fn(&T, &mut String),
-            progress: &(impl Fn(&str) + Sync),
-        ) -> Result<(), sea_orm::sqlx::Error> {
-            let mut copy = pool.copy_in_raw(statement).await?;
-            let mut buf = String::with_capacity(1 << 20);
-            let step = (rows.len() / 10).max(50_000);
-            for (i, row) in rows.iter().enumerate() {
-                line(row, &mut buf);
-                if buf.len() >= 1 << 20 {
-                    copy.send(buf.as_bytes()).await?;
-                    buf.clear();
-                }
-                if (i + 1) % step == 0 {
-                    progress(&format!("{name}: {}/{}", i + 1, rows.len()));
-                }
-            }
-            if !buf.is_empty() {
-                copy.send(buf.as_bytes()).await?;
-            }
-            copy.finish().await?;
-            progress(&format!("{name}: {} rows loaded", rows.len()));
-            Ok(())
-        }
-
-        copy_table(
-            pool,
-            "COPY users (id, email, display_name, role, preferences, created_at) FROM STDIN",
-            "users",
-            &data.users,
-            |u, b| {
-                let prefs = serde_json::to_string(&u.preferences).unwrap_or_else(|_| "{}".into());
-                let _ = writeln!(
-                    b,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    u.id,
-                    esc(&u.email),
-                    esc(&u.display_name),
-                    role_str(u.role),
-                    esc(&prefs),
-                    ts(&u.created_at)
-                );
-            },
-            progress,
+        copy_table(pool, USERS, "users", &data.users, users, progress)
+            .await
+            .map_err(copy_err)?;
+        copy_table(pool, PROPERTIES, "properties", &data.properties, properties, progress)
+            .await
+            .map_err(copy_err)?;
+        // The rest only refers to users and listings: load it on three connections at once.
+        let half = data.interactions.len() / 2;
+        let (first, second) = data.interactions.split_at(half);
+        let side_tables = async {
+            copy_table(pool, IMAGES, "property_images", &data.images, images, progress).await?;
+            copy_table(pool, AMENITIES, "property_amenities", &data.amenities, amenities, progress)
+                .await
+        };
+        tokio::try_join!(
+            side_tables,
+            copy_table(pool, INTERACTIONS, "interactions (1/2)", first, interactions, progress),
+            copy_table(pool, INTERACTIONS, "interactions (2/2)", second, interactions, progress),
         )
-        .await
-        .map_err(copy_err)?;
-        copy_table(pool, "COPY properties (id, owner_id, title, description, monthly_price, city, neighbourhood, latitude, longitude, bedrooms, bathrooms, area, property_type, is_active, created_at, updated_at) FROM STDIN",
-            "properties", &data.properties, |p, b| {
-                let _ = writeln!(b, "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    p.id, p.owner_id, esc(&p.title), esc(&p.description), p.monthly_price, esc(&p.city),
-                    esc(&p.neighbourhood), p.latitude, p.longitude, p.bedrooms, p.bathrooms, p.area,
-                    enum_str(&p.property_type), if p.is_active { "t" } else { "f" }, ts(&p.created_at), ts(&p.updated_at));
-            }, progress).await.map_err(copy_err)?;
-        copy_table(
-            pool,
-            "COPY property_images (id, property_id, url, position) FROM STDIN",
-            "property_images",
-            &data.images,
-            |i, b| {
-                let _ = writeln!(
-                    b,
-                    "{}\t{}\t{}\t{}",
-                    i.id,
-                    i.property_id,
-                    esc(&i.url),
-                    i.position
-                );
-            },
-            progress,
-        )
-        .await
-        .map_err(copy_err)?;
-        copy_table(
-            pool,
-            "COPY property_amenities (property_id, amenity) FROM STDIN",
-            "property_amenities",
-            &data.amenities,
-            |a, b| {
-                let _ = writeln!(b, "{}\t{}", a.property_id, enum_str(&a.amenity));
-            },
-            progress,
-        )
-        .await
-        .map_err(copy_err)?;
-        copy_table(
-            pool,
-            "COPY interactions (id, user_id, property_id, kind, created_at) FROM STDIN",
-            "interactions",
-            &data.interactions,
-            |i, b| {
-                let _ = writeln!(
-                    b,
-                    "{}\t{}\t{}\t{}\t{}",
-                    i.id,
-                    i.user_id,
-                    i.property_id,
-                    enum_str(&i.kind),
-                    ts(&i.created_at)
-                );
-            },
-            progress,
-        )
-        .await
         .map_err(copy_err)?;
         // Fresh statistics, and the GIN index's pending list merged (a bulk load leaves it
         // full, which makes the planner shun full-text index scans until autovacuum runs).
         use sea_orm::ConnectionTrait;
+        progress("vacuum and analyze");
         self.conn().execute_unprepared("VACUUM ANALYZE").await?;
         Ok(())
     }
@@ -878,6 +861,57 @@ impl Store {
     }
 }
 
+/// Streams `rows` into one COPY on a connection of its own. The session drops the statement
+/// timeout (a large COPY is one long statement) and, where the role may, skips foreign-key
+/// triggers: the generator's rows are consistent by construction, and the checks would double
+/// the load time. Both settings are reset before the connection goes back to the pool.
+async fn copy_table<T>(
+    pool: &sea_orm::sqlx::PgPool,
+    statement: &str,
+    name: &str,
+    rows: &[T],
+    line: impl Fn(&T, &mut String),
+    progress: &(impl Fn(&str) + Sync),
+) -> Result<(), sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Executor;
+    let mut conn = pool.acquire().await?;
+    conn.execute("SET statement_timeout = 0").await?;
+    let fast = conn.execute("SET session_replication_role = replica").await.is_ok();
+    let result = async {
+        let mut copy = conn.copy_in_raw(statement).await?;
+        let mut buf = String::with_capacity(1 << 20);
+        let step = (rows.len() / 5).max(100_000);
+        for (i, row) in rows.iter().enumerate() {
+            line(row, &mut buf);
+            if buf.len() >= 1 << 20 {
+                copy.send(buf.as_bytes()).await?;
+                buf.clear();
+            }
+            if (i + 1) % step == 0 {
+                progress(&format!("{name}: {}/{}", i + 1, rows.len()));
+            }
+        }
+        if !buf.is_empty() {
+            copy.send(buf.as_bytes()).await?;
+        }
+        copy.finish().await?;
+        Ok::<(), sea_orm::sqlx::Error>(())
+    }
+    .await;
+    let reset = conn.execute("RESET statement_timeout; RESET session_replication_role").await;
+    if reset.is_err() {
+        // Never hand a connection with checks switched off back to the pool.
+        conn.detach();
+    }
+    result?;
+    progress(&format!(
+        "{name}: {} rows loaded{}",
+        rows.len(),
+        if fast { "" } else { " (with foreign-key checks)" }
+    ));
+    Ok(())
+}
+
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -894,10 +928,6 @@ fn esc(s: &str) -> String {
 
 fn ts(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
-}
-
-fn role_str(r: Role) -> String {
-    enum_str(&r)
 }
 
 /// The stored string of an enum column, taken from sea-orm so it cannot disagree with it.

@@ -207,6 +207,7 @@ impl PropertyFilterInput {
             amenities: self.amenities.iter().flatten().map(|&a| a.into()).collect(),
             active: self.active,
             owner_id,
+            ..Default::default()
         })
     }
 }

@@ -1,0 +1,166 @@
+//! The ONNX model behind the recommender. ONNX Runtime is loaded at run time from a shared
+//! library (ort's `load-dynamic`), one `Environment` per process; each inference worker owns
+//! its own `Session` because `Session::run` takes `&mut self`.
+use super::features::{FEATURE_NAMES, N_FEATURES};
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "cannot load the ONNX Runtime library at {path}: {reason}. Run scripts/fetch-ort (it puts \
+         libonnxruntime.so.1.31.1 from the onnxruntime==1.31.1 wheel into .ort/), or point \
+         ml.ort_library (RENTGRAPH__ML__ORT_LIBRARY) or ORT_DYLIB_PATH at that library"
+    )]
+    Runtime { path: String, reason: String },
+    #[error("cannot load the model {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error(
+        "the model {path} was trained on features {trained:?}, but this build computes {built:?}; \
+         retrain with ml/train.sh"
+    )]
+    FeatureMismatch { path: String, trained: Vec<String>, built: Vec<String> },
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// models/recommender.json: what training recorded about the model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelInfo {
+    pub version: String,
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+}
+
+impl ModelInfo {
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let err = |reason: String| ModelError::Load { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let info: ModelInfo = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let built: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
+        if info.features != built {
+            return Err(ModelError::FeatureMismatch {
+                path: path.display().to_string(),
+                trained: info.features,
+                built,
+            });
+        }
+        Ok(info)
+    }
+}
+
+static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
+static INIT: Mutex<()> = Mutex::new(());
+
+/// Loads the ONNX Runtime library once per process.
+pub fn runtime(library: &Path) -> Result<&'static ort::environment::Environment, ModelError> {
+    if let Some(env) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(env) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let fail = |reason: String| ModelError::Runtime { path: library.display().to_string(), reason };
+    if !library.is_file() {
+        return Err(fail("no such file".into()));
+    }
+    let env = ort::init_from(library)
+        .map_err(|e| fail(e.to_string()))?
+        .with_name("rentgraph")
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(ENVIRONMENT.get_or_init(|| env))
+}
+
+/// Something that scores rows of features; one per inference worker.
+pub trait Scorer: Send {
+    /// Scores `n` rows of `N_FEATURES` floats each (row-major); returns `n` scores.
+    fn score(&mut self, rows: &[f32], n: usize) -> Result<Vec<f32>, ModelError>;
+}
+
+pub struct OrtScorer {
+    session: Session,
+    output: String,
+    /// Classifiers export probabilities as [n, 2]; the score is column 1.
+    columns: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub library: PathBuf,
+    pub model: PathBuf,
+    pub intra_threads: usize,
+    pub output: Option<String>,
+}
+
+impl OrtScorer {
+    pub fn load(files: &ModelFiles) -> Result<Self, ModelError> {
+        let env = runtime(&files.library)?;
+        let err = |reason: String| ModelError::Load { path: files.model.display().to_string(), reason };
+        let session = Session::builder(env)
+            .map_err(|e| err(e.to_string()))?
+            .with_intra_threads(files.intra_threads.max(1))
+            .map_err(|e| err(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| err(e.to_string()))?
+            .commit_from_file(&files.model)
+            .map_err(|e| err(e.to_string()))?;
+        let output = match &files.output {
+            Some(name) => name.clone(),
+            None => session
+                .outputs()
+                .iter()
+                .map(|o| o.name().to_owned())
+                .find(|n| n.contains("prob"))
+                .or_else(|| session.outputs().last().map(|o| o.name().to_owned()))
+                .ok_or_else(|| err("the model has no outputs".into()))?,
+        };
+        let mut scorer = Self { session, output, columns: 1 };
+        // One probe run tells the output's layout and proves the model runs at all.
+        let probe = vec![0.0f32; N_FEATURES * 2];
+        let (width, _) = scorer.run(&probe, 2)?;
+        scorer.columns = width;
+        Ok(scorer)
+    }
+
+    fn run(&mut self, rows: &[f32], n: usize) -> Result<(usize, Vec<f32>), ModelError> {
+        let fail = |e: ort::Error| ModelError::Inference(e.to_string());
+        let input = TensorRef::from_array_view(([n, N_FEATURES], rows)).map_err(fail)?;
+        let outputs = self.session.run(ort::inputs![input]).map_err(fail)?;
+        let value = outputs
+            .get(&self.output)
+            .ok_or_else(|| ModelError::Inference(format!("no output named {}", self.output)))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
+        let width = if shape.len() >= 2 { shape[1].max(1) as usize } else { 1 };
+        if data.len() != n * width {
+            return Err(ModelError::Inference(format!(
+                "expected {n} rows of output, got shape {shape:?}"
+            )));
+        }
+        Ok((width, data.to_vec()))
+    }
+}
+
+impl Scorer for OrtScorer {
+    fn score(&mut self, rows: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
+        if rows.len() != n * N_FEATURES {
+            return Err(ModelError::Inference(format!(
+                "{} values do not make {n} rows of {N_FEATURES}",
+                rows.len()
+            )));
+        }
+        let (width, data) = self.run(rows, n)?;
+        if width == self.columns && width > 1 {
+            Ok(data.chunks(width).map(|r| r[width - 1]).collect())
+        } else {
+            Ok(data)
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Recommendations and match scores: candidates from SQL, features from `ml::features` (the
+//! same code that produced the training data), scores from the batching executor, then ranking
+//! with a small diversity rule and reasons a person can read. When the model cannot answer
+//! (overload, deadline, failure) the list falls back to popularity and says so.
+pub mod export;
+
+use crate::config::MlSettings;
+use crate::ml::batcher::{Batcher, ScoreError};
+use crate::ml::features::{
+    FEATURE_NAMES, FeatureRow, ListingFacts, N_FEATURES, Popularity, UserProfile, features,
+};
+use crate::ml::model::ModelInfo;
+use crate::store::{PropertyFilter, PropertyStats, Store, StoreError};
+use chrono::Utc;
+use entity::{Amenity, property, user};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecommendError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    #[error("the recommendation model is turned off (ml.enabled = false)")]
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Model,
+    Popularity,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recommendation {
+    pub property: property::Model,
+    pub score: f64,
+    pub rank: usize,
+    pub reasons: Vec<String>,
+    pub source: Source,
+}
+
+pub struct Recommender {
+    store: Store,
+    batcher: Option<Arc<Batcher>>,
+    info: Option<ModelInfo>,
+    settings: MlSettings,
+    popular: Mutex<Option<(Instant, Arc<Vec<(Uuid, f64)>>)>>,
+}
+
+/// Listings with what features need about them.
+struct Facts {
+    listings: Vec<property::Model>,
+    facts: HashMap<Uuid, ListingFacts>,
+}
+
+fn to_facts(p: &property::Model, amenities: &[Amenity], stats: PropertyStats) -> ListingFacts {
+    let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    ListingFacts {
+        city: p.city.clone(),
+        neighbourhood: p.neighbourhood.clone(),
+        property_type: p.property_type,
+        monthly_price: p.monthly_price,
+        bedrooms: p.bedrooms,
+        area: p.area,
+        amenities: ListingFacts::amenity_mask(amenities),
+        created_at: p.created_at,
+        popularity: Popularity {
+            views: c(stats.views),
+            likes: c(stats.likes),
+            saves: c(stats.saves),
+            inquiries: c(stats.inquiries),
+            dismissals: c(stats.dismissals),
+        },
+    }
+}
+
+impl Recommender {
+    pub fn new(store: Store, batcher: Option<Arc<Batcher>>, info: Option<ModelInfo>, settings: MlSettings) -> Self {
+        Self { store, batcher, info, settings, popular: Mutex::new(None) }
+    }
+
+    pub fn model_version(&self) -> Option<&str> {
+        self.info.as_ref().map(|i| i.version.as_str())
+    }
+
+    pub fn batcher(&self) -> Option<&Arc<Batcher>> {
+        self.batcher.as_ref()
+    }
+
+    /// Amenities and counters of listings, turned into feature inputs (two statements).
+    async fn facts(&self, listings: Vec<property::Model>) -> Result<Facts, StoreError> {
+        let ids: Vec<Uuid> = listings.iter().map(|p| p.id).collect();
+        let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
+        for row in self.store.amenities_for(&ids).await? {
+            amenities.entry(row.property_id).or_default().push(row.amenity);
+        }
+        let stats = self.store.stats_for(&ids).await?;
+        let facts = listings
+            .iter()
+            .map(|p| {
+                let a = amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
+                (p.id, to_facts(p, a, stats.get(&p.id).copied().unwrap_or_default()))
+            })
+            .collect();
+        Ok(Facts { listings, facts })
+    }
+
+    /// The user's profile from their preferences and their latest interactions.
+    async fn profile(&self, user: &user::Model) -> Result<UserProfile, StoreError> {
+        let history = self
+            .store
+            .interactions_for_users(&[user.id], self.settings.history_limit as u64, None)
+            .await?;
+        let ids: Vec<Uuid> = history.iter().map(|i| i.property_id).collect::<HashSet<_>>().into_iter().collect();
+        let listings = self.store.properties_by_ids(&ids).await?;
+        let facts = self.facts(listings).await?;
+        Ok(UserProfile::build(
+            user.preferences.clone(),
+            history.iter().filter_map(|i| facts.facts.get(&i.property_id).map(|f| (i.kind, f))),
+        ))
+    }
+
+    async fn score_rows(&self, rows: Vec<f32>) -> Result<Vec<f32>, RecommendError> {
+        let batcher = self.batcher.as_ref().ok_or(RecommendError::Disabled)?;
+        let deadline = Instant::now() + Duration::from_millis(self.settings.deadline_ms);
+        Ok(batcher.score(rows, deadline).await?)
+    }
+
+    /// Most popular listing ids, cached for `popular_ttl_secs` (one GROUP BY over interactions).
+    async fn popular(&self) -> Result<Arc<Vec<(Uuid, f64)>>, StoreError> {
+        let ttl = Duration::from_secs(self.settings.popular_ttl_secs);
+        if let Some((at, list)) = self.popular.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+            && at.elapsed() < ttl
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.store.popular_listing_ids(self.settings.candidates as u64).await?);
+        *self.popular.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Candidates: listings matching the user's stated (or, failing that, observed) cities and
+    /// budget, plus popular listings; all within `filter`, none the user dismissed.
+    async fn candidates(
+        &self,
+        user: Option<&user::Model>,
+        profile: Option<&UserProfile>,
+        filter: &PropertyFilter,
+    ) -> Result<Vec<property::Model>, StoreError> {
+        let total = self.settings.candidates as u64;
+        let mut base = filter.clone();
+        base.active = Some(true);
+        if let Some(u) = user {
+            base.exclude_ids = self.store.dismissed_by(u.id).await?;
+        }
+        let mut out: Vec<property::Model> = Vec::new();
+        if let (Some(u), Some(p)) = (user, profile) {
+            let mut matching = base.clone();
+            let prefs = &u.preferences;
+            matching.cities = if prefs.cities.is_empty() {
+                let mut cities: Vec<(&String, &f32)> = p.city_share.iter().collect();
+                cities.sort_by(|a, b| b.1.total_cmp(a.1));
+                cities.into_iter().take(2).map(|(c, _)| c.clone()).collect()
+            } else {
+                prefs.cities.clone()
+            };
+            let widen = |v: Option<i32>, f: f64| v.map(|x| (f64::from(x) * f) as i32);
+            matching.min_price = matching.min_price.max(widen(prefs.min_price, 0.8));
+            matching.max_price = match (matching.max_price, widen(prefs.max_price, 1.25)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if !matching.cities.is_empty() || prefs.max_price.is_some() {
+                out = self.store.candidate_listings(&matching, total * 2 / 3).await?;
+            }
+        }
+        let popular = self.popular().await?;
+        let mut pop_filter = base;
+        pop_filter.ids = popular.iter().map(|(id, _)| *id).collect();
+        if !pop_filter.ids.is_empty() {
+            let seen: HashSet<Uuid> = out.iter().map(|p| p.id).collect();
+            let room = total.saturating_sub(out.len() as u64).max(total / 3);
+            let extra = self.store.candidate_listings(&pop_filter, room).await?;
+            out.extend(extra.into_iter().filter(|p| !seen.contains(&p.id)));
+        }
+        if out.is_empty() {
+            // Nothing popular yet (a fresh database): newest listings within the filter.
+            let mut newest = filter.clone();
+            newest.active = Some(true);
+            out = self.store.candidate_listings(&newest, total).await?;
+        }
+        Ok(out)
+    }
+
+    /// Up to `first` recommendations for `user` (popularity for anonymous callers).
+    pub async fn recommend(
+        &self,
+        user: Option<&user::Model>,
+        first: usize,
+        filter: &PropertyFilter,
+    ) -> Result<(Vec<Recommendation>, Source), StoreError> {
+        let profile = match user {
+            Some(u) => Some(self.profile(u).await?),
+            None => None,
+        };
+        let candidates = self.candidates(user, profile.as_ref(), filter).await?;
+        let Facts { listings, facts } = self.facts(candidates).await?;
+        let now = Utc::now();
+        let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(listings.len());
+        let mut source = Source::Popularity;
+        if let Some(profile) = &profile {
+            let rows: Vec<FeatureRow> = listings.iter().map(|p| features(profile, &facts[&p.id], now)).collect();
+            let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+            match self.score_rows(flat).await {
+                Ok(scores) => {
+                    source = Source::Model;
+                    scored = rows.into_iter().zip(scores).enumerate().map(|(i, (r, s))| (i, f64::from(s), Some(r))).collect();
+                }
+                Err(e) => tracing::warn!(error = %e, "recommendations fall back to popularity"),
+            }
+        }
+        if source == Source::Popularity {
+            let max = listings.iter().map(|p| facts[&p.id].popularity.score()).fold(1.0, f64::max);
+            scored = listings.iter().enumerate().map(|(i, p)| (i, facts[&p.id].popularity.score().max(0.0) / max, None)).collect();
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(listings[a.0].id.cmp(&listings[b.0].id)));
+        let picked = diversify(&scored, &listings, first, self.settings.max_per_neighbourhood);
+        let out = picked
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (i, score, row))| {
+                let p = &listings[i];
+                let reasons = match (&row, &profile) {
+                    (Some(row), Some(prof)) => reasons(row, p, &facts[&p.id], prof),
+                    _ => popularity_reasons(&facts[&p.id]),
+                };
+                Recommendation { property: p.clone(), score, rank: rank + 1, reasons, source }
+            })
+            .collect();
+        Ok((out, source))
+    }
+
+    /// The model's score for each listing, for one user: one submission for all of them.
+    pub async fn match_scores(
+        &self,
+        user: &user::Model,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, f64>, RecommendError> {
+        if self.batcher.is_none() {
+            return Err(RecommendError::Disabled);
+        }
+        let profile = self.profile(user).await?;
+        let listings = self.store.properties_by_ids(ids).await?;
+        let Facts { listings, facts } = self.facts(listings).await?;
+        let now = Utc::now();
+        let flat: Vec<f32> = listings
+            .iter()
+            .flat_map(|p| features(&profile, &facts[&p.id], now))
+            .collect();
+        let scores = self.score_rows(flat).await?;
+        Ok(listings.iter().map(|p| p.id).zip(scores.into_iter().map(f64::from)).collect())
+    }
+}
+
+/// Best first, but at most `per_neighbourhood` listings from one neighbourhood while others
+/// are left; the rest fill up in score order.
+fn diversify(
+    scored: &[(usize, f64, Option<FeatureRow>)],
+    listings: &[property::Model],
+    first: usize,
+    per_neighbourhood: usize,
+) -> Vec<(usize, f64, Option<FeatureRow>)> {
+    let mut picked = Vec::with_capacity(first);
+    let mut skipped = Vec::new();
+    let mut counts: HashMap<(&str, &str), usize> = HashMap::new();
+    for item in scored {
+        if picked.len() == first {
+            break;
+        }
+        let p = &listings[item.0];
+        let n = counts.entry((p.city.as_str(), p.neighbourhood.as_str())).or_default();
+        if *n < per_neighbourhood.max(1) {
+            *n += 1;
+            picked.push(*item);
+        } else {
+            skipped.push(*item);
+        }
+    }
+    picked.extend(skipped.into_iter().take(first - picked.len()));
+    picked
+}
+
+fn idx(name: &str) -> usize {
+    FEATURE_NAMES.iter().position(|n| *n == name).unwrap_or(N_FEATURES)
+}
+
+fn at(row: &FeatureRow, name: &str) -> f32 {
+    row.get(idx(name)).copied().unwrap_or(0.0)
+}
+
+fn label(a: Amenity) -> String {
+    format!("{a:?}")
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let lower = c.to_ascii_lowercase();
+            if c.is_uppercase() && i > 0 { vec![' ', lower] } else { vec![lower] }
+        })
+        .collect()
+}
+
+/// Up to three short reasons, from the strongest signals in the features.
+fn reasons(row: &FeatureRow, p: &property::Model, f: &ListingFacts, profile: &UserProfile) -> Vec<String> {
+    let mut out = Vec::new();
+    if at(row, "pref_city_match") > 0.0 {
+        out.push(format!("In {}, where you are looking", p.city));
+    } else if at(row, "hist_city_share") >= 0.3 {
+        out.push(format!("In {}, a city you often browse", p.city));
+    }
+    if at(row, "pref_price_in_range") > 0.0 {
+        out.push(format!("Within your budget at {} a month", p.monthly_price));
+    } else if profile.log_price_mean.is_some() && at(row, "hist_price_abs_log_ratio") < 0.15 {
+        out.push("Priced like places you liked".to_owned());
+    }
+    let wanted: Vec<String> = profile.preferences.amenities.iter().filter(|a| f.has(**a)).map(|a| label(*a)).collect();
+    if !wanted.is_empty() {
+        out.push(format!("Has the {} you asked for", wanted.join(" and ")));
+    }
+    if at(row, "pref_type_match") > 0.0 || at(row, "hist_type_share") >= 0.5 {
+        out.push(format!("A {} like the ones you prefer", format!("{:?}", p.property_type).to_lowercase()));
+    }
+    if at(row, "hist_neighbourhood_share") >= 0.2 {
+        out.push(format!("In {}, a neighbourhood you keep coming back to", p.neighbourhood));
+    }
+    if f.popularity.engaged() >= 5 {
+        out.push(format!("Popular: {} people liked, saved or asked about it", f.popularity.engaged()));
+    }
+    if out.is_empty() {
+        out.push("Similar to listings you looked at".to_owned());
+    }
+    out.truncate(3);
+    out
+}
+
+fn popularity_reasons(f: &ListingFacts) -> Vec<String> {
+    let mut out = vec![format!("Popular: viewed {} times", f.popularity.views)];
+    if f.popularity.engaged() > 0 {
+        out.push(format!("{} people liked, saved or asked about it", f.popularity.engaged()));
+    }
+    out
+}

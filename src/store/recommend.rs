@@ -1,0 +1,121 @@
+//! Queries behind recommendations: candidates, popularity, similar listings and the bulk reads
+//! the training-data export needs.
+use super::{PropertyFilter, Store, StoreResult};
+use entity::{InteractionKind, interaction, property, property_amenity, user};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value, DbBackend};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+impl Store {
+    /// Active listings matching a filter, newest first.
+    pub async fn candidate_listings(
+        &self,
+        filter: &PropertyFilter,
+        limit: u64,
+    ) -> StoreResult<Vec<property::Model>> {
+        Ok(super::properties::filtered(filter)
+            .order_by_desc(property::Column::CreatedAt)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Listings by interaction volume (views count 1, likes/saves/inquiries 3), most first.
+    pub async fn popular_listing_ids(&self, limit: u64) -> StoreResult<Vec<(Uuid, f64)>> {
+        let sql = format!(
+            "SELECT property_id, SUM(CASE kind WHEN 'VIEW' THEN 1 WHEN 'DISMISS' THEN -1 ELSE 3 END) AS score
+             FROM interactions GROUP BY property_id ORDER BY score DESC, property_id LIMIT {limit}"
+        );
+        let rows = self
+            .conn()
+            .query_all_raw(Statement::from_string(self.backend(), sql))
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.try_get("", "property_id")?;
+            let score: i64 = row.try_get("", "score")?;
+            out.push((id, score as f64));
+        }
+        Ok(out)
+    }
+
+    /// Listings the user dismissed: never recommended again.
+    pub async fn dismissed_by(&self, user: Uuid) -> StoreResult<Vec<Uuid>> {
+        Ok(interaction::Entity::find()
+            .select_only()
+            .column(interaction::Column::PropertyId)
+            .filter(interaction::Column::UserId.eq(user))
+            .filter(interaction::Column::Kind.eq(InteractionKind::Dismiss))
+            .into_tuple()
+            .all(self.conn())
+            .await?)
+    }
+
+    /// For each listing, up to `limit` active listings in the same city and of the same type,
+    /// closest in price first (within ±30%), in one statement.
+    pub async fn similar_listings(
+        &self,
+        ids: &[Uuid],
+        limit: u64,
+    ) -> StoreResult<HashMap<Uuid, Vec<Uuid>>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let backend = self.backend();
+        let mut values: Vec<Value> = Vec::new();
+        let mut ph = |v: Value| {
+            values.push(v);
+            match backend {
+                DbBackend::Postgres => format!("${}", values.len()),
+                _ => "?".to_owned(),
+            }
+        };
+        let list: Vec<String> = ids.iter().map(|id| ph((*id).into())).collect();
+        let lim = ph((limit as i64).into());
+        let active = match backend {
+            DbBackend::Postgres => "p.is_active",
+            _ => "p.is_active = 1",
+        };
+        let sql = format!(
+            "SELECT target, id FROM (
+                SELECT t.id AS target, p.id AS id,
+                       ROW_NUMBER() OVER (PARTITION BY t.id ORDER BY ABS(p.monthly_price - t.monthly_price), p.id) AS rn
+                FROM properties t JOIN properties p
+                  ON p.city = t.city AND p.property_type = t.property_type AND p.id <> t.id AND {active}
+                 AND p.monthly_price BETWEEN t.monthly_price * 0.7 AND t.monthly_price * 1.3
+                WHERE t.id IN ({})
+             ) ranked WHERE rn <= {lim} ORDER BY target, rn",
+            list.join(", ")
+        );
+        let rows = self
+            .conn()
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for row in rows {
+            let target: Uuid = row.try_get("", "target")?;
+            let id: Uuid = row.try_get("", "id")?;
+            out.entry(target).or_default().push(id);
+        }
+        Ok(out)
+    }
+
+    pub async fn all_users(&self) -> StoreResult<Vec<user::Model>> {
+        Ok(user::Entity::find().all(self.conn()).await?)
+    }
+
+    pub async fn all_properties(&self) -> StoreResult<Vec<property::Model>> {
+        Ok(property::Entity::find().all(self.conn()).await?)
+    }
+
+    pub async fn all_amenities(&self) -> StoreResult<Vec<property_amenity::Model>> {
+        Ok(property_amenity::Entity::find().all(self.conn()).await?)
+    }
+
+    pub async fn all_interactions(&self) -> StoreResult<Vec<interaction::Model>> {
+        Ok(interaction::Entity::find()
+            .order_by_asc(interaction::Column::CreatedAt)
+            .all(self.conn())
+            .await?)
+    }
+}
