@@ -5,9 +5,10 @@
 //! - evaluation: profiles and popularity from interactions before the 85th percentile of time;
 //!   targets are each user's likes/saves/inquiries after it, ranked against 100 listings the
 //!   user never touched (50 uniformly random, 50 from the user's most browsed city);
-//! - training: profiles and popularity from interactions before the 70th percentile; labels
-//!   from the interactions between the 70th and 85th percentile: likes/saves/inquiries are 1,
-//!   dismissals are 0, plus 4 sampled untouched listings per positive (2 random, 2 same city).
+//! - training: two windows (55th-70th and 70th-85th percentile of time), each with profiles and
+//!   popularity from before the window; labels from the interactions inside it:
+//!   likes/saves/inquiries are 1, dismissals are 0, plus 4 sampled untouched listings per
+//!   positive (2 random, 2 from the user's most browsed city).
 use super::to_facts;
 use crate::ml::features::{FEATURE_NAMES, ListingFacts, Popularity, UserProfile, features};
 use crate::store::seed::Rng;
@@ -147,7 +148,8 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
     }
     let world = World { users, listings, index, amenities, interactions, by_city, active };
     let at = |q: f64| world.interactions[((world.interactions.len() - 1) as f64 * q) as usize].created_at;
-    let (train_cut, eval_cut) = (at(0.70), at(0.85));
+    let eval_cut = at(0.85);
+    let windows = [(at(0.55), at(0.70)), (at(0.70), eval_cut)];
 
     let io = |source| ExportError::Io { path: path.display().to_string(), source };
     let file = std::fs::File::create(path).map_err(io)?;
@@ -168,31 +170,36 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
     });
     let empty = HashSet::new();
 
-    // Training rows.
-    let facts = world.facts_at(train_cut);
-    let profiles = world.profiles_at(train_cut, &facts);
+    // Training rows: two windows, each with profiles and popularity from before it.
     let mut group = 0usize;
-    for i in world.interactions.iter().filter(|i| i.created_at >= train_cut && i.created_at < eval_cut) {
-        let (Some(profile), Some(&ix)) = (profiles.get(&i.user_id), world.index.get(&i.property_id)) else {
-            continue;
-        };
-        let label = if positive(i.kind) {
-            1
-        } else if i.kind == InteractionKind::Dismiss {
-            0
-        } else {
-            continue;
-        };
-        group += 1;
-        write_row(&mut out, "train", group, ix, label, &facts[ix], &features(profile, &facts[ix], train_cut)).map_err(io)?;
-        report.train_rows += 1;
-        if label == 1 {
-            let avoid = touched.get(&i.user_id).unwrap_or(&empty);
-            let city = World::top_city(profile);
-            for k in 0..4 {
-                if let Some(neg) = world.sample(&mut rng, if k < 2 { None } else { city }, avoid) {
-                    write_row(&mut out, "train", group, neg, 0, &facts[neg], &features(profile, &facts[neg], train_cut)).map_err(io)?;
-                    report.train_rows += 1;
+    for (start, end) in windows {
+        let facts = world.facts_at(start);
+        let profiles = world.profiles_at(start, &facts);
+        for i in world.interactions.iter().filter(|i| i.created_at >= start && i.created_at < end) {
+            let (Some(profile), Some(&ix)) = (profiles.get(&i.user_id), world.index.get(&i.property_id))
+            else {
+                continue;
+            };
+            let label = if positive(i.kind) {
+                1
+            } else if i.kind == InteractionKind::Dismiss {
+                0
+            } else {
+                continue;
+            };
+            group += 1;
+            write_row(&mut out, "train", group, ix, label, &facts[ix], &features(profile, &facts[ix], start))
+                .map_err(io)?;
+            report.train_rows += 1;
+            if label == 1 {
+                let avoid = touched.get(&i.user_id).unwrap_or(&empty);
+                let city = World::top_city(profile);
+                for k in 0..4 {
+                    if let Some(neg) = world.sample(&mut rng, if k < 2 { None } else { city }, avoid) {
+                        write_row(&mut out, "train", group, neg, 0, &facts[neg], &features(profile, &facts[neg], start))
+                            .map_err(io)?;
+                        report.train_rows += 1;
+                    }
                 }
             }
         }
