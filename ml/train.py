@@ -9,7 +9,6 @@ Deterministic: fixed seeds, single-threaded, deterministic LightGBM.
 """
 import argparse
 import csv
-import datetime
 import hashlib
 import json
 import sys
@@ -115,6 +114,9 @@ def main():
 
     onnx_model = convert_lightgbm(
         model,
+        # A fixed name: the converter would otherwise pick a random one, and the same model
+        # would get a new file (and version) on every run.
+        name="rentgraph_recommender",
         initial_types=[("features", FloatTensorType([None, len(names)]))],
         zipmap=False,
         target_opset=15,
@@ -144,7 +146,7 @@ def main():
         key=lambda t: -t[1],
     )
     info = {
-        "version": f"lgbm-{datetime.date.today().isoformat()}-{digest}",
+        "version": f"lgbm-{digest}",
         "features": names,
         "input": "features",
         "output": prob_name,
