@@ -4,6 +4,9 @@
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::graphql::{AppSchema, build_schema};
+use crate::ml::batcher::Batcher;
+use crate::ml::model::{ModelError, ModelFiles, ModelInfo, OrtScorer, Scorer};
+use crate::recommend::Recommender;
 use crate::store::seed::SeedOptions;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{Metrics, MetricsError};
@@ -21,6 +24,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub redis: Option<redis::Client>,
+    pub recommender: Arc<Recommender>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,8 @@ pub enum StartError {
     Metrics(#[from] MetricsError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
     #[error("invalid redis.url: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
@@ -48,8 +54,10 @@ impl AppState {
             "" => None,
             url => Some(redis::Client::open(url)?),
         };
+        let recommender = Arc::new(recommender(&settings, store.clone(), &metrics)?);
         Ok(Self {
             schema: build_schema(&settings.graphql, Some(store.clone())),
+            recommender,
             auth: Arc::new(Authenticator::new(&settings.auth)?),
             settings: Arc::new(settings),
             store,
@@ -83,6 +91,37 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// The model and its batching executor, or popularity only when `ml.enabled = false`. A model
+/// that cannot load stops the start-up with an error that names the file and the fix.
+fn recommender(
+    settings: &Settings,
+    store: Store,
+    metrics: &Metrics,
+) -> Result<Recommender, ModelError> {
+    let ml = &settings.ml;
+    if !ml.enabled {
+        tracing::warn!("ml.enabled = false: recommendations rank by popularity");
+        return Ok(Recommender::new(store, None, None, ml.clone()));
+    }
+    let info = ModelInfo::load(&ml.info_path)?;
+    let files = ModelFiles {
+        library: ml.ort_library.clone().into(),
+        model: ml.model_path.clone(),
+        intra_threads: ml.intra_threads,
+        output: info.output.clone(),
+    };
+    let batcher = Batcher::start(ml.batcher.clone(), &metrics.meter(), || {
+        OrtScorer::load(&files).map(|s| Box::new(s) as Box<dyn Scorer>)
+    })?;
+    tracing::info!(version = %info.version, "recommendation model loaded");
+    Ok(Recommender::new(
+        store,
+        Some(Arc::new(batcher)),
+        Some(info),
+        ml.clone(),
+    ))
 }
 
 pub struct Server {

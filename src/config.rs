@@ -174,8 +174,8 @@ impl Settings {
         }
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if settings.ml.ort_library.trim().is_empty() {
-            settings.ml.ort_library = std::env::var("ORT_DYLIB_PATH")
-                .unwrap_or_else(|_| DEFAULT_ORT_LIBRARY.to_owned());
+            settings.ml.ort_library =
+                std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| DEFAULT_ORT_LIBRARY.to_owned());
         }
         settings.check()?;
         Ok(settings)

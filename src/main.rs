@@ -118,11 +118,16 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::ExportTrainingData { out, eval_users, seed } => {
+        Command::ExportTrainingData {
+            out,
+            eval_users,
+            seed,
+        } => {
             init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
             if let Some(dir) = out.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             let report = rentgraph::recommend::export::export(
                 &store,

@@ -115,6 +115,11 @@ impl Metrics {
         );
     }
 
+    /// A meter whose instruments this registry exports (the batcher's, for one).
+    pub fn meter(&self) -> opentelemetry::metrics::Meter {
+        self.provider.meter("rentgraph")
+    }
+
     /// The Prometheus text exposition of everything recorded so far.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -18,6 +18,9 @@ pub mod code {
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    pub const MODEL_OVERLOADED: &str = "MODEL_OVERLOADED";
+    pub const MODEL_TIMEOUT: &str = "MODEL_TIMEOUT";
+    pub const MODEL_UNAVAILABLE: &str = "MODEL_UNAVAILABLE";
 }
 
 /// Deliberately not `Display`: async-graphql converts any `Display` error with `?`, which would
@@ -28,6 +31,11 @@ pub enum ApiError {
     NotFound(&'static str),
     Unauthenticated,
     Forbidden(&'static str),
+    /// The model could not answer; `code` says why.
+    Model {
+        code: &'static str,
+        message: String,
+    },
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -42,6 +50,7 @@ impl ApiError {
             Self::NotFound(what) => format!("{what} not found"),
             Self::Unauthenticated => "sign in to do this".to_owned(),
             Self::Forbidden(m) => (*m).to_owned(),
+            Self::Model { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -52,6 +61,7 @@ impl ApiError {
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Unauthenticated => code::UNAUTHENTICATED,
             Self::Forbidden(_) => code::FORBIDDEN,
+            Self::Model { code, .. } => code,
             Self::Internal(_) => code::INTERNAL,
         }
     }
@@ -73,6 +83,28 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Invalid(msg) => Self::BadInput(msg.clone()),
             _ => Self::Internal(Box::new(ArcError(e))),
+        }
+    }
+}
+
+impl From<std::sync::Arc<crate::recommend::RecommendError>> for ApiError {
+    fn from(e: std::sync::Arc<crate::recommend::RecommendError>) -> Self {
+        use crate::ml::batcher::ScoreError;
+        use crate::recommend::RecommendError;
+        let model = |code, message: String| Self::Model { code, message };
+        match &*e {
+            RecommendError::Store(s) => Self::Internal(Box::new(ArcError(std::sync::Arc::new(
+                crate::store::StoreError::Invalid(s.to_string()),
+            )))),
+            RecommendError::Score(ScoreError::Overloaded) => {
+                model(code::MODEL_OVERLOADED, e.to_string())
+            }
+            RecommendError::Score(ScoreError::DeadlineExceeded) => {
+                model(code::MODEL_TIMEOUT, e.to_string())
+            }
+            RecommendError::Score(_) | RecommendError::Disabled => {
+                model(code::MODEL_UNAVAILABLE, e.to_string())
+            }
         }
     }
 }

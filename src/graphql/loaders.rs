@@ -10,6 +10,7 @@
 //! resolvers have returned `Pending`, i.e. after every sibling in the list has registered its
 //! key. Batching is complete by construction, and the delay can be zero (see
 //! docs/PERFORMANCE.md for the measurement).
+use crate::recommend::{RecommendError, Recommender};
 use crate::store::{HistoryCursor, PropertyStats, SavedRow, Store, StoreError};
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{Amenity, interaction, property, property_image, user};
@@ -28,15 +29,29 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Db {
     store: Store,
+    /// The signed-in caller: match scores are theirs.
+    viewer: Option<Uuid>,
+    recommender: Arc<Recommender>,
 }
 
 pub type Loaders = DataLoader<Db>;
 
 /// Creates the request's loaders and the queue their batches run from.
-pub fn loaders(store: Store, delay: Duration, max_batch_size: usize) -> (Loaders, Batches) {
+pub fn loaders(
+    store: Store,
+    viewer: Option<Uuid>,
+    recommender: Arc<Recommender>,
+    delay: Duration,
+    max_batch_size: usize,
+) -> (Loaders, Batches) {
     let batches = Batches::default();
     let queue = batches.clone();
-    let loaders = DataLoader::new(Db { store }, move |fut| queue.push(fut))
+    let db = Db {
+        store,
+        viewer,
+        recommender,
+    };
+    let loaders = DataLoader::new(db, move |fut| queue.push(fut))
         .delay(delay)
         .max_batch_size(max_batch_size);
     (loaders, batches)
@@ -335,6 +350,61 @@ impl Loader<SavedKey> for Db {
             }
             for k in group {
                 out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The caller's match score for a listing; every listing of a page in one model submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatchKey(pub Uuid);
+
+impl Loader<MatchKey> for Db {
+    type Value = f64;
+    type Error = Arc<RecommendError>;
+
+    async fn load(&self, keys: &[MatchKey]) -> Result<HashMap<MatchKey, f64>, Self::Error> {
+        let Some(viewer) = self.viewer else {
+            return Ok(HashMap::new());
+        };
+        let users = self
+            .store
+            .users_by_ids(&[viewer])
+            .await
+            .map_err(|e| Arc::new(e.into()))?;
+        let Some(user) = users.first() else {
+            return Ok(HashMap::new());
+        };
+        let scores = self
+            .recommender
+            .match_scores(user, &ids(keys, |k| k.0))
+            .await?;
+        Ok(scores
+            .into_iter()
+            .map(|(id, s)| (MatchKey(id), s))
+            .collect())
+    }
+}
+
+/// Listings like this one (same city and type, closest in price), `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SimilarKey {
+    pub property: Uuid,
+    pub limit: u64,
+}
+
+impl Loader<SimilarKey> for Db {
+    type Value = Vec<Uuid>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SimilarKey]) -> Result<HashMap<SimilarKey, Vec<Uuid>>, LoadError> {
+        let mut out = HashMap::new();
+        for (limit, group) in groups(keys, |k| k.limit) {
+            let targets: Vec<Uuid> = group.iter().map(|k| k.property).collect();
+            let mut found = self.store.similar_listings(&targets, limit).await?;
+            for k in group {
+                out.insert(*k, found.remove(&k.property).unwrap_or_default());
             }
         }
         Ok(out)

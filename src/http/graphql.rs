@@ -224,12 +224,15 @@ async fn execute(
     let g = &state.settings.graphql;
     let (loaders, batches) = loaders::loaders(
         state.store.clone(),
+        principal.user_id(),
+        state.recommender.clone(),
         g.dataloader_delay(),
         g.dataloader_max_batch_size,
     );
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
         .data(principal)
+        .data(state.recommender.clone())
         .data(loaders);
     if let Some(name) = operation_name {
         request = request.operation_name(name);

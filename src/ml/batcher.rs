@@ -75,19 +75,25 @@ impl Metrics {
             batch_rows: meter
                 .u64_histogram("rentgraph_batcher_batch_rows")
                 .with_description("Rows per model run")
-                .with_boundaries(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0])
+                .with_boundaries(vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                ])
                 .build(),
             queue_wait: meter
                 .f64_histogram("rentgraph_batcher_queue_wait")
                 .with_unit("s")
                 .with_description("Time rows waited before their batch started")
-                .with_boundaries(vec![1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2])
+                .with_boundaries(vec![
+                    1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+                ])
                 .build(),
             inference: meter
                 .f64_histogram("rentgraph_batcher_inference")
                 .with_unit("s")
                 .with_description("Model run time per batch")
-                .with_boundaries(vec![1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2])
+                .with_boundaries(vec![
+                    1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+                ])
                 .build(),
             queue_depth: meter
                 .i64_up_down_counter("rentgraph_batcher_queue_rows")
@@ -100,7 +106,8 @@ impl Metrics {
         }
     }
     fn reject(&self, reason: &'static str, rows: usize) {
-        self.rejected.add(rows as u64, &[KeyValue::new("reason", reason)]);
+        self.rejected
+            .add(rows as u64, &[KeyValue::new("reason", reason)]);
     }
 }
 
@@ -162,7 +169,9 @@ impl Shared {
             if *rows > 0 && *rows + front.n > max {
                 break;
             }
-            let Some(job) = st.queue.pop_front() else { break };
+            let Some(job) = st.queue.pop_front() else {
+                break;
+            };
             *rows += job.n;
             st.queued_rows -= job.n;
             self.metrics.queue_depth.add(-(job.n as i64), &[]);
@@ -213,7 +222,9 @@ impl Batcher {
             return Ok(Vec::new());
         }
         if rows.len() != n * N_FEATURES {
-            return Err(ScoreError::Failed(format!("rows must have {N_FEATURES} features")));
+            return Err(ScoreError::Failed(format!(
+                "rows must have {N_FEATURES} features"
+            )));
         }
         let (reply, answer) = oneshot::channel();
         {
@@ -227,7 +238,13 @@ impl Batcher {
                 return Err(ScoreError::Overloaded);
             }
             st.queued_rows += n;
-            st.queue.push_back(Job { rows, n, enqueued: Instant::now(), deadline, reply });
+            st.queue.push_back(Job {
+                rows,
+                n,
+                enqueued: Instant::now(),
+                deadline,
+                reply,
+            });
         }
         self.shared.metrics.queue_depth.add(n as i64, &[]);
         self.shared.wake.notify_all();
@@ -281,7 +298,10 @@ fn worker(shared: Arc<Shared>, mut scorer: Box<dyn Scorer>) {
             input.extend_from_slice(&job.rows);
         }
         let result = catch_unwind(AssertUnwindSafe(|| scorer.score(&input, n)));
-        shared.metrics.inference.record(started.elapsed().as_secs_f64(), &[]);
+        shared
+            .metrics
+            .inference
+            .record(started.elapsed().as_secs_f64(), &[]);
         shared.metrics.batch_rows.record(n as u64, &[]);
         match result {
             Ok(Ok(scores)) if scores.len() == n => {
@@ -294,7 +314,9 @@ fn worker(shared: Arc<Shared>, mut scorer: Box<dyn Scorer>) {
             }
             outcome => {
                 let message = match outcome {
-                    Ok(Ok(scores)) => format!("the model returned {} scores for {n} rows", scores.len()),
+                    Ok(Ok(scores)) => {
+                        format!("the model returned {} scores for {n} rows", scores.len())
+                    }
                     Ok(Err(e)) => e.to_string(),
                     Err(_) => "the model panicked".to_owned(),
                 };
@@ -329,13 +351,21 @@ mod tests {
             if rows.chunks(N_FEATURES).any(|r| r[0] == 666.0) {
                 panic!("the model panicked");
             }
-            self.batches.lock().unwrap_or_else(PoisonError::into_inner).push(n);
+            self.batches
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(n);
             Ok(rows.chunks(N_FEATURES).map(|r| r.iter().sum()).collect())
         }
     }
 
     fn settings(max_batch_size: usize, max_wait_us: u64, queue_capacity: usize) -> BatcherSettings {
-        BatcherSettings { max_batch_size, max_wait_us, queue_capacity, workers: 1 }
+        BatcherSettings {
+            max_batch_size,
+            max_wait_us,
+            queue_capacity,
+            workers: 1,
+        }
     }
 
     fn start(s: BatcherSettings, delay: Duration) -> (Arc<Batcher>, Arc<Mutex<Vec<usize>>>) {
@@ -343,14 +373,20 @@ mod tests {
         let b = batches.clone();
         let meter = opentelemetry::global::meter("test");
         let batcher = Batcher::start(s, &meter, move || {
-            Ok(Box::new(Sum { batches: b.clone(), delay }) as Box<dyn Scorer>)
+            Ok(Box::new(Sum {
+                batches: b.clone(),
+                delay,
+            }) as Box<dyn Scorer>)
         })
         .expect("start");
         (Arc::new(batcher), batches)
     }
 
     fn rows(values: &[f32]) -> Vec<f32> {
-        values.iter().flat_map(|v| std::iter::repeat_n(*v, N_FEATURES)).collect()
+        values
+            .iter()
+            .flat_map(|v| std::iter::repeat_n(*v, N_FEATURES))
+            .collect()
     }
 
     fn later(ms: u64) -> Instant {
@@ -374,7 +410,10 @@ mod tests {
             let expected: Vec<f32> = values.iter().map(|v| v * N_FEATURES as f32).collect();
             assert_eq!(got, Ok(expected));
         }
-        let sizes = batches.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let sizes = batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         assert!(sizes.iter().all(|&n| n <= 64), "{sizes:?}");
         assert!(sizes.len() < 40, "concurrent calls were merged: {sizes:?}");
     }
@@ -386,28 +425,52 @@ mod tests {
         let got = batcher.score(rows(&[1.0]), later(5_000)).await;
         let waited = started.elapsed();
         assert_eq!(got, Ok(vec![N_FEATURES as f32]));
-        assert!(waited >= Duration::from_millis(30), "ran after {waited:?}, before max_wait");
-        assert_eq!(*batches.lock().unwrap_or_else(PoisonError::into_inner), vec![1]);
+        assert!(
+            waited >= Duration::from_millis(30),
+            "ran after {waited:?}, before max_wait"
+        );
+        assert_eq!(
+            *batches.lock().unwrap_or_else(PoisonError::into_inner),
+            vec![1]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_batch_does_not_wait() {
         let (batcher, _) = start(settings(4, 10_000_000, 10_000), Duration::ZERO);
-        let got = batcher.score(rows(&[1.0, 2.0, 3.0, 4.0]), later(5_000)).await;
-        assert_eq!(got.map(|v| v.len()), Ok(4), "a full batch starts at once, not after 10 s");
+        let got = batcher
+            .score(rows(&[1.0, 2.0, 3.0, 4.0]), later(5_000))
+            .await;
+        assert_eq!(
+            got.map(|v| v.len()),
+            Ok(4),
+            "a full batch starts at once, not after 10 s"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_is_refused_at_once() {
         let (batcher, _) = start(settings(2, 0, 4), Duration::from_millis(300));
         // Occupy the worker, then fill the queue.
-        let busy = { let b = batcher.clone(); tokio::spawn(async move { b.score(rows(&[1.0, 1.0]), later(5_000)).await }) };
+        let busy = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0, 1.0]), later(5_000)).await })
+        };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let queued = { let b = batcher.clone(); tokio::spawn(async move { b.score(rows(&[1.0; 4]), later(5_000)).await }) };
+        let queued = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0; 4]), later(5_000)).await })
+        };
         tokio::time::sleep(Duration::from_millis(20)).await;
         let t = Instant::now();
-        assert_eq!(batcher.score(rows(&[1.0]), later(5_000)).await, Err(ScoreError::Overloaded));
-        assert!(t.elapsed() < Duration::from_millis(100), "refused without waiting");
+        assert_eq!(
+            batcher.score(rows(&[1.0]), later(5_000)).await,
+            Err(ScoreError::Overloaded)
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "refused without waiting"
+        );
         assert!(busy.await.expect("task").is_ok());
         assert!(queued.await.expect("task").is_ok());
     }
@@ -415,36 +478,64 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn expired_rows_are_dropped_before_inference() {
         let (batcher, batches) = start(settings(1, 0, 100), Duration::from_millis(200));
-        let busy = { let b = batcher.clone(); tokio::spawn(async move { b.score(rows(&[1.0]), later(5_000)).await }) };
+        let busy = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0]), later(5_000)).await })
+        };
         tokio::time::sleep(Duration::from_millis(30)).await;
         // Queued behind a 200 ms batch with a 50 ms deadline: it must expire unscored.
-        assert_eq!(batcher.score(rows(&[2.0]), later(50)).await, Err(ScoreError::DeadlineExceeded));
+        assert_eq!(
+            batcher.score(rows(&[2.0]), later(50)).await,
+            Err(ScoreError::DeadlineExceeded)
+        );
         assert!(busy.await.expect("task").is_ok());
         tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(*batches.lock().unwrap_or_else(PoisonError::into_inner), vec![1], "the expired row never ran");
+        assert_eq!(
+            *batches.lock().unwrap_or_else(PoisonError::into_inner),
+            vec![1],
+            "the expired row never ran"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rows_of_callers_that_left_are_dropped() {
         let (batcher, batches) = start(settings(1, 0, 100), Duration::from_millis(150));
-        let busy = { let b = batcher.clone(); tokio::spawn(async move { b.score(rows(&[1.0]), later(5_000)).await }) };
+        let busy = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0]), later(5_000)).await })
+        };
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let gone = { let b = batcher.clone(); tokio::spawn(async move { b.score(rows(&[2.0]), later(5_000)).await }) };
+        let gone = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[2.0]), later(5_000)).await })
+        };
         tokio::time::sleep(Duration::from_millis(10)).await;
         gone.abort();
         assert!(busy.await.expect("task").is_ok());
         // The next call is served, and the abandoned row was never scored.
         assert!(batcher.score(rows(&[3.0]), later(5_000)).await.is_ok());
-        assert_eq!(*batches.lock().unwrap_or_else(PoisonError::into_inner), vec![1, 1]);
+        assert_eq!(
+            *batches.lock().unwrap_or_else(PoisonError::into_inner),
+            vec![1, 1]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_failing_batch_fails_only_its_callers() {
         let (batcher, _) = start(settings(1, 0, 100), Duration::ZERO);
-        assert!(matches!(batcher.score(rows(&[-1.0]), later(5_000)).await, Err(ScoreError::Failed(_))));
-        assert!(matches!(batcher.score(rows(&[666.0]), later(5_000)).await, Err(ScoreError::Failed(_))));
+        assert!(matches!(
+            batcher.score(rows(&[-1.0]), later(5_000)).await,
+            Err(ScoreError::Failed(_))
+        ));
+        assert!(matches!(
+            batcher.score(rows(&[666.0]), later(5_000)).await,
+            Err(ScoreError::Failed(_))
+        ));
         // The executor keeps serving after an error and after a panic.
-        assert_eq!(batcher.score(rows(&[1.0]), later(5_000)).await, Ok(vec![N_FEATURES as f32]));
+        assert_eq!(
+            batcher.score(rows(&[1.0]), later(5_000)).await,
+            Ok(vec![N_FEATURES as f32])
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,7 +545,10 @@ mod tests {
         let meter = opentelemetry::global::meter("test");
         let result = Batcher::start(settings(8, 0, 8), &meter, move || {
             m.fetch_add(1, Ordering::SeqCst);
-            Err(ModelError::Load { path: "x.onnx".into(), reason: "missing".into() })
+            Err(ModelError::Load {
+                path: "x.onnx".into(),
+                reason: "missing".into(),
+            })
         });
         assert!(result.is_err());
         assert_eq!(made.load(Ordering::SeqCst), 1);

@@ -111,7 +111,9 @@ pub struct ListingFacts {
 
 impl ListingFacts {
     pub fn amenity_mask(amenities: &[Amenity]) -> u16 {
-        amenities.iter().fold(0, |m, a| m | (1 << amenity_index(*a)))
+        amenities
+            .iter()
+            .fold(0, |m, a| m | (1 << amenity_index(*a)))
     }
     pub fn has(&self, a: Amenity) -> bool {
         self.amenities & (1 << amenity_index(a)) != 0
@@ -151,7 +153,10 @@ impl UserProfile {
         preferences: Preferences,
         history: impl IntoIterator<Item = (InteractionKind, &'a ListingFacts)>,
     ) -> Self {
-        let mut p = UserProfile { preferences, ..Default::default() };
+        let mut p = UserProfile {
+            preferences,
+            ..Default::default()
+        };
         let (mut price, mut beds) = (0.0f32, 0.0f32);
         for (kind, l) in history {
             let w = weight(kind);
@@ -162,7 +167,9 @@ impl UserProfile {
             price += w * (l.monthly_price.max(1) as f32).ln();
             beds += w * l.bedrooms as f32;
             *p.city_share.entry(l.city.clone()).or_default() += w;
-            *p.neighbourhood_share.entry(l.neighbourhood.clone()).or_default() += w;
+            *p.neighbourhood_share
+                .entry(l.neighbourhood.clone())
+                .or_default() += w;
             p.type_share[type_index(l.property_type)] += w;
             for (i, a) in AMENITIES.iter().enumerate() {
                 if l.has(*a) {
@@ -223,7 +230,9 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
     let age_days = ((now - l.created_at).num_seconds().max(0) as f32) / 86_400.0;
     [
         b(pref_price.is_some()),
-        pref_price.map(|p| (log_price - p.max(1.0).ln()).clamp(-3.0, 3.0)).unwrap_or(0.0),
+        pref_price
+            .map(|p| (log_price - p.max(1.0).ln()).clamp(-3.0, 3.0))
+            .unwrap_or(0.0),
         b(pref_price.is_some() && in_range),
         b(!prefs.cities.is_empty()),
         b(prefs.cities.iter().any(|c| c.eq_ignore_ascii_case(&l.city))),
@@ -234,9 +243,14 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
         hist_ratio,
         hist_ratio.abs(),
         user.city_share.get(&l.city).copied().unwrap_or(0.0),
-        user.neighbourhood_share.get(&l.neighbourhood).copied().unwrap_or(0.0),
+        user.neighbourhood_share
+            .get(&l.neighbourhood)
+            .copied()
+            .unwrap_or(0.0),
         user.type_share[type_index(l.property_type)],
-        user.bedrooms_mean.map(|m| (l.bedrooms as f32 - m).abs()).unwrap_or(0.0),
+        user.bedrooms_mean
+            .map(|m| (l.bedrooms as f32 - m).abs())
+            .unwrap_or(0.0),
         amenity_affinity,
         (1.0 + pop.views as f32).ln(),
         (1.0 + pop.engaged() as f32).ln(),
@@ -262,7 +276,11 @@ mod tests {
             area: 60,
             amenities: ListingFacts::amenity_mask(amenities),
             created_at: Utc::now(),
-            popularity: Popularity { views: 9, likes: 1, ..Default::default() },
+            popularity: Popularity {
+                views: 9,
+                likes: 1,
+                ..Default::default()
+            },
         }
     }
 
@@ -270,11 +288,26 @@ mod tests {
     fn history_and_preferences_show_in_the_features() {
         let lisbon = listing("Lisbon", 1200, &[Amenity::Balcony]);
         let paris = listing("Paris", 2400, &[]);
-        let prefs = Preferences { cities: vec!["Lisbon".into()], max_price: Some(1500), ..Default::default() };
-        let user = UserProfile::build(prefs, [(InteractionKind::Save, &lisbon), (InteractionKind::View, &lisbon)]);
+        let prefs = Preferences {
+            cities: vec!["Lisbon".into()],
+            max_price: Some(1500),
+            ..Default::default()
+        };
+        let user = UserProfile::build(
+            prefs,
+            [
+                (InteractionKind::Save, &lisbon),
+                (InteractionKind::View, &lisbon),
+            ],
+        );
         let near = features(&user, &lisbon, Utc::now());
         let far = features(&user, &paris, Utc::now());
-        let idx = |n: &str| FEATURE_NAMES.iter().position(|x| *x == n).unwrap_or(usize::MAX);
+        let idx = |n: &str| {
+            FEATURE_NAMES
+                .iter()
+                .position(|x| *x == n)
+                .unwrap_or(usize::MAX)
+        };
         assert_eq!(near[idx("pref_city_match")], 1.0);
         assert_eq!(far[idx("pref_city_match")], 0.0);
         assert_eq!(near[idx("hist_city_share")], 1.0);

@@ -22,7 +22,11 @@ pub enum ModelError {
         "the model {path} was trained on features {trained:?}, but this build computes {built:?}; \
          retrain with ml/train.sh"
     )]
-    FeatureMismatch { path: String, trained: Vec<String>, built: Vec<String> },
+    FeatureMismatch {
+        path: String,
+        trained: Vec<String>,
+        built: Vec<String>,
+    },
     #[error("inference failed: {0}")]
     Inference(String),
 }
@@ -40,7 +44,10 @@ pub struct ModelInfo {
 
 impl ModelInfo {
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let err = |reason: String| ModelError::Load { path: path.display().to_string(), reason };
+        let err = |reason: String| ModelError::Load {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let info: ModelInfo = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
         let built: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
@@ -55,19 +62,34 @@ impl ModelInfo {
     }
 }
 
-static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
+static ENVIRONMENT: OnceLock<(PathBuf, ort::environment::Environment)> = OnceLock::new();
 static INIT: Mutex<()> = Mutex::new(());
 
-/// Loads the ONNX Runtime library once per process.
+/// Loads the ONNX Runtime library once per process; a process cannot switch libraries later.
 pub fn runtime(library: &Path) -> Result<&'static ort::environment::Environment, ModelError> {
-    if let Some(env) = ENVIRONMENT.get() {
-        return Ok(env);
+    let fail = |reason: String| ModelError::Runtime {
+        path: library.display().to_string(),
+        reason,
+    };
+    let loaded = |(path, env): &'static (PathBuf, ort::environment::Environment)| {
+        if path == library {
+            Ok(env)
+        } else {
+            Err(fail(format!(
+                "this process already loaded ONNX Runtime from {}",
+                path.display()
+            )))
+        }
+    };
+    if let Some(entry) = ENVIRONMENT.get() {
+        return loaded(entry);
     }
-    let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(env) = ENVIRONMENT.get() {
-        return Ok(env);
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(entry) = ENVIRONMENT.get() {
+        return loaded(entry);
     }
-    let fail = |reason: String| ModelError::Runtime { path: library.display().to_string(), reason };
     if !library.is_file() {
         return Err(fail("no such file".into()));
     }
@@ -76,7 +98,7 @@ pub fn runtime(library: &Path) -> Result<&'static ort::environment::Environment,
         .with_name("rentgraph")
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    Ok(ENVIRONMENT.get_or_init(|| env))
+    loaded(ENVIRONMENT.get_or_init(|| (library.to_path_buf(), env)))
 }
 
 /// Something that scores rows of features; one per inference worker.
@@ -103,7 +125,10 @@ pub struct ModelFiles {
 impl OrtScorer {
     pub fn load(files: &ModelFiles) -> Result<Self, ModelError> {
         let env = runtime(&files.library)?;
-        let err = |reason: String| ModelError::Load { path: files.model.display().to_string(), reason };
+        let err = |reason: String| ModelError::Load {
+            path: files.model.display().to_string(),
+            reason,
+        };
         let session = Session::builder(env)
             .map_err(|e| err(e.to_string()))?
             .with_intra_threads(files.intra_threads.max(1))
@@ -122,7 +147,11 @@ impl OrtScorer {
                 .or_else(|| session.outputs().last().map(|o| o.name().to_owned()))
                 .ok_or_else(|| err("the model has no outputs".into()))?,
         };
-        let mut scorer = Self { session, output, columns: 1 };
+        let mut scorer = Self {
+            session,
+            output,
+            columns: 1,
+        };
         // One probe run tells the output's layout and proves the model runs at all.
         let probe = vec![0.0f32; N_FEATURES * 2];
         let (width, _) = scorer.run(&probe, 2)?;
@@ -138,7 +167,11 @@ impl OrtScorer {
             .get(&self.output)
             .ok_or_else(|| ModelError::Inference(format!("no output named {}", self.output)))?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
-        let width = if shape.len() >= 2 { shape[1].max(1) as usize } else { 1 };
+        let width = if shape.len() >= 2 {
+            shape[1].max(1) as usize
+        } else {
+            1
+        };
         if data.len() != n * width {
             return Err(ModelError::Inference(format!(
                 "expected {n} rows of output, got shape {shape:?}"

@@ -38,13 +38,19 @@ pub enum ExportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("not enough interactions to split by time (need at least 100, have {0})")]
     TooFew(usize),
 }
 
 fn positive(k: InteractionKind) -> bool {
-    matches!(k, InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry)
+    matches!(
+        k,
+        InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
+    )
 }
 
 struct World {
@@ -61,7 +67,11 @@ impl World {
     /// Listing facts with popularity counted from interactions before `cutoff`.
     fn facts_at(&self, cutoff: DateTime<Utc>) -> Vec<ListingFacts> {
         let mut pop = vec![Popularity::default(); self.listings.len()];
-        for i in self.interactions.iter().take_while(|i| i.created_at < cutoff) {
+        for i in self
+            .interactions
+            .iter()
+            .take_while(|i| i.created_at < cutoff)
+        {
             if let Some(&ix) = self.index.get(&i.property_id) {
                 pop[ix].add(i.kind);
             }
@@ -78,9 +88,17 @@ impl World {
             .collect()
     }
 
-    fn profiles_at(&self, cutoff: DateTime<Utc>, facts: &[ListingFacts]) -> HashMap<Uuid, UserProfile> {
+    fn profiles_at(
+        &self,
+        cutoff: DateTime<Utc>,
+        facts: &[ListingFacts],
+    ) -> HashMap<Uuid, UserProfile> {
         let mut history: HashMap<Uuid, Vec<(InteractionKind, usize)>> = HashMap::new();
-        for i in self.interactions.iter().take_while(|i| i.created_at < cutoff) {
+        for i in self
+            .interactions
+            .iter()
+            .take_while(|i| i.created_at < cutoff)
+        {
             if let Some(&ix) = self.index.get(&i.property_id) {
                 history.entry(i.user_id).or_default().push((i.kind, ix));
             }
@@ -89,17 +107,31 @@ impl World {
             .into_iter()
             .filter_map(|(u, events)| {
                 let prefs = self.users.get(&u)?.preferences.clone();
-                Some((u, UserProfile::build(prefs, events.iter().map(|(k, ix)| (*k, &facts[*ix])))))
+                Some((
+                    u,
+                    UserProfile::build(prefs, events.iter().map(|(k, ix)| (*k, &facts[*ix]))),
+                ))
             })
             .collect()
     }
 
     fn top_city(profile: &UserProfile) -> Option<&String> {
-        profile.city_share.iter().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0))).map(|(c, _)| c)
+        profile
+            .city_share
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(c, _)| c)
     }
 
-    fn sample(&self, rng: &mut Rng, city: Option<&String>, avoid: &HashSet<usize>) -> Option<usize> {
-        let pool = city.and_then(|c| self.by_city.get(c)).unwrap_or(&self.active);
+    fn sample(
+        &self,
+        rng: &mut Rng,
+        city: Option<&String>,
+        avoid: &HashSet<usize>,
+    ) -> Option<usize> {
+        let pool = city
+            .and_then(|c| self.by_city.get(c))
+            .unwrap_or(&self.active);
         for _ in 0..50 {
             let ix = *rng.pick(pool);
             if !avoid.contains(&ix) {
@@ -126,8 +158,17 @@ fn write_row(
     writeln!(out)
 }
 
-pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<ExportReport, ExportError> {
-    let users: HashMap<Uuid, user::Model> = store.all_users().await?.into_iter().map(|u| (u.id, u)).collect();
+pub async fn export(
+    store: &Store,
+    path: &Path,
+    opts: ExportOptions,
+) -> Result<ExportReport, ExportError> {
+    let users: HashMap<Uuid, user::Model> = store
+        .all_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
     let listings = store.all_properties().await?;
     let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
     for a in store.all_amenities().await? {
@@ -137,7 +178,11 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
     if interactions.len() < 100 {
         return Err(ExportError::TooFew(interactions.len()));
     }
-    let index: HashMap<Uuid, usize> = listings.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    let index: HashMap<Uuid, usize> = listings
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id, i))
+        .collect();
     let mut by_city: HashMap<String, Vec<usize>> = HashMap::new();
     let mut active = Vec::new();
     for (i, p) in listings.iter().enumerate() {
@@ -146,12 +191,25 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
             active.push(i);
         }
     }
-    let world = World { users, listings, index, amenities, interactions, by_city, active };
-    let at = |q: f64| world.interactions[((world.interactions.len() - 1) as f64 * q) as usize].created_at;
+    let world = World {
+        users,
+        listings,
+        index,
+        amenities,
+        interactions,
+        by_city,
+        active,
+    };
+    let at = |q: f64| {
+        world.interactions[((world.interactions.len() - 1) as f64 * q) as usize].created_at
+    };
     let eval_cut = at(0.85);
     let windows = [(at(0.55), at(0.70)), (at(0.70), eval_cut)];
 
-    let io = |source| ExportError::Io { path: path.display().to_string(), source };
+    let io = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let file = std::fs::File::create(path).map_err(io)?;
     let mut out = std::io::BufWriter::new(file);
     write!(out, "split,group,listing,label,popularity").map_err(io)?;
@@ -162,12 +220,13 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
 
     let mut rng = Rng::new(opts.seed);
     let mut report = ExportReport::default();
-    let touched: HashMap<Uuid, HashSet<usize>> = world.interactions.iter().fold(HashMap::new(), |mut m, i| {
-        if let Some(&ix) = world.index.get(&i.property_id) {
-            m.entry(i.user_id).or_default().insert(ix);
-        }
-        m
-    });
+    let touched: HashMap<Uuid, HashSet<usize>> =
+        world.interactions.iter().fold(HashMap::new(), |mut m, i| {
+            if let Some(&ix) = world.index.get(&i.property_id) {
+                m.entry(i.user_id).or_default().insert(ix);
+            }
+            m
+        });
     let empty = HashSet::new();
 
     // Training rows: two windows, each with profiles and popularity from before it.
@@ -175,8 +234,13 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
     for (start, end) in windows {
         let facts = world.facts_at(start);
         let profiles = world.profiles_at(start, &facts);
-        for i in world.interactions.iter().filter(|i| i.created_at >= start && i.created_at < end) {
-            let (Some(profile), Some(&ix)) = (profiles.get(&i.user_id), world.index.get(&i.property_id))
+        for i in world
+            .interactions
+            .iter()
+            .filter(|i| i.created_at >= start && i.created_at < end)
+        {
+            let (Some(profile), Some(&ix)) =
+                (profiles.get(&i.user_id), world.index.get(&i.property_id))
             else {
                 continue;
             };
@@ -188,16 +252,34 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
                 continue;
             };
             group += 1;
-            write_row(&mut out, "train", group, ix, label, &facts[ix], &features(profile, &facts[ix], start))
-                .map_err(io)?;
+            write_row(
+                &mut out,
+                "train",
+                group,
+                ix,
+                label,
+                &facts[ix],
+                &features(profile, &facts[ix], start),
+            )
+            .map_err(io)?;
             report.train_rows += 1;
             if label == 1 {
                 let avoid = touched.get(&i.user_id).unwrap_or(&empty);
                 let city = World::top_city(profile);
                 for k in 0..4 {
-                    if let Some(neg) = world.sample(&mut rng, if k < 2 { None } else { city }, avoid) {
-                        write_row(&mut out, "train", group, neg, 0, &facts[neg], &features(profile, &facts[neg], start))
-                            .map_err(io)?;
+                    if let Some(neg) =
+                        world.sample(&mut rng, if k < 2 { None } else { city }, avoid)
+                    {
+                        write_row(
+                            &mut out,
+                            "train",
+                            group,
+                            neg,
+                            0,
+                            &facts[neg],
+                            &features(profile, &facts[neg], start),
+                        )
+                        .map_err(io)?;
                         report.train_rows += 1;
                     }
                 }
@@ -209,7 +291,11 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
     let facts = world.facts_at(eval_cut);
     let profiles = world.profiles_at(eval_cut, &facts);
     let mut targets: HashMap<Uuid, Vec<usize>> = HashMap::new();
-    for i in world.interactions.iter().filter(|i| i.created_at >= eval_cut && positive(i.kind)) {
+    for i in world
+        .interactions
+        .iter()
+        .filter(|i| i.created_at >= eval_cut && positive(i.kind))
+    {
         if let Some(&ix) = world.index.get(&i.property_id) {
             let t = targets.entry(i.user_id).or_default();
             if !t.contains(&ix) {
@@ -217,15 +303,29 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
             }
         }
     }
-    let mut eval_users: Vec<&Uuid> = targets.keys().filter(|u| profiles.contains_key(*u)).collect();
+    let mut eval_users: Vec<&Uuid> = targets
+        .keys()
+        .filter(|u| profiles.contains_key(*u))
+        .collect();
     eval_users.sort();
     for u in eval_users.into_iter().take(opts.eval_users) {
-        let (Some(profile), Some(t)) = (profiles.get(u), targets.get(u)) else { continue };
+        let (Some(profile), Some(t)) = (profiles.get(u), targets.get(u)) else {
+            continue;
+        };
         group += 1;
         report.eval_users += 1;
         let avoid = touched.get(u).unwrap_or(&empty);
         for &ix in t {
-            write_row(&mut out, "eval", group, ix, 1, &facts[ix], &features(profile, &facts[ix], eval_cut)).map_err(io)?;
+            write_row(
+                &mut out,
+                "eval",
+                group,
+                ix,
+                1,
+                &facts[ix],
+                &features(profile, &facts[ix], eval_cut),
+            )
+            .map_err(io)?;
             report.eval_rows += 1;
         }
         let city = World::top_city(profile);
@@ -234,7 +334,16 @@ pub async fn export(store: &Store, path: &Path, opts: ExportOptions) -> Result<E
             if let Some(neg) = world.sample(&mut rng, if k < 50 { None } else { city }, avoid)
                 && chosen.insert(neg)
             {
-                write_row(&mut out, "eval", group, neg, 0, &facts[neg], &features(profile, &facts[neg], eval_cut)).map_err(io)?;
+                write_row(
+                    &mut out,
+                    "eval",
+                    group,
+                    neg,
+                    0,
+                    &facts[neg],
+                    &features(profile, &facts[neg], eval_cut),
+                )
+                .map_err(io)?;
                 report.eval_rows += 1;
             }
         }

@@ -48,8 +48,11 @@ pub struct Recommender {
     batcher: Option<Arc<Batcher>>,
     info: Option<ModelInfo>,
     settings: MlSettings,
-    popular: Mutex<Option<(Instant, Arc<Vec<(Uuid, f64)>>)>>,
+    popular: Mutex<Option<(Instant, PopularList)>>,
 }
+
+/// Listing ids with their popularity score, most popular first.
+type PopularList = Arc<Vec<(Uuid, f64)>>;
 
 /// Listings with what features need about them.
 struct Facts {
@@ -79,8 +82,19 @@ fn to_facts(p: &property::Model, amenities: &[Amenity], stats: PropertyStats) ->
 }
 
 impl Recommender {
-    pub fn new(store: Store, batcher: Option<Arc<Batcher>>, info: Option<ModelInfo>, settings: MlSettings) -> Self {
-        Self { store, batcher, info, settings, popular: Mutex::new(None) }
+    pub fn new(
+        store: Store,
+        batcher: Option<Arc<Batcher>>,
+        info: Option<ModelInfo>,
+        settings: MlSettings,
+    ) -> Self {
+        Self {
+            store,
+            batcher,
+            info,
+            settings,
+            popular: Mutex::new(None),
+        }
     }
 
     pub fn model_version(&self) -> Option<&str> {
@@ -96,14 +110,20 @@ impl Recommender {
         let ids: Vec<Uuid> = listings.iter().map(|p| p.id).collect();
         let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
         for row in self.store.amenities_for(&ids).await? {
-            amenities.entry(row.property_id).or_default().push(row.amenity);
+            amenities
+                .entry(row.property_id)
+                .or_default()
+                .push(row.amenity);
         }
         let stats = self.store.stats_for(&ids).await?;
         let facts = listings
             .iter()
             .map(|p| {
                 let a = amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-                (p.id, to_facts(p, a, stats.get(&p.id).copied().unwrap_or_default()))
+                (
+                    p.id,
+                    to_facts(p, a, stats.get(&p.id).copied().unwrap_or_default()),
+                )
             })
             .collect();
         Ok(Facts { listings, facts })
@@ -115,12 +135,19 @@ impl Recommender {
             .store
             .interactions_for_users(&[user.id], self.settings.history_limit as u64, None)
             .await?;
-        let ids: Vec<Uuid> = history.iter().map(|i| i.property_id).collect::<HashSet<_>>().into_iter().collect();
+        let ids: Vec<Uuid> = history
+            .iter()
+            .map(|i| i.property_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let listings = self.store.properties_by_ids(&ids).await?;
         let facts = self.facts(listings).await?;
         Ok(UserProfile::build(
             user.preferences.clone(),
-            history.iter().filter_map(|i| facts.facts.get(&i.property_id).map(|f| (i.kind, f))),
+            history
+                .iter()
+                .filter_map(|i| facts.facts.get(&i.property_id).map(|f| (i.kind, f))),
         ))
     }
 
@@ -131,15 +158,24 @@ impl Recommender {
     }
 
     /// Most popular listing ids, cached for `popular_ttl_secs` (one GROUP BY over interactions).
-    async fn popular(&self) -> Result<Arc<Vec<(Uuid, f64)>>, StoreError> {
+    async fn popular(&self) -> Result<PopularList, StoreError> {
         let ttl = Duration::from_secs(self.settings.popular_ttl_secs);
-        if let Some((at, list)) = self.popular.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+        if let Some((at, list)) = self
+            .popular
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
             && at.elapsed() < ttl
         {
             return Ok(list.clone());
         }
-        let list = Arc::new(self.store.popular_listing_ids(self.settings.candidates as u64).await?);
-        *self.popular.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), list.clone()));
+        let list = Arc::new(
+            self.store
+                .popular_listing_ids(self.settings.candidates as u64)
+                .await?,
+        );
+        *self.popular.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), list.clone()));
         Ok(list)
     }
 
@@ -175,7 +211,10 @@ impl Recommender {
                 (a, b) => a.or(b),
             };
             if !matching.cities.is_empty() || prefs.max_price.is_some() {
-                out = self.store.candidate_listings(&matching, total * 2 / 3).await?;
+                out = self
+                    .store
+                    .candidate_listings(&matching, total * 2 / 3)
+                    .await?;
             }
         }
         let popular = self.popular().await?;
@@ -213,22 +252,45 @@ impl Recommender {
         let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(listings.len());
         let mut source = Source::Popularity;
         if let Some(profile) = &profile {
-            let rows: Vec<FeatureRow> = listings.iter().map(|p| features(profile, &facts[&p.id], now)).collect();
+            let rows: Vec<FeatureRow> = listings
+                .iter()
+                .map(|p| features(profile, &facts[&p.id], now))
+                .collect();
             let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
             match self.score_rows(flat).await {
                 Ok(scores) => {
                     source = Source::Model;
-                    scored = rows.into_iter().zip(scores).enumerate().map(|(i, (r, s))| (i, f64::from(s), Some(r))).collect();
+                    scored = rows
+                        .into_iter()
+                        .zip(scores)
+                        .enumerate()
+                        .map(|(i, (r, s))| (i, f64::from(s), Some(r)))
+                        .collect();
                 }
                 Err(e) => tracing::warn!(error = %e, "recommendations fall back to popularity"),
             }
         }
         if source == Source::Popularity {
-            let max = listings.iter().map(|p| facts[&p.id].popularity.score()).fold(1.0, f64::max);
-            scored = listings.iter().enumerate().map(|(i, p)| (i, facts[&p.id].popularity.score().max(0.0) / max, None)).collect();
+            let max = listings
+                .iter()
+                .map(|p| facts[&p.id].popularity.score())
+                .fold(1.0, f64::max);
+            scored = listings
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, facts[&p.id].popularity.score().max(0.0) / max, None))
+                .collect();
         }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(listings[a.0].id.cmp(&listings[b.0].id)));
-        let picked = diversify(&scored, &listings, first, self.settings.max_per_neighbourhood);
+        scored.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(listings[a.0].id.cmp(&listings[b.0].id))
+        });
+        let picked = diversify(
+            &scored,
+            &listings,
+            first,
+            self.settings.max_per_neighbourhood,
+        );
         let out = picked
             .into_iter()
             .enumerate()
@@ -238,7 +300,13 @@ impl Recommender {
                     (Some(row), Some(prof)) => reasons(row, p, &facts[&p.id], prof),
                     _ => popularity_reasons(&facts[&p.id]),
                 };
-                Recommendation { property: p.clone(), score, rank: rank + 1, reasons, source }
+                Recommendation {
+                    property: p.clone(),
+                    score,
+                    rank: rank + 1,
+                    reasons,
+                    source,
+                }
             })
             .collect();
         Ok((out, source))
@@ -262,7 +330,11 @@ impl Recommender {
             .flat_map(|p| features(&profile, &facts[&p.id], now))
             .collect();
         let scores = self.score_rows(flat).await?;
-        Ok(listings.iter().map(|p| p.id).zip(scores.into_iter().map(f64::from)).collect())
+        Ok(listings
+            .iter()
+            .map(|p| p.id)
+            .zip(scores.into_iter().map(f64::from))
+            .collect())
     }
 }
 
@@ -282,7 +354,9 @@ fn diversify(
             break;
         }
         let p = &listings[item.0];
-        let n = counts.entry((p.city.as_str(), p.neighbourhood.as_str())).or_default();
+        let n = counts
+            .entry((p.city.as_str(), p.neighbourhood.as_str()))
+            .or_default();
         if *n < per_neighbourhood.max(1) {
             *n += 1;
             picked.push(*item);
@@ -295,7 +369,10 @@ fn diversify(
 }
 
 fn idx(name: &str) -> usize {
-    FEATURE_NAMES.iter().position(|n| *n == name).unwrap_or(N_FEATURES)
+    FEATURE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(N_FEATURES)
 }
 
 fn at(row: &FeatureRow, name: &str) -> f32 {
@@ -308,13 +385,22 @@ fn label(a: Amenity) -> String {
         .enumerate()
         .flat_map(|(i, c)| {
             let lower = c.to_ascii_lowercase();
-            if c.is_uppercase() && i > 0 { vec![' ', lower] } else { vec![lower] }
+            if c.is_uppercase() && i > 0 {
+                vec![' ', lower]
+            } else {
+                vec![lower]
+            }
         })
         .collect()
 }
 
 /// Up to three short reasons, from the strongest signals in the features.
-fn reasons(row: &FeatureRow, p: &property::Model, f: &ListingFacts, profile: &UserProfile) -> Vec<String> {
+fn reasons(
+    row: &FeatureRow,
+    p: &property::Model,
+    f: &ListingFacts,
+    profile: &UserProfile,
+) -> Vec<String> {
     let mut out = Vec::new();
     if at(row, "pref_city_match") > 0.0 {
         out.push(format!("In {}, where you are looking", p.city));
@@ -326,18 +412,36 @@ fn reasons(row: &FeatureRow, p: &property::Model, f: &ListingFacts, profile: &Us
     } else if profile.log_price_mean.is_some() && at(row, "hist_price_abs_log_ratio") < 0.15 {
         out.push("Priced like places you liked".to_owned());
     }
-    let wanted: Vec<String> = profile.preferences.amenities.iter().filter(|a| f.has(**a)).map(|a| label(*a)).collect();
+    let wanted: Vec<String> = profile
+        .preferences
+        .amenities
+        .iter()
+        .filter(|a| f.has(**a))
+        .map(|a| label(*a))
+        .collect();
     if !wanted.is_empty() {
         out.push(format!("Has the {} you asked for", wanted.join(" and ")));
     }
     if at(row, "pref_type_match") > 0.0 || at(row, "hist_type_share") >= 0.5 {
-        out.push(format!("A {} like the ones you prefer", format!("{:?}", p.property_type).to_lowercase()));
+        let kind = format!("{:?}", p.property_type).to_lowercase();
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "An"
+        } else {
+            "A"
+        };
+        out.push(format!("{article} {kind}, the kind you prefer"));
     }
     if at(row, "hist_neighbourhood_share") >= 0.2 {
-        out.push(format!("In {}, a neighbourhood you keep coming back to", p.neighbourhood));
+        out.push(format!(
+            "In {}, a neighbourhood you keep coming back to",
+            p.neighbourhood
+        ));
     }
     if f.popularity.engaged() >= 5 {
-        out.push(format!("Popular: {} people liked, saved or asked about it", f.popularity.engaged()));
+        out.push(format!(
+            "Popular: {} likes, saves and inquiries",
+            f.popularity.engaged()
+        ));
     }
     if out.is_empty() {
         out.push("Similar to listings you looked at".to_owned());
@@ -349,7 +453,10 @@ fn reasons(row: &FeatureRow, p: &property::Model, f: &ListingFacts, profile: &Us
 fn popularity_reasons(f: &ListingFacts) -> Vec<String> {
     let mut out = vec![format!("Popular: viewed {} times", f.popularity.views)];
     if f.popularity.engaged() > 0 {
-        out.push(format!("{} people liked, saved or asked about it", f.popularity.engaged()));
+        out.push(format!(
+            "{} likes, saves and inquiries",
+            f.popularity.engaged()
+        ));
     }
     out
 }

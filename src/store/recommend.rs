@@ -2,7 +2,10 @@
 //! the training-data export needs.
 use super::{PropertyFilter, Store, StoreResult};
 use entity::{InteractionKind, interaction, property, property_amenity, user};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value, DbBackend};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, Value,
+};
 use std::collections::HashMap;
 use uuid::Uuid;
 

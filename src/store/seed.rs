@@ -108,7 +108,10 @@ impl Weighted {
         let n = w.len();
         let total: f64 = w.iter().sum();
         if n == 0 || total <= 0.0 {
-            return Self { prob: vec![1.0; n], alias: (0..n as u32).collect() };
+            return Self {
+                prob: vec![1.0; n],
+                alias: (0..n as u32).collect(),
+            };
         }
         let mut prob: Vec<f64> = w.iter().map(|x| x * n as f64 / total).collect();
         let mut alias: Vec<u32> = (0..n as u32).collect();
@@ -129,7 +132,11 @@ impl Weighted {
 
     fn sample(&self, rng: &mut Rng) -> usize {
         let i = rng.below(self.prob.len());
-        if rng.f64() < self.prob[i] { i } else { self.alias[i] as usize }
+        if rng.f64() < self.prob[i] {
+            i
+        } else {
+            self.alias[i] as usize
+        }
     }
 }
 
@@ -766,7 +773,14 @@ impl Store {
             );
         };
         let images = |i: &property_image::Model, b: &mut String| {
-            let _ = writeln!(b, "{}\t{}\t{}\t{}", i.id, i.property_id, esc(&i.url), i.position);
+            let _ = writeln!(
+                b,
+                "{}\t{}\t{}\t{}",
+                i.id,
+                i.property_id,
+                esc(&i.url),
+                i.position
+            );
         };
         let amenities = |a: &property_amenity::Model, b: &mut String| {
             let _ = writeln!(b, "{}\t{}", a.property_id, enum_str(&a.amenity));
@@ -793,21 +807,57 @@ impl Store {
         copy_table(pool, USERS, "users", &data.users, users, progress)
             .await
             .map_err(copy_err)?;
-        copy_table(pool, PROPERTIES, "properties", &data.properties, properties, progress)
-            .await
-            .map_err(copy_err)?;
+        copy_table(
+            pool,
+            PROPERTIES,
+            "properties",
+            &data.properties,
+            properties,
+            progress,
+        )
+        .await
+        .map_err(copy_err)?;
         // The rest only refers to users and listings: load it on three connections at once.
         let half = data.interactions.len() / 2;
         let (first, second) = data.interactions.split_at(half);
         let side_tables = async {
-            copy_table(pool, IMAGES, "property_images", &data.images, images, progress).await?;
-            copy_table(pool, AMENITIES, "property_amenities", &data.amenities, amenities, progress)
-                .await
+            copy_table(
+                pool,
+                IMAGES,
+                "property_images",
+                &data.images,
+                images,
+                progress,
+            )
+            .await?;
+            copy_table(
+                pool,
+                AMENITIES,
+                "property_amenities",
+                &data.amenities,
+                amenities,
+                progress,
+            )
+            .await
         };
         tokio::try_join!(
             side_tables,
-            copy_table(pool, INTERACTIONS, "interactions (1/2)", first, interactions, progress),
-            copy_table(pool, INTERACTIONS, "interactions (2/2)", second, interactions, progress),
+            copy_table(
+                pool,
+                INTERACTIONS,
+                "interactions (1/2)",
+                first,
+                interactions,
+                progress
+            ),
+            copy_table(
+                pool,
+                INTERACTIONS,
+                "interactions (2/2)",
+                second,
+                interactions,
+                progress
+            ),
         )
         .map_err(copy_err)?;
         // Fresh statistics, and the GIN index's pending list merged (a bulk load leaves it
@@ -876,7 +926,10 @@ async fn copy_table<T>(
     use sea_orm::sqlx::Executor;
     let mut conn = pool.acquire().await?;
     conn.execute("SET statement_timeout = 0").await?;
-    let fast = conn.execute("SET session_replication_role = replica").await.is_ok();
+    let fast = conn
+        .execute("SET session_replication_role = replica")
+        .await
+        .is_ok();
     let result = async {
         let mut copy = conn.copy_in_raw(statement).await?;
         let mut buf = String::with_capacity(1 << 20);
@@ -898,7 +951,9 @@ async fn copy_table<T>(
         Ok::<(), sea_orm::sqlx::Error>(())
     }
     .await;
-    let reset = conn.execute("RESET statement_timeout; RESET session_replication_role").await;
+    let reset = conn
+        .execute("RESET statement_timeout; RESET session_replication_role")
+        .await;
     if reset.is_err() {
         // Never hand a connection with checks switched off back to the pool.
         conn.detach();
@@ -907,7 +962,11 @@ async fn copy_table<T>(
     progress(&format!(
         "{name}: {} rows loaded{}",
         rows.len(),
-        if fast { "" } else { " (with foreign-key checks)" }
+        if fast {
+            ""
+        } else {
+            " (with foreign-key checks)"
+        }
     ));
     Ok(())
 }

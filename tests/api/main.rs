@@ -9,6 +9,7 @@ mod http;
 mod indexes;
 mod mutations;
 mod properties;
+mod recommendations;
 mod schema;
 mod search;
 mod users;

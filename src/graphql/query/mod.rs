@@ -1,6 +1,12 @@
 mod node;
 mod property;
+mod recommendation;
 mod user;
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(property::PropertyQuery, user::UserQuery, node::NodeQuery);
+pub struct Query(
+    property::PropertyQuery,
+    user::UserQuery,
+    node::NodeQuery,
+    recommendation::RecommendationQuery,
+);

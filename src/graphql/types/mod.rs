@@ -2,6 +2,7 @@ mod connection;
 mod enums;
 mod interaction;
 mod property;
+mod recommendation;
 mod user;
 
 pub use connection::page_size as connection_page_size;
@@ -15,4 +16,5 @@ pub use interaction::Interaction;
 pub use property::{
     Property, PropertyFilterInput, PropertyOrderBy, PropertyStats, visible as property_visible,
 };
+pub use recommendation::{Recommendation, RecommendationSource, recommendations_for};
 pub use user::{Preferences, User};

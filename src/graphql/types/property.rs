@@ -2,7 +2,9 @@ use super::{Amenity, PropertyType, User};
 use crate::graphql::context::Ctx;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::loaders::{AmenitiesKey, ImagesKey, StatsKey, UserKey};
+use crate::graphql::loaders::{
+    AmenitiesKey, ImagesKey, MatchKey, PropertyKey, SimilarKey, StatsKey, UserKey,
+};
 use crate::store::{OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -112,6 +114,50 @@ impl Property {
             .map_err(ApiError::from)?
             .unwrap_or_default();
         Ok(amenities.into_iter().map(Into::into).collect())
+    }
+
+    /// How well this listing matches the signed-in caller, from 0 to 1 (the recommendation
+    /// model's estimate); null for anonymous callers, and null with a MODEL_* error when the
+    /// model cannot answer. A page of listings costs one model submission.
+    async fn match_score(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
+        if ctx.principal().user_id().is_none() {
+            return Ok(None);
+        }
+        Ok(ctx
+            .loaders()?
+            .load_one(MatchKey(self.0.id))
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    /// Active listings like this one: same city and type, closest in price.
+    #[graphql(complexity = "first.max(0) as usize * child_complexity")]
+    async fn similar_properties(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 5)] first: i32,
+    ) -> async_graphql::Result<Vec<Property>> {
+        let max = ctx.limits()?.max_page_size;
+        if first < 0 || first as usize > max {
+            return Err(ApiError::bad_input(format!("`first` must be between 0 and {max}")).into());
+        }
+        let loaders = ctx.loaders()?;
+        let ids = loaders
+            .load_one(SimilarKey {
+                property: self.0.id,
+                limit: first as u64,
+            })
+            .await
+            .map_err(ApiError::from)?
+            .unwrap_or_default();
+        let found = loaders
+            .load_many(ids.iter().map(|id| PropertyKey(*id)))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(&PropertyKey(*id)).cloned().map(Property))
+            .collect())
     }
 
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<PropertyStats> {

@@ -75,6 +75,17 @@ impl User {
             .then(|| (&self.0.preferences).into())
     }
 
+    /// Listings recommended to this user (the user themself or an admin).
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i32,
+        filter: Option<super::PropertyFilterInput>,
+    ) -> async_graphql::Result<Vec<super::Recommendation>> {
+        self.private(ctx)?;
+        Ok(super::recommendations_for(ctx, Some(&self.0), first, filter).await?)
+    }
+
     /// The user's interactions, newest first (the user themself or an admin).
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn interactions(

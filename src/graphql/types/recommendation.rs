@@ -1,0 +1,72 @@
+use super::{Property, PropertyFilterInput};
+use crate::graphql::context::Ctx;
+use crate::graphql::errors::{ApiError, ApiResult};
+use crate::recommend::{Recommender, Source};
+use async_graphql::{Context, Enum, SimpleObject};
+use std::sync::Arc;
+
+/// Where a recommendation's order came from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RecommendationSource {
+    /// Scored by the recommendation model for this user.
+    Model,
+    /// Ranked by popularity: for anonymous callers, or because the model could not answer.
+    Popularity,
+}
+
+/// A listing recommended to a user.
+#[derive(SimpleObject, Clone)]
+pub struct Recommendation {
+    pub property: Property,
+    /// The model's estimate that the user will like, save or ask about the listing (0 to 1);
+    /// for popularity rankings, popularity relative to the most popular candidate.
+    pub score: f64,
+    /// 1 for the first recommendation.
+    pub rank: i32,
+    /// Short reasons a person can read.
+    pub reasons: Vec<String>,
+    pub source: RecommendationSource,
+    /// The model that scored this list; null for popularity rankings.
+    pub model_version: Option<String>,
+}
+
+/// Recommendations for `user` (anonymous: popularity), validated and converted.
+pub async fn recommendations_for(
+    ctx: &Context<'_>,
+    user: Option<&entity::user::Model>,
+    first: i32,
+    filter: Option<PropertyFilterInput>,
+) -> ApiResult<Vec<Recommendation>> {
+    let max = ctx.limits()?.max_page_size;
+    if first < 0 || first as usize > max {
+        return Err(ApiError::bad_input(format!(
+            "`first` must be between 0 and {max}"
+        )));
+    }
+    let mut filter = filter.unwrap_or_default().to_store(ctx)?;
+    // Recommendations are always of listings one can rent.
+    filter.active = Some(true);
+    filter.owner_id = None;
+    let recommender = ctx
+        .data::<Arc<Recommender>>()
+        .map_err(|_| ApiError::Internal("recommender missing from the request context".into()))?;
+    let (items, source) = recommender.recommend(user, first as usize, &filter).await?;
+    let version = match source {
+        Source::Model => recommender.model_version().map(str::to_owned),
+        Source::Popularity => None,
+    };
+    Ok(items
+        .into_iter()
+        .map(|r| Recommendation {
+            property: Property(r.property),
+            score: r.score,
+            rank: r.rank as i32,
+            reasons: r.reasons,
+            source: match r.source {
+                Source::Model => RecommendationSource::Model,
+                Source::Popularity => RecommendationSource::Popularity,
+            },
+            model_version: version.clone(),
+        })
+        .collect())
+}

@@ -1,0 +1,309 @@
+//! Recommendations and match scores over HTTP with the shipped model on the real ONNX Runtime.
+use crate::helpers::{Db, TestApp, code, gid};
+use entity::Role;
+use serde_json::{Value, json};
+
+const RECS: &str = "query($first: Int, $filter: PropertyFilterInput) { recommendations(first: $first, filter: $filter) {
+  rank score source modelVersion reasons property { id city monthlyPrice neighbourhood matchScore } } }";
+
+const RECS_PLAIN: &str = "query($first: Int) { recommendations(first: $first) { rank source modelVersion property { id } } }";
+
+fn items(v: &Value) -> Vec<Value> {
+    v["recommendations"].as_array().cloned().unwrap_or_default()
+}
+
+/// (batches run, rows scored) so far, from /metrics.
+async fn batches(app: &TestApp) -> (u64, u64) {
+    let text = app.get("/metrics").await.text().await.unwrap_or_default();
+    let read = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    (
+        read("rentgraph_batcher_batch_rows_count"),
+        read("rentgraph_batcher_batch_rows_sum"),
+    )
+}
+
+#[tokio::test]
+async fn signed_in_users_get_model_ranked_recommendations() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(600, 80, 12_000).await;
+    let user = app.token(u.user, Role::User);
+    let in_berlin = |v: &Value| {
+        items(v)
+            .iter()
+            .filter(|r| r["property"]["city"] == "Berlin")
+            .count()
+    };
+    let before = in_berlin(&app.data(RECS, json!({ "first": 10 }), Some(&user)).await);
+    app.data(
+        "mutation { updatePreferences(input: { cities: [\"Berlin\"], minPrice: 600, maxPrice: 2200, minBedrooms: 1 }) { id } }",
+        json!({}),
+        Some(&user),
+    )
+    .await;
+    let data = app.data(RECS, json!({ "first": 10 }), Some(&user)).await;
+    let recs = items(&data);
+    assert_eq!(recs.len(), 10);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["rank"], json!(i + 1));
+        assert_eq!(r["source"], "MODEL");
+        assert!(
+            r["modelVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("lgbm-"))
+        );
+        assert!(
+            r["reasons"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty() && a.len() <= 3),
+            "{r}"
+        );
+        let s = r["score"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&s));
+        // The match score of a listing is the same model's opinion.
+        assert!(
+            (r["property"]["matchScore"].as_f64().unwrap_or(-1.0) - s).abs() < 1e-6,
+            "{r}"
+        );
+    }
+    let after = in_berlin(&data);
+    assert!(
+        after > before,
+        "stated preferences steer the ranking: {before} -> {after} of 10 in Berlin"
+    );
+    // Diversity: no neighbourhood more than twice in the list.
+    let mut hoods = std::collections::HashMap::new();
+    for r in &recs {
+        *hoods
+            .entry(
+                r["property"]["neighbourhood"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+            .or_insert(0) += 1;
+    }
+    assert!(hoods.values().all(|&n| n <= 2), "{hoods:?}");
+
+    // A filter narrows the candidates.
+    let paris = app
+        .data(
+            RECS,
+            json!({ "first": 5, "filter": { "city": "Paris" } }),
+            Some(&user),
+        )
+        .await;
+    assert!(
+        items(&paris)
+            .iter()
+            .all(|r| r["property"]["city"] == "Paris")
+    );
+
+    // A dismissed listing is never recommended again.
+    let top = recs[0]["property"]["id"].clone();
+    app.data(
+        "mutation($id: ID!) { recordInteraction(propertyId: $id, type: DISMISS) { id } }",
+        json!({ "id": top }),
+        Some(&user),
+    )
+    .await;
+    let again = app.data(RECS, json!({ "first": 10 }), Some(&user)).await;
+    assert!(items(&again).iter().all(|r| r["property"]["id"] != top));
+
+    // Anonymous callers get popular listings and no match score.
+    let anon = app.data(RECS, json!({ "first": 5 }), None).await;
+    let anon = items(&anon);
+    assert_eq!(anon.len(), 5);
+    assert!(anon.iter().all(|r| r["source"] == "POPULARITY"
+        && r["modelVersion"].is_null()
+        && r["property"]["matchScore"].is_null()));
+
+    // User.recommendations: the user themself or an admin.
+    let q = "query($id: ID!) { user(id: $id) { recommendations(first: 3) { source } } }";
+    let other = app.token(u.other_owner, Role::Owner);
+    let (_, body) = app
+        .gql(q, json!({ "id": gid("User", u.user) }), Some(&other))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN");
+    let admin = app.token(u.admin, Role::Admin);
+    let by_admin = app
+        .data(q, json!({ "id": gid("User", u.user) }), Some(&admin))
+        .await;
+    assert_eq!(by_admin["user"]["recommendations"][0]["source"], "MODEL");
+    let (_, body) = app.gql(RECS, json!({ "first": 1000 }), Some(&user)).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_page_of_match_scores_is_one_model_submission() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(300, 40, 4_000).await;
+    let user = app.token(u.user, Role::User);
+    let q = "query($n: Int!) { properties(first: $n) { edges { node { id matchScore } } } }";
+    let (b0, r0) = batches(&app).await;
+    let s0 = app.statements().await;
+    let page = app.data(q, json!({ "n": 50 }), Some(&user)).await;
+    let (b1, r1) = batches(&app).await;
+    let s1 = app.statements().await;
+    let scores: Vec<f64> = page["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["matchScore"].as_f64())
+        .collect();
+    assert_eq!(scores.len(), 50, "every listing has a score");
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
+    assert_eq!((b1 - b0, r1 - r0), (1, 50), "one model run for the page");
+    // And the same shape with 10 rows runs as many statements.
+    let s2 = app.statements().await;
+    app.data(q, json!({ "n": 10 }), Some(&user)).await;
+    let s3 = app.statements().await;
+    assert_eq!(s1 - s0, s3 - s2);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn when_the_model_cannot_answer_recommendations_fall_back_to_popularity() {
+    // A queue smaller than one request: every submission is refused as overloaded.
+    let app = TestApp::spawn_with(Db::Postgres, &[("ml.batcher.queue_capacity", "1")]).await;
+    let u = app.seed(200, 30, 3_000).await;
+    let user = app.token(u.user, Role::User);
+    let data = app
+        .data(RECS_PLAIN, json!({ "first": 5 }), Some(&user))
+        .await;
+    let recs = items(&data);
+    assert_eq!(recs.len(), 5, "still an answer");
+    assert!(
+        recs.iter()
+            .all(|r| r["source"] == "POPULARITY" && r["modelVersion"].is_null())
+    );
+    // matchScore is null with an error on that field, the rest of the page is intact.
+    let (status, body) = app
+        .gql(
+            "{ properties(first: 3) { edges { node { title matchScore } } } }",
+            json!({}),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "MODEL_OVERLOADED", "{body}");
+    let edges = body["data"]["properties"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edges.len(), 3);
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["title"].is_string() && e["node"]["matchScore"].is_null())
+    );
+    app.cleanup().await;
+
+    // A deadline that has always passed behaves the same.
+    let app = TestApp::spawn_with(Db::Sqlite, &[("ml.deadline_ms", "0")]).await;
+    let u = app.seed(100, 20, 1_000).await;
+    let user = app.token(u.user, Role::User);
+    let recs = items(
+        &app.data(RECS_PLAIN, json!({ "first": 3 }), Some(&user))
+            .await,
+    );
+    assert!(!recs.is_empty() && recs.iter().all(|r| r["source"] == "POPULARITY"));
+    let (_, body) = app
+        .gql(
+            "{ properties(first: 2) { edges { node { matchScore } } } }",
+            json!({}),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(code(&body), "MODEL_TIMEOUT", "{body}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn similar_properties_share_city_and_type() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(400, 20, 500).await;
+    let q =
+        "query($n: Int!) { properties(first: $n) { edges { node { id city propertyType monthlyPrice
+        similarProperties(first: 3) { id city propertyType monthlyPrice isActive } } } } }";
+    let before = app.statements().await;
+    let data = app.data(q, json!({ "n": 20 }), None).await;
+    let small = app.statements().await - before;
+    let mut seen = 0;
+    for e in data["properties"]["edges"].as_array().into_iter().flatten() {
+        let n = &e["node"];
+        let price = n["monthlyPrice"].as_f64().unwrap_or(0.0);
+        for s in n["similarProperties"].as_array().into_iter().flatten() {
+            seen += 1;
+            assert_ne!(s["id"], n["id"]);
+            assert_eq!(
+                (&s["city"], &s["propertyType"], &s["isActive"]),
+                (&n["city"], &n["propertyType"], &json!(true))
+            );
+            let p = s["monthlyPrice"].as_f64().unwrap_or(0.0);
+            assert!(
+                p >= price * 0.7 - 1.0 && p <= price * 1.3 + 1.0,
+                "{p} vs {price}"
+            );
+        }
+    }
+    assert!(seen > 20, "most listings have similar ones ({seen})");
+    let before = app.statements().await;
+    app.data(q, json!({ "n": 60 }), None).await;
+    assert_eq!(
+        app.statements().await - before,
+        small,
+        "batched: statements do not grow with rows"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_missing_runtime_or_model_stops_the_start_with_a_clear_error() {
+    use rentgraph::app::Server;
+    use rentgraph::config::{Settings, Sources};
+    let dir = std::env::temp_dir().join(format!("rg_test_{}", uuid::Uuid::new_v4().simple()));
+    let db = format!("sqlite://{}/x.db?mode=rwc", dir.display());
+    let start = |key: &str, value: &str| {
+        Settings::load(Sources {
+            env: Some("test".into()),
+            file: None,
+            overrides: vec![
+                ("server.port".into(), "0".into()),
+                ("database.url".into(), db.clone()),
+                (key.into(), value.into()),
+            ],
+        })
+        .expect("settings")
+    };
+    let missing = "/nonexistent/libonnxruntime.so.1.31.1";
+    let err = match Server::start(start("ml.ort_library", missing)).await {
+        Ok(_) => panic!("started without ONNX Runtime"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(missing) && err.contains("scripts/fetch-ort"),
+        "{err}"
+    );
+    let err = match Server::start(start("ml.model_path", "models/nope.onnx")).await {
+        Ok(_) => panic!("started without a model"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("models/nope.onnx"), "{err}");
+    let err = match Server::start(start("ml.info_path", "models/nope.json")).await {
+        Ok(_) => panic!("started without the model's metadata"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("models/nope.json"), "{err}");
+    // Turned off, it starts and ranks by popularity.
+    let server = Server::start(start("ml.enabled", "false"))
+        .await
+        .expect("starts without the model");
+    server.stop(std::time::Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
