@@ -5,6 +5,7 @@ pub mod interaction;
 pub mod property;
 pub mod property_amenity;
 pub mod property_image;
+pub mod property_stat;
 pub mod user;
 
 pub use enums::{Amenity, InteractionKind, PropertyType, Role};

@@ -40,6 +40,8 @@ pub enum Relation {
     Amenity,
     #[sea_orm(has_many = "super::interaction::Entity")]
     Interaction,
+    #[sea_orm(has_one = "super::property_stat::Entity")]
+    Stats,
 }
 
 impl Related<super::user::Entity> for Entity {

@@ -5,12 +5,18 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_init;
+mod m20261129_000002_property_stats;
+
+pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_init::Migration)]
+        vec![
+            Box::new(m20261129_000001_init::Migration),
+            Box::new(m20261129_000002_property_stats::Migration),
+        ]
     }
 }

@@ -5,7 +5,7 @@ use entity::{InteractionKind, interaction, property};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set, Statement, Value,
+    QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -91,9 +91,26 @@ impl Store {
             kind: Set(kind),
             created_at: Set(model.created_at),
         };
+        // The interaction and its listing's counter change together or not at all.
+        let txn = self.conn().begin().await?;
         interaction::Entity::insert(am)
-            .exec_without_returning(self.conn())
+            .exec_without_returning(&txn)
             .await?;
+        let column = match kind {
+            InteractionKind::View => "views",
+            InteractionKind::Like => "likes",
+            InteractionKind::Save => "saves",
+            InteractionKind::Inquiry => "inquiries",
+            InteractionKind::Dismiss => "dismissals",
+        };
+        let mut p = Params::new(self.backend());
+        let id = p.push(property_id);
+        let sql = format!(
+            "INSERT INTO property_stats (property_id, {column}) VALUES ({id}, 1)
+             ON CONFLICT (property_id) DO UPDATE SET {column} = property_stats.{column} + 1"
+        );
+        txn.execute_raw(p.statement(sql)).await?;
+        txn.commit().await?;
         Ok(model)
     }
 

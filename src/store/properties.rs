@@ -1,12 +1,10 @@
 use super::pagination::{Page, PageRequest, SortKey};
 use super::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
-use entity::{
-    Amenity, InteractionKind, PropertyType, interaction, property, property_amenity, property_image,
-};
+use entity::{Amenity, PropertyType, property, property_amenity, property_image, property_stat};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
     TransactionTrait,
 };
@@ -373,37 +371,25 @@ impl Store {
             .await?)
     }
 
-    /// Interaction counters for many listings in one GROUP BY.
+    /// Interaction counters for many listings: one primary-key lookup each, in one statement.
     pub async fn stats_for(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, PropertyStats>> {
-        #[derive(FromQueryResult)]
-        struct Row {
-            property_id: Uuid,
-            kind: InteractionKind,
-            n: i64,
-        }
-        let rows = interaction::Entity::find()
-            .select_only()
-            .column(interaction::Column::PropertyId)
-            .column(interaction::Column::Kind)
-            .expr_as(Expr::col(interaction::Column::Id).count(), "n")
-            .filter(interaction::Column::PropertyId.is_in(ids.iter().copied()))
-            .group_by(interaction::Column::PropertyId)
-            .group_by(interaction::Column::Kind)
-            .into_model::<Row>()
+        let rows = property_stat::Entity::find()
+            .filter(property_stat::Column::PropertyId.is_in(ids.iter().copied()))
             .all(self.conn())
             .await?;
-        let mut out: HashMap<Uuid, PropertyStats> = HashMap::new();
-        for row in rows {
-            let s = out.entry(row.property_id).or_default();
-            match row.kind {
-                InteractionKind::View => s.views = row.n,
-                InteractionKind::Like => s.likes = row.n,
-                InteractionKind::Save => s.saves = row.n,
-                InteractionKind::Inquiry => s.inquiries = row.n,
-                InteractionKind::Dismiss => s.dismissals = row.n,
-            }
-        }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let stats = PropertyStats {
+                    views: r.views,
+                    likes: r.likes,
+                    saves: r.saves,
+                    inquiries: r.inquiries,
+                    dismissals: r.dismissals,
+                };
+                (r.property_id, stats)
+            })
+            .collect())
     }
 
     pub async fn create_property(

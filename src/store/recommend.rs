@@ -23,11 +23,11 @@ impl Store {
             .await?)
     }
 
-    /// Listings by interaction volume (views count 1, likes/saves/inquiries 3), most first.
+    /// Listings by popularity (views count 1, likes/saves/inquiries 3, dismissals -1), most
+    /// first: a walk down the `property_stats_score` index.
     pub async fn popular_listing_ids(&self, limit: u64) -> StoreResult<Vec<(Uuid, f64)>> {
         let sql = format!(
-            "SELECT property_id, SUM(CASE kind WHEN 'VIEW' THEN 1 WHEN 'DISMISS' THEN -1 ELSE 3 END) AS score
-             FROM interactions GROUP BY property_id ORDER BY score DESC, property_id LIMIT {limit}"
+            "SELECT property_id, score FROM property_stats ORDER BY score DESC, property_id LIMIT {limit}"
         );
         let rows = self
             .conn()

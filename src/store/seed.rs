@@ -16,7 +16,7 @@ use entity::{
     Amenity, InteractionKind, Preferences, PropertyType, Role, interaction, property,
     property_amenity, property_image, user,
 };
-use sea_orm::{DbBackend, DbErr, EntityTrait, IntoActiveModel, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel, TransactionTrait};
 use std::fmt::Write as _;
 use std::time::Instant;
 use uuid::Uuid;
@@ -718,6 +718,16 @@ impl Store {
             DbBackend::Postgres => self.load_postgres(&data, &progress).await?,
             _ => self.load_generic(&data, &progress).await?,
         }
+        progress("counting interactions per listing");
+        self.conn()
+            .execute_unprepared(migration::REBUILD_PROPERTY_STATS)
+            .await?;
+        if self.backend() == DbBackend::Postgres {
+            // Fresh statistics, and the GIN index's pending list merged (a bulk load leaves it
+            // full, which makes the planner shun full-text index scans until autovacuum runs).
+            progress("vacuum and analyze");
+            self.conn().execute_unprepared("VACUUM ANALYZE").await?;
+        }
         Ok(SeedReport {
             users: data.users.len(),
             properties: data.properties.len(),
@@ -860,11 +870,6 @@ impl Store {
             ),
         )
         .map_err(copy_err)?;
-        // Fresh statistics, and the GIN index's pending list merged (a bulk load leaves it
-        // full, which makes the planner shun full-text index scans until autovacuum runs).
-        use sea_orm::ConnectionTrait;
-        progress("vacuum and analyze");
-        self.conn().execute_unprepared("VACUUM ANALYZE").await?;
         Ok(())
     }
 
