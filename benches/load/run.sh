@@ -9,7 +9,7 @@ secs="${1:-15}"
 conns="${2:-32}"
 export RENTGRAPH__DATABASE__URL="${RENTGRAPH__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/rentgraph_load}"
 export RENTGRAPH__SERVER__PORT=8099
-export RENTGRAPH__TELEMETRY__LOG_FILTER=warn
+export RENTGRAPH__TELEMETRY__LOG_FILTER=error
 export RENTGRAPH__DATABASE__SEED_IF_EMPTY=false
 scripts/fetch-ort
 cargo build --release --quiet
