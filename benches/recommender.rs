@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 const ROWS_PER_CALL: usize = 8;
 
 fn files() -> ModelFiles {
-    let info = ModelInfo::load("models/recommender.json".as_ref()).expect("models/recommender.json");
+    let info =
+        ModelInfo::load("models/recommender.json".as_ref()).expect("models/recommender.json");
     ModelFiles {
         library: rentgraph::config::DEFAULT_ORT_LIBRARY.into(),
         model: "models/recommender.onnx".into(),
@@ -27,7 +28,9 @@ fn files() -> ModelFiles {
 
 /// Deterministic, varied feature rows.
 fn rows(n: usize) -> Vec<f32> {
-    (0..n * N_FEATURES).map(|i| ((i * 7919) % 1000) as f32 / 250.0).collect()
+    (0..n * N_FEATURES)
+        .map(|i| ((i * 7919) % 1000) as f32 / 250.0)
+        .collect()
 }
 
 fn ort(c: &mut Criterion) {
@@ -51,39 +54,50 @@ fn executor(c: &mut Criterion) {
         .expect("runtime");
     let files = files();
     let meter = opentelemetry::global::meter("bench");
-    let settings = BatcherSettings { max_batch_size: 512, max_wait_us: 0, queue_capacity: 1 << 16, workers: 1 };
+    let settings = BatcherSettings {
+        max_batch_size: 512,
+        max_wait_us: 0,
+        queue_capacity: 1 << 16,
+        workers: 1,
+    };
     let batcher = Arc::new(
-        Batcher::start(settings, &meter, || OrtScorer::load(&files).map(|s| Box::new(s) as Box<dyn Scorer>))
-            .expect("batcher"),
+        Batcher::start(settings, &meter, || {
+            OrtScorer::load(&files).map(|s| Box::new(s) as Box<dyn Scorer>)
+        })
+        .expect("batcher"),
     );
     let mut direct = OrtScorer::load(&files).expect("model");
 
     let mut group = c.benchmark_group("executor/concurrency");
     for callers in [1usize, 16, 64] {
         group.throughput(Throughput::Elements((callers * ROWS_PER_CALL) as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(callers), &callers, |b, &callers| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let batcher = batcher.clone();
-                async move {
-                    // Each caller makes `iters` calls one after another, all callers at once.
-                    let start = Instant::now();
-                    let mut tasks = Vec::with_capacity(callers);
-                    for _ in 0..callers {
-                        let b = batcher.clone();
-                        tasks.push(tokio::spawn(async move {
-                            for _ in 0..iters {
-                                let deadline = Instant::now() + Duration::from_secs(5);
-                                b.score(rows(ROWS_PER_CALL), deadline).await.expect("score");
-                            }
-                        }));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(callers),
+            &callers,
+            |b, &callers| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let batcher = batcher.clone();
+                    async move {
+                        // Each caller makes `iters` calls one after another, all callers at once.
+                        let start = Instant::now();
+                        let mut tasks = Vec::with_capacity(callers);
+                        for _ in 0..callers {
+                            let b = batcher.clone();
+                            tasks.push(tokio::spawn(async move {
+                                for _ in 0..iters {
+                                    let deadline = Instant::now() + Duration::from_secs(5);
+                                    b.score(rows(ROWS_PER_CALL), deadline).await.expect("score");
+                                }
+                            }));
+                        }
+                        for t in tasks {
+                            t.await.expect("task");
+                        }
+                        start.elapsed()
                     }
-                    for t in tasks {
-                        t.await.expect("task");
-                    }
-                    start.elapsed()
-                }
-            })
-        });
+                })
+            },
+        );
     }
     group.finish();
 
@@ -98,7 +112,9 @@ fn executor(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("latency");
-    group.bench_function("direct_1_row", |b| b.iter(|| direct.score(&rows(1), 1).expect("score")));
+    group.bench_function("direct_1_row", |b| {
+        b.iter(|| direct.score(&rows(1), 1).expect("score"))
+    });
     group.bench_function("executor_1_row", |b| {
         b.to_async(&runtime).iter(|| {
             let batcher = batcher.clone();

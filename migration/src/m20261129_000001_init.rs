@@ -1,5 +1,6 @@
+use crate::run;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -150,14 +151,6 @@ const DOWN: &[&str] = &[
     "DROP TABLE IF EXISTS properties",
     "DROP TABLE IF EXISTS users",
 ];
-
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -1,5 +1,6 @@
+use crate::run;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -60,21 +61,15 @@ const DOWN: &[&str] = &[
     "CREATE INDEX interactions_property_kind ON interactions (property_id, kind)",
 ];
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             DbBackend::Postgres => run(manager, POSTGRES_UP).await,
             DbBackend::Sqlite => run(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!("unsupported database backend {other:?}"))),
+            other => Err(DbErr::Migration(format!(
+                "unsupported database backend {other:?}"
+            ))),
         }
     }
 

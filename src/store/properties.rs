@@ -4,9 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{Amenity, PropertyType, property, property_amenity, property_image, property_stat};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;

@@ -2,7 +2,7 @@ use crate::helpers::{Db, TestApp, code};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String, $filter: PropertyFilterInput, $order: PropertyOrder) {
+const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String, $filter: PropertyFilter, $order: PropertyOrder) {
   properties(first: $first, after: $after, last: $last, before: $before, filter: $filter, orderBy: $order) {
     totalCount
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }

@@ -3,7 +3,7 @@ use crate::helpers::{Db, TestApp, code, gid};
 use entity::Role;
 use serde_json::{Value, json};
 
-const RECS: &str = "query($first: Int, $filter: PropertyFilterInput) { recommendations(first: $first, filter: $filter) {
+const RECS: &str = "query($first: Int, $filter: PropertyFilter) { recommendations(first: $first, filter: $filter) {
   rank score source modelVersion reasons property { id city monthlyPrice neighbourhood matchScore } } }";
 
 const RECS_PLAIN: &str = "query($first: Int) { recommendations(first: $first) { rank source modelVersion property { id } } }";

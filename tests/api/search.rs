@@ -1,8 +1,7 @@
 use crate::helpers::{Db, TestApp, code};
 use serde_json::json;
 
-const SEARCH: &str =
-    "query($q: String!, $first: Int, $after: String, $filter: PropertyFilterInput) {
+const SEARCH: &str = "query($q: String!, $first: Int, $after: String, $filter: PropertyFilter) {
   searchProperties(query: $q, first: $first, after: $after, filter: $filter) {
     totalCount pageInfo { hasNextPage endCursor }
     edges { node { id title description city } }

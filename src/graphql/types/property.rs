@@ -178,6 +178,7 @@ impl Property {
 
 /// Which listings to return. Unset fields match everything.
 #[derive(InputObject, Clone)]
+#[graphql(name = "PropertyFilter")]
 pub struct PropertyFilterInput {
     pub city: Option<String>,
     pub min_price: Option<i32>,
