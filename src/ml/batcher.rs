@@ -395,7 +395,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn results_go_back_to_the_right_caller_in_order() {
-        let (batcher, batches) = start(settings(64, 2_000, 10_000), Duration::ZERO);
+        let (batcher, batches) = start(settings(64, 20_000, 10_000), Duration::ZERO);
         let mut calls = Vec::new();
         for c in 0..40 {
             let b = batcher.clone();
