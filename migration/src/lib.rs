@@ -11,6 +11,22 @@ pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
 
 pub struct Migrator;
 
+/// Runs the statements written for the connected backend.
+async fn run_for_backend(
+    manager: &SchemaManager<'_>,
+    postgres: &[&str],
+    sqlite: &[&str],
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::DbBackend;
+    match manager.get_database_backend() {
+        DbBackend::Postgres => run(manager, postgres).await,
+        DbBackend::Sqlite => run(manager, sqlite).await,
+        other => Err(DbErr::Migration(format!(
+            "unsupported database backend {other:?}"
+        ))),
+    }
+}
+
 /// Runs a migration's statements in order.
 async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     use sea_orm_migration::sea_orm::ConnectionTrait;

@@ -1,6 +1,5 @@
-use crate::run;
+use crate::{run, run_for_backend};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -155,13 +154,7 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run(manager, POSTGRES_UP).await,
-            DbBackend::Sqlite => run(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!(
-                "unsupported database backend {other:?}"
-            ))),
-        }
+        run_for_backend(manager, POSTGRES_UP, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
