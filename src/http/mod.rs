@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
 pub fn router(state: AppState) -> Router {
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(probes::ready))
         .route("/metrics", get(probes::metrics))
         .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             timeout_and_metrics,
@@ -42,6 +44,22 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// A bug that panicked in a handler still gets a GraphQL-shaped answer, and the connection and
+/// the process live on.
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(panic = detail, "a request handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        code::INTERNAL,
+        "internal error",
+    )
 }
 
 async fn not_found() -> Response {

@@ -189,8 +189,8 @@ pub struct PropertyFilterInput {
     pub types: Option<Vec<PropertyType>>,
     /// All of these amenities.
     pub amenities: Option<Vec<Amenity>>,
-    /// true (default): active listings; false: inactive ones (your own, or any for admins);
-    /// null: both.
+    /// true (default): active listings; false: inactive ones; null: both. Inactive listings
+    /// are your own (any, for admins), so false and null narrow the list to your listings.
     #[graphql(default_with = "Some(true)")]
     pub active: Option<bool>,
 }
