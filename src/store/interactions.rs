@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{InteractionKind, interaction, property};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set, Statement, TransactionTrait, Value,
+    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set,
+    Statement, TransactionTrait, Value,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -44,11 +44,21 @@ impl Params {
             _ => "?".to_owned(),
         }
     }
-    fn list(&mut self, ids: &[Uuid]) -> String {
-        ids.iter()
-            .map(|id| self.push(*id))
-            .collect::<Vec<_>>()
-            .join(", ")
+    /// `column IN (ids)`; `column = ANY($n)` with one array parameter on PostgreSQL (see
+    /// `store::id_in`).
+    fn in_list(&mut self, column: &str, ids: &[Uuid]) -> String {
+        match self.backend {
+            DbBackend::Postgres => {
+                let values = ids.iter().map(|id| Value::from(*id)).collect();
+                let array =
+                    Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(values)));
+                format!("{column} = ANY({})", self.push(array))
+            }
+            _ => {
+                let list: Vec<String> = ids.iter().map(|id| self.push(*id)).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
+        }
     }
     fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
@@ -116,7 +126,7 @@ impl Store {
 
     pub async fn interactions_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<interaction::Model>> {
         Ok(interaction::Entity::find()
-            .filter(interaction::Column::Id.is_in(ids.iter().copied()))
+            .filter(super::id_in(self.backend(), interaction::Column::Id, ids))
             .all(self.conn())
             .await?)
     }
@@ -144,7 +154,7 @@ impl Store {
         after: Option<HistoryCursor>,
     ) -> StoreResult<Statement> {
         let mut p = Params::new(self.backend());
-        let ids = p.list(users);
+        let users_in = p.in_list("user_id", users);
         let mut extra = String::new();
         if let Some(c) = after {
             let at = p.push(cursor_time(&c)?);
@@ -157,7 +167,7 @@ impl Store {
             "SELECT id, user_id, property_id, kind, created_at FROM (
                 SELECT id, user_id, property_id, kind, created_at,
                        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS rn
-                FROM interactions WHERE user_id IN ({ids}){extra}
+                FROM interactions WHERE {users_in}{extra}
              ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
         );
         Ok(p.statement(sql))
@@ -168,7 +178,11 @@ impl Store {
             .select_only()
             .column(interaction::Column::UserId)
             .expr(Expr::col(interaction::Column::Id).count())
-            .filter(interaction::Column::UserId.is_in(users.iter().copied()))
+            .filter(super::id_in(
+                self.backend(),
+                interaction::Column::UserId,
+                users,
+            ))
             .group_by(interaction::Column::UserId)
             .into_tuple()
             .all(self.conn())
@@ -188,7 +202,7 @@ impl Store {
         }
         let mut p = Params::new(self.backend());
         let kind = p.push("SAVE");
-        let ids = p.list(users);
+        let users_in = p.in_list("user_id", users);
         let mut having = String::new();
         if let Some(c) = after {
             let at = p.push(cursor_time(&c)?);
@@ -203,7 +217,7 @@ impl Store {
             "SELECT user_id, property_id, saved_at FROM (
                 SELECT user_id, property_id, MAX(created_at) AS saved_at,
                        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY MAX(created_at) DESC, property_id DESC) AS rn
-                FROM interactions WHERE kind = {kind} AND user_id IN ({ids})
+                FROM interactions WHERE kind = {kind} AND {users_in}
                 GROUP BY user_id, property_id{having}
              ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
         );
@@ -218,10 +232,10 @@ impl Store {
             return Ok(HashMap::new());
         }
         let kind = p.push("SAVE");
-        let ids = p.list(users);
+        let users_in = p.in_list("user_id", users);
         let sql = format!(
             "SELECT user_id, COUNT(DISTINCT property_id) AS n FROM interactions
-             WHERE kind = {kind} AND user_id IN ({ids}) GROUP BY user_id"
+             WHERE kind = {kind} AND {users_in} GROUP BY user_id"
         );
         let rows = self.conn().query_all_raw(p.statement(sql)).await?;
         let mut out = HashMap::new();

@@ -129,6 +129,25 @@ impl Store {
     }
 }
 
+/// `column IN (ids)` for the batched lookups. On PostgreSQL it is `column = ANY($1)` with one
+/// array parameter, so the statement text, and the plan PostgreSQL caches for it, is the same
+/// however many ids a batch has; an `IN` list is a new statement for every batch size.
+pub(crate) fn id_in<C: sea_orm::ColumnTrait>(
+    backend: DbBackend,
+    column: C,
+    ids: &[uuid::Uuid],
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{ArrayType, Expr, ExprTrait, PgFunc};
+    match backend {
+        DbBackend::Postgres => {
+            let values = ids.iter().map(|id| sea_orm::Value::from(*id)).collect();
+            let array = sea_orm::Value::Array(ArrayType::Uuid, Some(Box::new(values)));
+            Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(array)))
+        }
+        _ => column.is_in(ids.iter().copied()),
+    }
+}
+
 fn ensure_sqlite_dir(url: &str) -> StoreResult<()> {
     let Some(rest) = url.strip_prefix("sqlite://") else {
         return Ok(());

@@ -348,14 +348,18 @@ impl Store {
 
     pub async fn properties_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<property::Model>> {
         Ok(property::Entity::find()
-            .filter(property::Column::Id.is_in(ids.iter().copied()))
+            .filter(super::id_in(self.backend(), property::Column::Id, ids))
             .all(self.conn())
             .await?)
     }
 
     pub async fn images_for(&self, ids: &[Uuid]) -> StoreResult<Vec<property_image::Model>> {
         Ok(property_image::Entity::find()
-            .filter(property_image::Column::PropertyId.is_in(ids.iter().copied()))
+            .filter(super::id_in(
+                self.backend(),
+                property_image::Column::PropertyId,
+                ids,
+            ))
             .order_by_asc(property_image::Column::PropertyId)
             .order_by_asc(property_image::Column::Position)
             .all(self.conn())
@@ -364,7 +368,11 @@ impl Store {
 
     pub async fn amenities_for(&self, ids: &[Uuid]) -> StoreResult<Vec<property_amenity::Model>> {
         Ok(property_amenity::Entity::find()
-            .filter(property_amenity::Column::PropertyId.is_in(ids.iter().copied()))
+            .filter(super::id_in(
+                self.backend(),
+                property_amenity::Column::PropertyId,
+                ids,
+            ))
             .order_by_asc(property_amenity::Column::Amenity)
             .all(self.conn())
             .await?)
@@ -373,7 +381,11 @@ impl Store {
     /// Interaction counters for many listings: one primary-key lookup each, in one statement.
     pub async fn stats_for(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, PropertyStats>> {
         let rows = property_stat::Entity::find()
-            .filter(property_stat::Column::PropertyId.is_in(ids.iter().copied()))
+            .filter(super::id_in(
+                self.backend(),
+                property_stat::Column::PropertyId,
+                ids,
+            ))
             .all(self.conn())
             .await?;
         Ok(rows

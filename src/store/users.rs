@@ -6,7 +6,7 @@ use uuid::Uuid;
 impl Store {
     pub async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<user::Model>> {
         Ok(user::Entity::find()
-            .filter(user::Column::Id.is_in(ids.iter().copied()))
+            .filter(super::id_in(self.backend(), user::Column::Id, ids))
             .all(self.conn())
             .await?)
     }
