@@ -307,3 +307,60 @@ async fn a_missing_runtime_or_model_stops_the_start_with_a_clear_error() {
     server.stop(std::time::Duration::from_secs(5)).await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn training_data_is_exported_with_the_serving_features() {
+    use rentgraph::ml::features::FEATURE_NAMES;
+    use rentgraph::recommend::export::{ExportOptions, export};
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(300, 60, 6_000).await;
+    let out = std::env::temp_dir().join(format!("rg_export_{}.csv", uuid::Uuid::new_v4().simple()));
+    let report = export(
+        &app.server().state.store,
+        &out,
+        ExportOptions {
+            eval_users: 20,
+            seed: 1,
+        },
+    )
+    .await
+    .expect("export");
+    let text = std::fs::read_to_string(&out).expect("csv");
+    let _ = std::fs::remove_file(&out);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    assert_eq!(
+        &header[..5],
+        ["split", "group", "listing", "label", "popularity"]
+    );
+    assert_eq!(
+        &header[5..],
+        FEATURE_NAMES,
+        "the columns are the serving features, in order"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), report.train_rows + report.eval_rows);
+    assert!(
+        report.train_rows > 100 && report.eval_users > 0,
+        "{report:?}"
+    );
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    assert!(rows.iter().all(|r| r[3] == "0" || r[3] == "1"));
+    for split in ["train", "eval"] {
+        let labels: Vec<&str> = rows
+            .iter()
+            .filter(|r| r[0] == split)
+            .map(|r| r[3])
+            .collect();
+        assert!(
+            labels.contains(&"1") && labels.contains(&"0"),
+            "{split} has both labels"
+        );
+    }
+    assert!(rows.iter().all(|r| {
+        r[5..]
+            .iter()
+            .all(|v| v.parse::<f32>().is_ok_and(f32::is_finite))
+    }));
+    app.cleanup().await;
+}
