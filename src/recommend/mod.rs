@@ -51,6 +51,10 @@ pub struct Recommender {
     popular: Mutex<Option<(Instant, PopularList)>>,
 }
 
+/// Fewer candidates than this after the preferred cities, and popular listings from anywhere
+/// are added.
+const MIN_CANDIDATES: usize = 50;
+
 /// Listing ids with their popularity score, most popular first.
 type PopularList = Arc<Vec<(Uuid, f64)>>;
 
@@ -220,11 +224,20 @@ impl Recommender {
         let popular = self.popular().await?;
         let mut pop_filter = base;
         pop_filter.ids = popular.iter().map(|(id, _)| *id).collect();
+        // Cities the user asked for bound the popular candidates too: history pulls the model
+        // towards where the user used to look, and a stated search area should win over that.
+        // Too few listings there, and popular ones from anywhere fill up.
+        let stated: Vec<String> = user
+            .map(|u| u.preferences.cities.clone())
+            .unwrap_or_default();
+        let widen = !stated.is_empty();
+        pop_filter.cities = stated;
         if !pop_filter.ids.is_empty() {
-            let seen: HashSet<Uuid> = out.iter().map(|p| p.id).collect();
-            let room = total.saturating_sub(out.len() as u64).max(total / 3);
-            let extra = self.store.candidate_listings(&pop_filter, room).await?;
-            out.extend(extra.into_iter().filter(|p| !seen.contains(&p.id)));
+            self.add_candidates(&mut out, &pop_filter, total).await?;
+            if widen && out.len() < MIN_CANDIDATES {
+                pop_filter.cities = Vec::new();
+                self.add_candidates(&mut out, &pop_filter, total).await?;
+            }
         }
         if out.is_empty() {
             // Nothing popular yet (a fresh database): newest listings within the filter.
@@ -233,6 +246,20 @@ impl Recommender {
             out = self.store.candidate_listings(&newest, total).await?;
         }
         Ok(out)
+    }
+
+    /// Adds listings matching `filter` that are not candidates yet, up to the total.
+    async fn add_candidates(
+        &self,
+        out: &mut Vec<property::Model>,
+        filter: &PropertyFilter,
+        total: u64,
+    ) -> Result<(), StoreError> {
+        let seen: HashSet<Uuid> = out.iter().map(|p| p.id).collect();
+        let room = total.saturating_sub(out.len() as u64).max(total / 3);
+        let extra = self.store.candidate_listings(filter, room).await?;
+        out.extend(extra.into_iter().filter(|p| !seen.contains(&p.id)));
+        Ok(())
     }
 
     /// Up to `first` recommendations for `user` (popularity for anonymous callers).
