@@ -254,11 +254,6 @@ impl Batcher {
             Err(_) => Err(ScoreError::DeadlineExceeded),
         }
     }
-
-    /// Rows waiting for a batch right now.
-    pub fn queued_rows(&self) -> usize {
-        self.shared.lock().queued_rows
-    }
 }
 
 impl Drop for Batcher {

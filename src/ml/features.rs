@@ -118,9 +118,6 @@ impl ListingFacts {
     pub fn has(&self, a: Amenity) -> bool {
         self.amenities & (1 << amenity_index(a)) != 0
     }
-    pub fn amenity_list(&self) -> Vec<Amenity> {
-        AMENITIES.iter().copied().filter(|a| self.has(*a)).collect()
-    }
 }
 
 /// How much each kind of interaction says about taste.

@@ -105,10 +105,6 @@ impl Recommender {
         self.info.as_ref().map(|i| i.version.as_str())
     }
 
-    pub fn batcher(&self) -> Option<&Arc<Batcher>> {
-        self.batcher.as_ref()
-    }
-
     /// Amenities and counters of listings, turned into feature inputs (two statements).
     async fn facts(&self, listings: Vec<property::Model>) -> Result<Facts, StoreError> {
         let ids: Vec<Uuid> = listings.iter().map(|p| p.id).collect();
