@@ -58,6 +58,34 @@ const MIN_CANDIDATES: usize = 50;
 /// Listing ids with their popularity score, most popular first.
 type PopularList = Arc<Vec<(Uuid, f64)>>;
 
+/// A user's latest interactions and the listings involved.
+struct History {
+    events: Vec<entity::interaction::Model>,
+    listings: Vec<property::Model>,
+}
+
+impl History {
+    /// The profile, from preferences and history; `facts` must cover the history's listings.
+    fn profile(&self, user: &user::Model, facts: &HashMap<Uuid, ListingFacts>) -> UserProfile {
+        UserProfile::build(
+            user.preferences.clone(),
+            self.events
+                .iter()
+                .filter_map(|i| facts.get(&i.property_id).map(|f| (i.kind, f))),
+        )
+    }
+
+    /// Enough of the profile to know where the user looks: cities need no amenities or counters.
+    fn whereabouts(&self, user: &user::Model) -> UserProfile {
+        let bare: HashMap<Uuid, ListingFacts> = self
+            .listings
+            .iter()
+            .map(|p| (p.id, to_facts(p, &[], PropertyStats::default())))
+            .collect();
+        self.profile(user, &bare)
+    }
+}
+
 /// Listings with what features need about them.
 struct Facts {
     listings: Vec<property::Model>,
@@ -129,26 +157,37 @@ impl Recommender {
         Ok(Facts { listings, facts })
     }
 
-    /// The user's profile from their preferences and their latest interactions.
-    async fn profile(&self, user: &user::Model) -> Result<UserProfile, StoreError> {
-        let history = self
+    /// The user's latest interactions and the listings they touched (two statements).
+    async fn history(&self, user: &user::Model) -> Result<History, StoreError> {
+        let events = self
             .store
             .interactions_for_users(&[user.id], self.settings.history_limit as u64, None)
             .await?;
-        let ids: Vec<Uuid> = history
+        let ids: Vec<Uuid> = events
             .iter()
             .map(|i| i.property_id)
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         let listings = self.store.properties_by_ids(&ids).await?;
-        let facts = self.facts(listings).await?;
-        Ok(UserProfile::build(
-            user.preferences.clone(),
-            history
-                .iter()
-                .filter_map(|i| facts.facts.get(&i.property_id).map(|f| (i.kind, f))),
-        ))
+        Ok(History { events, listings })
+    }
+
+    /// Facts for `listings` and for the history's listings in one pass (two statements);
+    /// returns `listings` in their order and the facts of both.
+    async fn facts_with_history(
+        &self,
+        mut listings: Vec<property::Model>,
+        history: Option<&History>,
+    ) -> Result<Facts, StoreError> {
+        let n = listings.len();
+        if let Some(h) = history {
+            let have: HashSet<Uuid> = listings.iter().map(|p| p.id).collect();
+            listings.extend(h.listings.iter().filter(|p| !have.contains(&p.id)).cloned());
+        }
+        let mut facts = self.facts(listings).await?;
+        facts.listings.truncate(n);
+        Ok(facts)
     }
 
     async fn score_rows(&self, rows: Vec<f32>) -> Result<Vec<f32>, RecommendError> {
@@ -265,12 +304,19 @@ impl Recommender {
         first: usize,
         filter: &PropertyFilter,
     ) -> Result<(Vec<Recommendation>, Source), StoreError> {
-        let profile = match user {
-            Some(u) => Some(self.profile(u).await?),
+        let history = match user {
+            Some(u) => Some(self.history(u).await?),
             None => None,
         };
-        let candidates = self.candidates(user, profile.as_ref(), filter).await?;
-        let Facts { listings, facts } = self.facts(candidates).await?;
+        let looking = history.as_ref().zip(user).map(|(h, u)| h.whereabouts(u));
+        let candidates = self.candidates(user, looking.as_ref(), filter).await?;
+        let Facts { listings, facts } = self
+            .facts_with_history(candidates, history.as_ref())
+            .await?;
+        let profile = history
+            .as_ref()
+            .zip(user)
+            .map(|(h, u)| h.profile(u, &facts));
         let now = Utc::now();
         let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(listings.len());
         let mut source = Source::Popularity;
@@ -344,9 +390,10 @@ impl Recommender {
         if self.batcher.is_none() {
             return Err(RecommendError::Disabled);
         }
-        let profile = self.profile(user).await?;
+        let history = self.history(user).await?;
         let listings = self.store.properties_by_ids(ids).await?;
-        let Facts { listings, facts } = self.facts(listings).await?;
+        let Facts { listings, facts } = self.facts_with_history(listings, Some(&history)).await?;
+        let profile = history.profile(user, &facts);
         let now = Utc::now();
         let flat: Vec<f32> = listings
             .iter()
