@@ -1,11 +1,11 @@
 use super::properties::now_micros;
-use super::{Store, StoreError, StoreResult};
+use super::{Params, Store, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use entity::{InteractionKind, interaction, property};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set,
-    Statement, TransactionTrait, Value,
+    ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set, Statement,
+    TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -22,47 +22,6 @@ pub struct SavedRow {
     pub user_id: Uuid,
     pub property_id: Uuid,
     pub saved_at: DateTime<Utc>,
-}
-
-/// Builds placeholders in the backend's style while values are pushed.
-struct Params {
-    backend: DbBackend,
-    values: Vec<Value>,
-}
-
-impl Params {
-    fn new(backend: DbBackend) -> Self {
-        Self {
-            backend,
-            values: Vec::new(),
-        }
-    }
-    fn push(&mut self, v: impl Into<Value>) -> String {
-        self.values.push(v.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
-        }
-    }
-    /// `column IN (ids)`; `column = ANY($n)` with one array parameter on PostgreSQL (see
-    /// `store::id_in`).
-    fn in_list(&mut self, column: &str, ids: &[Uuid]) -> String {
-        match self.backend {
-            DbBackend::Postgres => {
-                let values = ids.iter().map(|id| Value::from(*id)).collect();
-                let array =
-                    Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(values)));
-                format!("{column} = ANY({})", self.push(array))
-            }
-            _ => {
-                let list: Vec<String> = ids.iter().map(|id| self.push(*id)).collect();
-                format!("{column} IN ({})", list.join(", "))
-            }
-        }
-    }
-    fn statement(self, sql: String) -> Statement {
-        Statement::from_sql_and_values(self.backend, sql, self.values)
-    }
 }
 
 fn cursor_time(c: &HistoryCursor) -> StoreResult<DateTime<Utc>> {

@@ -129,6 +129,12 @@ impl Store {
     }
 }
 
+/// The ids as one PostgreSQL `uuid[]` parameter.
+fn uuid_array(ids: &[uuid::Uuid]) -> sea_orm::Value {
+    let values = ids.iter().map(|id| sea_orm::Value::from(*id)).collect();
+    sea_orm::Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(values)))
+}
+
 /// `column IN (ids)` for the batched lookups. On PostgreSQL it is `column = ANY($1)` with one
 /// array parameter, so the statement text, and the plan PostgreSQL caches for it, is the same
 /// however many ids a batch has; an `IN` list is a new statement for every batch size.
@@ -137,14 +143,51 @@ pub(crate) fn id_in<C: sea_orm::ColumnTrait>(
     column: C,
     ids: &[uuid::Uuid],
 ) -> sea_orm::sea_query::Expr {
-    use sea_orm::sea_query::{ArrayType, Expr, ExprTrait, PgFunc};
+    use sea_orm::sea_query::{Expr, ExprTrait, PgFunc};
     match backend {
         DbBackend::Postgres => {
-            let values = ids.iter().map(|id| sea_orm::Value::from(*id)).collect();
-            let array = sea_orm::Value::Array(ArrayType::Uuid, Some(Box::new(values)));
-            Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(array)))
+            Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(uuid_array(ids))))
         }
         _ => column.is_in(ids.iter().copied()),
+    }
+}
+
+/// Builds placeholders in the backend's style while values are pushed, for the statements
+/// written as SQL text (window functions the query builder cannot express).
+pub(super) struct Params {
+    backend: DbBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Params {
+    pub(super) fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, v: impl Into<sea_orm::Value>) -> String {
+        self.values.push(v.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// `column IN (ids)`, as `column = ANY($n)` on PostgreSQL (see `id_in`).
+    pub(super) fn in_list(&mut self, column: &str, ids: &[uuid::Uuid]) -> String {
+        match self.backend {
+            DbBackend::Postgres => format!("{column} = ANY({})", self.push(uuid_array(ids))),
+            _ => {
+                let list: Vec<String> = ids.iter().map(|id| self.push(*id)).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
+        }
+    }
+
+    pub(super) fn statement(self, sql: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
     }
 }
 

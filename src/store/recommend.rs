@@ -1,10 +1,9 @@
 //! Queries behind recommendations: candidates, popularity, similar listings and the bulk reads
 //! the training-data export needs.
-use super::{PropertyFilter, Store, StoreResult};
+use super::{Params, PropertyFilter, Store, StoreResult};
 use entity::{InteractionKind, interaction, property, property_amenity, user};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -64,36 +63,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let backend = self.backend();
-        let mut values: Vec<Value> = Vec::new();
-        let mut ph = |v: Value| {
-            values.push(v);
-            match backend {
-                DbBackend::Postgres => format!("${}", values.len()),
-                _ => "?".to_owned(),
-            }
-        };
-        let list: Vec<String> = ids.iter().map(|id| ph((*id).into())).collect();
-        let lim = ph((limit as i64).into());
-        let active = match backend {
-            DbBackend::Postgres => "p.is_active",
-            _ => "p.is_active = 1",
-        };
+        let mut p = Params::new(self.backend());
+        let targets = p.in_list("t.id", ids);
+        let lim = p.push(limit as i64);
         let sql = format!(
             "SELECT target, id FROM (
                 SELECT t.id AS target, p.id AS id,
                        ROW_NUMBER() OVER (PARTITION BY t.id ORDER BY ABS(p.monthly_price - t.monthly_price), p.id) AS rn
                 FROM properties t JOIN properties p
-                  ON p.city = t.city AND p.property_type = t.property_type AND p.id <> t.id AND {active}
+                  ON p.city = t.city AND p.property_type = t.property_type AND p.id <> t.id AND p.is_active
                  AND p.monthly_price BETWEEN t.monthly_price * 0.7 AND t.monthly_price * 1.3
-                WHERE t.id IN ({})
-             ) ranked WHERE rn <= {lim} ORDER BY target, rn",
-            list.join(", ")
+                WHERE {targets}
+             ) ranked WHERE rn <= {lim} ORDER BY target, rn"
         );
-        let rows = self
-            .conn()
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
+        let rows = self.conn().query_all_raw(p.statement(sql)).await?;
         let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for row in rows {
             let target: Uuid = row.try_get("", "target")?;

@@ -282,21 +282,6 @@ const TYPES: &[(PropertyType, f64)] = &[
     (PropertyType::Room, 0.10),
 ];
 
-const AMENITIES: &[Amenity] = &[
-    Amenity::Parking,
-    Amenity::Balcony,
-    Amenity::Elevator,
-    Amenity::Washer,
-    Amenity::Dishwasher,
-    Amenity::AirConditioning,
-    Amenity::Furnished,
-    Amenity::PetsAllowed,
-    Amenity::Garden,
-    Amenity::Gym,
-    Amenity::Pool,
-    Amenity::Doorman,
-];
-
 const ADJECTIVES: &[&str] = &[
     "Bright",
     "Cosy",
@@ -385,6 +370,9 @@ fn micros_before(rng: &mut Rng, days: f64) -> DateTime<Utc> {
 }
 
 pub fn generate(opts: SeedOptions) -> Dataset {
+    use sea_orm::Iterable;
+    // Declaration order, so a seed keeps producing the same data.
+    let all_amenities: Vec<Amenity> = Amenity::iter().collect();
     let mut rng = Rng::new(opts.seed);
     let city_pick = Weighted::new(CITIES.iter().map(|c| c.weight));
 
@@ -409,7 +397,7 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             * (0.25 * rng.normal()).exp();
         let mut amen: Vec<Amenity> = Vec::new();
         for _ in 0..(1 + rng.below(3)) {
-            let a = *rng.pick(AMENITIES);
+            let a = *rng.pick(&all_amenities);
             if !amen.contains(&a) {
                 amen.push(a);
             }
@@ -488,7 +476,7 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             _ => 30.0 + 24.0 * f64::from(bedrooms) + rng.f64() * 25.0,
         };
         let mut amen: Vec<Amenity> = Vec::new();
-        for &a in AMENITIES {
+        for &a in &all_amenities {
             let p = match a {
                 Amenity::Garden => {
                     if matches!(ptype, PropertyType::House | PropertyType::Townhouse) {
