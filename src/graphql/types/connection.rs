@@ -21,6 +21,27 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+impl PageInfo {
+    /// Page info for edges with these cursors, in order.
+    pub fn of<'a>(
+        mut cursors: impl DoubleEndedIterator<Item = &'a String>,
+        has_next_page: bool,
+        has_previous_page: bool,
+    ) -> Self {
+        let start_cursor = cursors.next().cloned();
+        let end_cursor = cursors
+            .next_back()
+            .cloned()
+            .or_else(|| start_cursor.clone());
+        Self {
+            has_next_page,
+            has_previous_page,
+            start_cursor,
+            end_cursor,
+        }
+    }
+}
+
 fn encode(text: String) -> String {
     URL_SAFE_NO_PAD.encode(text)
 }
@@ -181,12 +202,7 @@ impl PropertyConnection {
         has_previous: bool,
         total: PropertyTotal,
     ) -> Self {
-        let page_info = PageInfo {
-            has_next_page: has_next,
-            has_previous_page: has_previous,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        };
+        let page_info = PageInfo::of(edges.iter().map(|e| &e.cursor), has_next, has_previous);
         Self {
             edges,
             page_info,

@@ -117,12 +117,11 @@ impl User {
             })
             .collect();
         Ok(InteractionConnection {
-            page_info: PageInfo {
-                has_next_page: has_next,
-                has_previous_page: after_key.is_some(),
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
+            page_info: PageInfo::of(
+                edges.iter().map(|e| &e.cursor),
+                has_next,
+                after_key.is_some(),
+            ),
             edges,
             user: self.0.id,
         })
