@@ -1,7 +1,7 @@
 //! Application state, the router, and a running server with graceful shutdown. `Server::start`
 //! is what `rentgraph serve` and the integration tests both run, so tests exercise the real
 //! start-up path (migrations, seeding, listeners) on a random port.
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Principals};
 use crate::config::Settings;
 use crate::graphql::{AppSchema, build_schema};
 use crate::ml::batcher::Batcher;
@@ -22,6 +22,7 @@ pub struct AppState {
     pub schema: AppSchema,
     pub store: Store,
     pub auth: Arc<Authenticator>,
+    pub principals: Principals,
     pub metrics: Arc<Metrics>,
     pub redis: Option<redis::Client>,
     pub recommender: Arc<Recommender>,
@@ -59,6 +60,7 @@ impl AppState {
             schema: build_schema(&settings.graphql, Some(store.clone())),
             recommender,
             auth: Arc::new(Authenticator::new(&settings.auth)?),
+            principals: Principals::new(store.clone(), &settings.auth),
             settings: Arc::new(settings),
             store,
             metrics,
@@ -148,15 +150,10 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let (tx, mut rx) = watch::channel(false);
+        let (tx, rx) = watch::channel(false);
         let router = crate::http::router(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let header_timeout = Duration::from_millis(state.settings.server.header_read_timeout_ms);
+        let task = tokio::spawn(serve(listener, router, header_timeout, rx));
         Ok(Self {
             addr,
             state,
@@ -175,6 +172,53 @@ impl Server {
             Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting"),
         }
     }
+}
+
+/// The accept loop. axum's `serve` cannot bound how long a client may take to send its
+/// headers, so a slow client could hold connections open for ever; hyper can, given a timer.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -40,7 +40,11 @@ impl fmt::Debug for Secret {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// The profile these settings were loaded for (`RENTGRAPH_ENV`).
+    #[serde(skip)]
+    pub environment: String,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub demo: DemoSettings,
@@ -52,6 +56,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MlSettings {
     /// Off: recommendations rank by popularity and matchScore is null, without loading ONNX
     /// Runtime.
@@ -70,16 +75,19 @@ pub struct MlSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
+    pub header_read_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
     pub graphiql: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
@@ -94,6 +102,7 @@ pub struct DatabaseSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DemoSettings {
     pub properties: usize,
     pub users: usize,
@@ -102,32 +111,67 @@ pub struct DemoSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: String,
     pub connect_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
+    pub algorithm: JwtAlgorithm,
     pub jwt_secret: Secret,
+    /// RS256: the PEM public key tokens are verified with.
+    pub public_key_path: PathBuf,
+    /// RS256: the PEM private key `rentgraph token` signs with (optional; an identity
+    /// provider usually signs).
+    pub private_key_path: PathBuf,
     pub issuer: String,
     pub audience: String,
     pub token_ttl_secs: u64,
     pub leeway_secs: u64,
+    /// Tokens issued (`iat`) longer ago than this are refused whatever their `exp`.
+    pub max_token_age_secs: u64,
+    /// How long a token's user (existence and role) is remembered before it is read again.
+    pub principal_cache_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    #[serde(rename = "HS256")]
+    Hs256,
+    #[serde(rename = "RS256")]
+    Rs256,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GraphqlSettings {
     pub max_page_size: usize,
     pub default_page_size: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
+    pub max_document_bytes: usize,
+    pub max_tokens: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives_per_field: usize,
+    pub max_duplicate_fields: usize,
+    /// Bounds on argument values: items in one list argument, characters in one string.
+    pub max_list_items: usize,
+    pub max_string_chars: usize,
+    /// How deep search results may be paged.
+    pub max_search_offset: u64,
     pub introspection: bool,
+    /// "Did you mean ...?" in validation errors (they reveal the schema).
+    pub suggestions: bool,
     pub dataloader_delay_us: u64,
     pub dataloader_max_batch_size: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -143,7 +187,7 @@ pub enum LogFormat {
 /// Where settings come from besides the built-in defaults.
 #[derive(Debug, Default, Clone)]
 pub struct Sources {
-    /// `config/{env}.toml`; `RENTGRAPH_ENV` or `development` when `None`.
+    /// The environment profile; `RENTGRAPH_ENV` or `development` when `None`.
     pub env: Option<String>,
     /// An explicit file (`--config FILE`); it must exist.
     pub file: Option<PathBuf>,
@@ -151,15 +195,36 @@ pub struct Sources {
     pub overrides: Vec<(String, String)>,
 }
 
+/// The profiles compiled into the binary, so a server started from any working directory gets
+/// the settings of the environment it was told, never silently those of development.
+const PROFILES: &[(&str, &str)] = &[
+    ("development", include_str!("../config/development.toml")),
+    ("test", include_str!("../config/test.toml")),
+    ("production", include_str!("../config/production.toml")),
+];
+
+/// The secret development and test sign with. It is public (it is in this file), so any other
+/// environment refuses it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "rentgraph-development-secret-change-me-in-production";
+
+/// Environments whose profile may use the development secret and other conveniences.
+fn is_development(env: &str) -> bool {
+    matches!(env, "development" | "test")
+}
+
+/// The most clock skew a deployment may tolerate: beyond it an expired token stays usable.
+pub const MAX_LEEWAY_SECS: u64 = 300;
+
 impl Settings {
     pub fn load(sources: Sources) -> Result<Self, ConfigError> {
         let env = sources
             .env
             .or_else(|| std::env::var("RENTGRAPH_ENV").ok())
             .unwrap_or_else(|| "development".to_owned());
+        let dir = std::env::var("RENTGRAPH_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
         let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
-            .add_source(config::File::with_name(&format!("config/{env}")).required(false));
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        builder = builder.add_source(profile(&env, &dir)?);
         if let Some(file) = &sources.file {
             builder = builder.add_source(config::File::from(file.as_path()).required(true));
         }
@@ -173,12 +238,18 @@ impl Settings {
             builder = builder.set_override(key, value)?;
         }
         let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.environment = env;
         if settings.ml.ort_library.trim().is_empty() {
             settings.ml.ort_library =
                 std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| DEFAULT_ORT_LIBRARY.to_owned());
         }
         settings.check()?;
         Ok(settings)
+    }
+
+    /// `development` or `test`: the environments where the development secret is allowed.
+    pub fn is_development(&self) -> bool {
+        is_development(&self.environment)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -189,11 +260,7 @@ impl Settings {
                 "graphql.default_page_size must be between 1 and graphql.max_page_size".into(),
             ));
         }
-        if self.auth.jwt_secret.expose().len() < 32 {
-            return Err(ConfigError::Check(
-                "auth.jwt_secret must be at least 32 bytes".into(),
-            ));
-        }
+        self.check_auth()?;
         let b = &self.ml.batcher;
         if b.max_batch_size == 0 || b.queue_capacity == 0 || b.workers == 0 {
             return Err(ConfigError::Check(
@@ -207,6 +274,78 @@ impl Settings {
         }
         Ok(())
     }
+
+    fn check_auth(&self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        if a.leeway_secs > MAX_LEEWAY_SECS {
+            return Err(ConfigError::Check(format!(
+                "auth.leeway_secs is {}; at most {MAX_LEEWAY_SECS} is allowed",
+                a.leeway_secs
+            )));
+        }
+        if a.max_token_age_secs == 0 || a.token_ttl_secs > a.max_token_age_secs {
+            return Err(ConfigError::Check(
+                "auth.max_token_age_secs must be at least 1 and at least auth.token_ttl_secs"
+                    .into(),
+            ));
+        }
+        match a.algorithm {
+            JwtAlgorithm::Rs256 => {
+                if a.public_key_path.as_os_str().is_empty() {
+                    return Err(ConfigError::Check(
+                        "auth.algorithm = \"RS256\" needs auth.public_key_path (a PEM file)".into(),
+                    ));
+                }
+            }
+            JwtAlgorithm::Hs256 => {
+                let secret = a.jwt_secret.expose();
+                if secret.is_empty() {
+                    return Err(ConfigError::Check(format!(
+                        "auth.jwt_secret is not set for the {} environment: set \
+                         RENTGRAPH__AUTH__JWT_SECRET to a random secret of at least 32 bytes \
+                         (openssl rand -base64 48)",
+                        self.environment
+                    )));
+                }
+                if secret.len() < 32 {
+                    return Err(ConfigError::Check(
+                        "auth.jwt_secret must be at least 32 bytes".into(),
+                    ));
+                }
+                if secret == DEVELOPMENT_JWT_SECRET && !self.is_development() {
+                    return Err(ConfigError::Check(format!(
+                        "auth.jwt_secret is the public development secret, which the {} \
+                         environment refuses: set RENTGRAPH__AUTH__JWT_SECRET to a random secret \
+                         of at least 32 bytes (openssl rand -base64 48)",
+                        self.environment
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The environment's profile: `{dir}/{env}.toml` when it exists, else the built-in copy of a
+/// known profile; any other name is a mistake (a typo would otherwise run with defaults).
+fn profile(
+    env: &str,
+    dir: &str,
+) -> Result<config::File<config::FileSourceString, config::FileFormat>, ConfigError> {
+    let path = std::path::Path::new(dir).join(format!("{env}.toml"));
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Check(format!("cannot read {}: {e}", path.display())))?;
+        return Ok(config::File::from_str(&text, config::FileFormat::Toml));
+    }
+    match PROFILES.iter().find(|(name, _)| *name == env) {
+        Some((_, text)) => Ok(config::File::from_str(text, config::FileFormat::Toml)),
+        None => Err(ConfigError::Check(format!(
+            "unknown environment {env:?} (RENTGRAPH_ENV): the built-in ones are development, \
+             test and production, and there is no {}",
+            path.display()
+        ))),
+    }
 }
 
 impl ServerSettings {
@@ -216,6 +355,25 @@ impl ServerSettings {
 }
 
 impl GraphqlSettings {
+    pub fn input_limits(&self) -> crate::limits::InputLimits {
+        crate::limits::InputLimits {
+            max_list_items: self.max_list_items,
+            max_string_chars: self.max_string_chars,
+        }
+    }
+
+    pub fn document_limits(&self) -> crate::limits::DocumentLimits {
+        crate::limits::DocumentLimits {
+            max_document_bytes: self.max_document_bytes,
+            max_tokens: self.max_tokens,
+            max_depth: self.max_depth,
+            max_aliases: self.max_aliases,
+            max_root_fields: self.max_root_fields,
+            max_directives_per_field: self.max_directives_per_field,
+            max_duplicate_fields: self.max_duplicate_fields,
+        }
+    }
+
     pub fn dataloader_delay(&self) -> Duration {
         Duration::from_micros(self.dataloader_delay_us)
     }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod graphql;
 pub mod http;
+pub mod limits;
 pub mod ml;
 pub mod recommend;
 pub mod store;

@@ -91,19 +91,30 @@ impl From<std::sync::Arc<crate::recommend::RecommendError>> for ApiError {
     fn from(e: std::sync::Arc<crate::recommend::RecommendError>) -> Self {
         use crate::ml::batcher::ScoreError;
         use crate::recommend::RecommendError;
-        let model = |code, message: String| Self::Model { code, message };
+        // Fixed messages: the cause (ONNX Runtime's text, queue sizes) is for the logs and
+        // metrics, not for clients.
+        let model = |code, message: &str| Self::Model {
+            code,
+            message: message.to_owned(),
+        };
         match &*e {
             RecommendError::Store(s) => Self::Internal(Box::new(ArcError(std::sync::Arc::new(
                 crate::store::StoreError::Invalid(s.to_string()),
             )))),
-            RecommendError::Score(ScoreError::Overloaded) => {
-                model(code::MODEL_OVERLOADED, e.to_string())
-            }
-            RecommendError::Score(ScoreError::DeadlineExceeded) => {
-                model(code::MODEL_TIMEOUT, e.to_string())
-            }
+            RecommendError::Score(ScoreError::Overloaded) => model(
+                code::MODEL_OVERLOADED,
+                "the recommendation model is overloaded; try again shortly",
+            ),
+            RecommendError::Score(ScoreError::DeadlineExceeded) => model(
+                code::MODEL_TIMEOUT,
+                "the recommendation model did not answer in time",
+            ),
             RecommendError::Score(_) | RecommendError::Disabled => {
-                model(code::MODEL_UNAVAILABLE, e.to_string())
+                tracing::warn!(error = %e, "the model could not score");
+                model(
+                    code::MODEL_UNAVAILABLE,
+                    "the recommendation model is unavailable",
+                )
             }
         }
     }

@@ -10,6 +10,7 @@
 //! resolvers have returned `Pending`, i.e. after every sibling in the list has registered its
 //! key. Batching is complete by construction, and the delay can be zero (see
 //! docs/PERFORMANCE.md for the measurement).
+use crate::auth::Principal;
 use crate::recommend::{RecommendError, Recommender};
 use crate::store::{HistoryCursor, PropertyStats, SavedRow, Store, StoreError};
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -29,8 +30,9 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Db {
     store: Store,
-    /// The signed-in caller: match scores are theirs.
-    viewer: Option<Uuid>,
+    /// The caller: match scores are theirs, and inactive listings are visible to their owner
+    /// and admins only, however they are reached.
+    viewer: Principal,
     recommender: Arc<Recommender>,
 }
 
@@ -39,7 +41,7 @@ pub type Loaders = DataLoader<Db>;
 /// Creates the request's loaders and the queue their batches run from.
 pub fn loaders(
     store: Store,
-    viewer: Option<Uuid>,
+    viewer: Principal,
     recommender: Arc<Recommender>,
     delay: Duration,
     max_batch_size: usize,
@@ -204,7 +206,11 @@ impl Loader<PropertyKey> for Db {
         keys: &[PropertyKey],
     ) -> Result<HashMap<PropertyKey, property::Model>, LoadError> {
         let rows = self.store.properties_by_ids(&ids(keys, |k| k.0)).await?;
-        Ok(rows.into_iter().map(|p| (PropertyKey(p.id), p)).collect())
+        Ok(rows
+            .into_iter()
+            .filter(|p| p.is_active || self.viewer.may_see_user(p.owner_id))
+            .map(|p| (PropertyKey(p.id), p))
+            .collect())
     }
 }
 
@@ -365,7 +371,7 @@ impl Loader<MatchKey> for Db {
     type Error = Arc<RecommendError>;
 
     async fn load(&self, keys: &[MatchKey]) -> Result<HashMap<MatchKey, f64>, Self::Error> {
-        let Some(viewer) = self.viewer else {
+        let Some(viewer) = self.viewer.user_id() else {
             return Ok(HashMap::new());
         };
         let users = self

@@ -1,4 +1,4 @@
-use super::error_response;
+use super::{RequestId, error_response};
 use crate::app::AppState;
 use crate::auth::{AuthError, Principal};
 use crate::graphql::errors::code;
@@ -7,7 +7,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{ErrorExtensions, Variables};
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -62,14 +62,24 @@ pub struct GetParams {
     variables: Option<String>,
 }
 
-fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
+/// The caller: the bearer token verified, then its user checked against the database.
+async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    state.auth.authenticate(header)
+    let claimed = state.auth.authenticate(header)?;
+    state.principals.check(claimed).await
 }
 
 fn unauthorized(e: AuthError) -> Response {
+    if let AuthError::Lookup(cause) = &e {
+        tracing::error!(error = %cause, "cannot check a token's user");
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL,
+            "cannot check the bearer token now; try again",
+        );
+    }
     let msg = match &e {
         AuthError::InvalidToken(_) => "the bearer token is invalid or expired".to_owned(),
         other => other.to_string(),
@@ -81,7 +91,12 @@ fn unauthorized(e: AuthError) -> Response {
     resp
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(accept) = negotiate(&headers) else {
         return error_response(
             StatusCode::NOT_ACCEPTABLE,
@@ -141,7 +156,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
         }
     };
     let _ = parsed.extensions;
-    let principal = match principal(&state, &headers) {
+    let principal = match principal(&state, &headers).await {
         Ok(p) => p,
         Err(e) => return unauthorized(e),
     };
@@ -153,12 +168,14 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
         principal,
         accept,
         false,
+        &request_id,
     )
     .await
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     Query(params): Query<GetParams>,
 ) -> Response {
@@ -196,7 +213,7 @@ pub async fn get(
             }
         },
     };
-    let principal = match principal(&state, &headers) {
+    let principal = match principal(&state, &headers).await {
         Ok(p) => p,
         Err(e) => return unauthorized(e),
     };
@@ -208,10 +225,36 @@ pub async fn get(
         principal,
         accept,
         true,
+        &request_id,
     )
     .await
 }
 
+/// A GraphQL request error (nothing ran): GraphQL over HTTP wants 400 for
+/// `application/graphql-response+json` and 200 for `application/json`.
+fn request_error(accept: Accept, code: &str, message: &str) -> Response {
+    let status = match accept {
+        Accept::GraphqlResponse => StatusCode::BAD_REQUEST,
+        Accept::Json => StatusCode::OK,
+    };
+    let mut resp = error_response(status, code, message);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.media_type()),
+    );
+    resp
+}
+
+impl Accept {
+    fn media_type(self) -> &'static str {
+        match self {
+            Accept::GraphqlResponse => GRAPHQL_RESPONSE,
+            Accept::Json => JSON,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     state: &AppState,
     query: String,
@@ -220,11 +263,19 @@ async fn execute(
     principal: Principal,
     accept: Accept,
     via_get: bool,
+    request_id: &RequestId,
 ) -> Response {
     let g = &state.settings.graphql;
+    let limits = g.document_limits();
+    let checked = crate::limits::document::check_text(&query, &limits)
+        .and_then(|()| crate::limits::input::check_variables(&variables, &g.input_limits()));
+    if let Err(e) = checked {
+        state.metrics.record_graphql("unknown", false);
+        return request_error(accept, e.code, &e.message);
+    }
     let (loaders, batches) = loaders::loaders(
         state.store.clone(),
-        principal.user_id(),
+        principal,
         state.recommender.clone(),
         g.dataloader_delay(),
         g.dataloader_max_batch_size,
@@ -237,11 +288,17 @@ async fn execute(
     if let Some(name) = operation_name {
         request = request.operation_name(name);
     }
-    // Parse once up front: a syntax error is a 400, and GET must refuse mutations before
-    // anything runs. The parsed document is kept for execution.
+    // Parse once up front: limits are checked on the parsed document before validation, and GET
+    // must refuse mutations before anything runs. The parsed document is kept for execution.
     let wanted = request.operation_name.clone();
     let operation = match request.parsed_query() {
         Ok(doc) => {
+            let checked = crate::limits::document::check_document(doc, &limits)
+                .and_then(|()| crate::limits::input::check_document(doc, &g.input_limits()));
+            if let Err(e) = checked {
+                state.metrics.record_graphql("unknown", false);
+                return request_error(accept, e.code, &e.message);
+            }
             let name = wanted.as_deref();
             match (&doc.operations, name) {
                 (async_graphql::parser::types::DocumentOperations::Single(op), _) => {
@@ -255,7 +312,7 @@ async fn execute(
         }
         Err(e) => {
             state.metrics.record_graphql("unknown", false);
-            return error_response(StatusCode::BAD_REQUEST, code::PARSE_FAILED, &e.message);
+            return request_error(accept, code::PARSE_FAILED, &e.message);
         }
     };
     if via_get && operation == Some(OperationType::Mutation) {
@@ -268,7 +325,7 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    let response = batches.run(state.schema.execute(request)).await;
+    let mut response = batches.run(state.schema.execute(request)).await;
     let kind = match operation {
         Some(OperationType::Mutation) => "mutation",
         Some(OperationType::Subscription) => "subscription",
@@ -277,26 +334,44 @@ async fn execute(
     state
         .metrics
         .record_graphql(kind, response.errors.is_empty());
-    // Errors raised before execution (validation, limits) have no path and leave no data.
-    let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();
-    let mut response = response;
+    // A request error (validation, limits) stops before execution: no data and no error with a
+    // path. A field error on a non-null root field also leaves data null, but it has a path and
+    // execution happened, so it is a 200 either way.
+    let request_failed = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
     for err in &mut response.errors {
-        let has_code = err
+        let code = err
             .extensions
             .as_ref()
-            .is_some_and(|ext| ext.get("code").is_some());
-        if !has_code {
-            let code = if request_error && err.path.is_empty() {
-                code::VALIDATION_FAILED
-            } else {
-                code::INTERNAL
-            };
-            let e = async_graphql::Error::new(err.message.clone())
-                .extend_with(|_, ext| ext.set("code", code));
-            err.extensions = e.extensions;
+            .and_then(|ext| ext.get("code"))
+            .and_then(|c| match c {
+                async_graphql::Value::String(s) => Some(s.clone()),
+                _ => None,
+            });
+        match code.as_deref() {
+            Some(code::INTERNAL) => {}
+            Some(_) => continue,
+            None if request_failed => {
+                let e = async_graphql::Error::new(err.message.clone())
+                    .extend_with(|_, ext| ext.set("code", code::VALIDATION_FAILED));
+                err.extensions = e.extensions;
+                continue;
+            }
+            None => {
+                // Not raised through ApiError, so not logged yet; its text may be internal.
+                tracing::error!(error = %err.message, path = ?err.path, "field failed");
+                err.message = "internal error".to_owned();
+            }
         }
+        let id = request_id.0.clone();
+        let e = async_graphql::Error::new(err.message.clone()).extend_with(|_, ext| {
+            ext.set("code", code::INTERNAL);
+            ext.set("requestId", id);
+        });
+        err.extensions = e.extensions;
     }
-    let status = if accept == Accept::GraphqlResponse && request_error {
+    let status = if accept == Accept::GraphqlResponse && request_failed {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -312,12 +387,10 @@ async fn execute(
             );
         }
     };
-    let content_type = match accept {
-        Accept::GraphqlResponse => GRAPHQL_RESPONSE,
-        Accept::Json => JSON,
-    };
     let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.media_type()),
+    );
     resp
 }

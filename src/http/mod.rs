@@ -66,24 +66,54 @@ async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, code::NOT_FOUND, "no such endpoint")
 }
 
-/// Bounds every request by `server.request_timeout_ms` and records it. Dropping the handler's
-/// future on timeout cancels its database work too.
-async fn timeout_and_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The id that ties a response, its errors and its log lines together.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A caller's `x-request-id` is kept when it is short and plain (so it cannot forge log lines or
+/// blow up a log index); otherwise the server makes one.
+fn request_id(req: &Request) -> RequestId {
+    let given = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    RequestId(match given {
+        Some(v) => v.to_owned(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    })
+}
+
+/// Bounds every request by `server.request_timeout_ms`, gives it a request id and a span, and
+/// records it. Dropping the handler's future on timeout cancels its database work too.
+async fn timeout_and_metrics(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    use tracing::Instrument;
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    let id = request_id(&req);
+    req.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", request_id = %id.0, route = %route);
     let started = Instant::now();
     let limit = state.settings.server.request_timeout();
-    let resp = match tokio::time::timeout(limit, next.run(req)).await {
+    let mut resp = match tokio::time::timeout(limit, next.run(req).instrument(span.clone())).await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::warn!(
-                route,
-                timeout_ms = limit.as_millis() as u64,
-                "request timed out"
-            );
+            span.in_scope(|| {
+                tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out")
+            });
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::REQUEST_TIMEOUT,
@@ -91,6 +121,9 @@ async fn timeout_and_metrics(State(state): State<AppState>, req: Request, next: 
             )
         }
     };
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
     state
         .metrics
         .record_http(&route, resp.status().as_u16(), started.elapsed());

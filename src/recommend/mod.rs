@@ -230,7 +230,7 @@ impl Recommender {
         let mut base = filter.clone();
         base.active = Some(true);
         if let Some(u) = user {
-            base.exclude_ids = self.store.dismissed_by(u.id).await?;
+            base.exclude_dismissed_by = Some(u.id);
         }
         let mut out: Vec<property::Model> = Vec::new();
         if let (Some(u), Some(p)) = (user, profile) {

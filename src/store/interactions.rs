@@ -86,7 +86,7 @@ impl Store {
     pub async fn interactions_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<interaction::Model>> {
         Ok(interaction::Entity::find()
             .filter(super::id_in(self.backend(), interaction::Column::Id, ids))
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -102,7 +102,7 @@ impl Store {
         }
         let stmt = self.interactions_statement(users, limit, after)?;
         Ok(interaction::Model::find_by_statement(stmt)
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -144,7 +144,7 @@ impl Store {
             ))
             .group_by(interaction::Column::UserId)
             .into_tuple()
-            .all(self.conn())
+            .all(&self.read())
             .await?;
         Ok(rows.into_iter().collect())
     }
@@ -181,7 +181,7 @@ impl Store {
              ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
         );
         Ok(SavedRow::find_by_statement(p.statement(sql))
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -196,7 +196,7 @@ impl Store {
             "SELECT user_id, COUNT(DISTINCT property_id) AS n FROM interactions
              WHERE kind = {kind} AND {users_in} GROUP BY user_id"
         );
-        let rows = self.conn().query_all_raw(p.statement(sql)).await?;
+        let rows = self.read().query_all_raw(p.statement(sql)).await?;
         let mut out = HashMap::new();
         for row in rows {
             let user: Uuid = row.try_get("", "user_id")?;

@@ -94,6 +94,12 @@ impl Store {
         &self.db
     }
 
+    /// The connection for read-only statements, which retry once on a fresh connection when
+    /// theirs turns out to be broken (see `Reader`).
+    pub(crate) fn read(&self) -> Reader<'_> {
+        Reader(&self.db)
+    }
+
     pub async fn migrate(&self) -> StoreResult<()> {
         Migrator::up(&self.db, None).await?;
         Ok(())
@@ -126,6 +132,75 @@ impl Store {
             out.push('\n');
         }
         Ok(out)
+    }
+}
+
+/// A connection for reads. When PostgreSQL restarts, fails over or terminates backends, the
+/// statements that were running, or that next use a connection the pool still holds, fail with
+/// a connection error although nothing is wrong with them. A read is safe to repeat, so it
+/// gets one more try, on another connection (the pool drops the broken one and checks idle
+/// ones before handing them out); a second failure is real. Writes are never retried here:
+/// the first attempt may have committed.
+pub(crate) struct Reader<'a>(&'a DatabaseConnection);
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.0.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.0.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.0.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match self.0.query_one_raw(stmt.clone()).await {
+            Err(e) if is_connection_error(&e) => {
+                tracing::warn!(error = %e, "a read lost its connection; retrying once");
+                self.0.query_one_raw(stmt).await
+            }
+            other => other,
+        }
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match self.0.query_all_raw(stmt.clone()).await {
+            Err(e) if is_connection_error(&e) => {
+                tracing::warn!(error = %e, "a read lost its connection; retrying once");
+                self.0.query_all_raw(stmt).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// The connection failed, not the statement: I/O and protocol errors, PostgreSQL's
+/// connection-exception class (08) and its shutdown codes (57P01-57P03).
+fn is_connection_error(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    let (DbErr::Conn(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))) = e
+    else {
+        return false;
+    };
+    match e.as_ref() {
+        Sqlx::Io(_) | Sqlx::Protocol(_) | Sqlx::Tls(_) => true,
+        Sqlx::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 

@@ -28,7 +28,9 @@ pub struct PropertyFilter {
     pub cities: Vec<String>,
     /// Only these listings, when not empty.
     pub ids: Vec<Uuid>,
-    pub exclude_ids: Vec<Uuid>,
+    /// Leaves out the listings this user dismissed. A subquery rather than a list of ids, so a
+    /// user's dismissals can grow without growing the statement or its parameters.
+    pub exclude_dismissed_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -144,8 +146,15 @@ pub(super) fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
     if !filter.cities.is_empty() {
         cond = cond.add(C::City.is_in(filter.cities.iter().map(String::as_str)));
     }
-    if !filter.exclude_ids.is_empty() {
-        cond = cond.add(C::Id.is_not_in(filter.exclude_ids.iter().copied()));
+    if let Some(user) = filter.exclude_dismissed_by {
+        use entity::{InteractionKind, interaction};
+        let dismissed = Query::select()
+            .column(interaction::Column::PropertyId)
+            .from(interaction::Entity)
+            .and_where(interaction::Column::UserId.eq(user))
+            .and_where(interaction::Column::Kind.eq(InteractionKind::Dismiss))
+            .to_owned();
+        cond = cond.add(C::Id.not_in_subquery(dismissed));
     }
     if !filter.ids.is_empty() {
         cond = cond.add(C::Id.is_in(filter.ids.iter().copied()));
@@ -253,7 +262,7 @@ impl Store {
     ) -> StoreResult<Page<property::Model>> {
         let rows = self
             .page_select(filter, order, page)?
-            .all(self.conn())
+            .all(&self.read())
             .await?;
         Ok(Page::from_overfetch(rows, page))
     }
@@ -269,7 +278,7 @@ impl Store {
     }
 
     pub async fn count_properties(&self, filter: &PropertyFilter) -> StoreResult<u64> {
-        Ok(filtered(filter).count(self.conn()).await?)
+        Ok(filtered(filter).count(&self.read()).await?)
     }
 
     fn search_select(
@@ -327,14 +336,14 @@ impl Store {
         let Some(select) = self.search_select(text, filter) else {
             return Ok(Vec::new());
         };
-        Ok(select.offset(offset).limit(limit).all(self.conn()).await?)
+        Ok(select.offset(offset).limit(limit).all(&self.read()).await?)
     }
 
     pub async fn count_search(&self, text: &str, filter: &PropertyFilter) -> StoreResult<u64> {
         let Some(select) = self.search_select(text, filter) else {
             return Ok(0);
         };
-        Ok(select.count(self.conn()).await?)
+        Ok(select.count(&self.read()).await?)
     }
 
     pub fn search_statement(
@@ -349,7 +358,7 @@ impl Store {
     pub async fn properties_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<property::Model>> {
         Ok(property::Entity::find()
             .filter(super::id_in(self.backend(), property::Column::Id, ids))
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -362,7 +371,7 @@ impl Store {
             ))
             .order_by_asc(property_image::Column::PropertyId)
             .order_by_asc(property_image::Column::Position)
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -374,7 +383,7 @@ impl Store {
                 ids,
             ))
             .order_by_asc(property_amenity::Column::Amenity)
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -386,7 +395,7 @@ impl Store {
                 property_stat::Column::PropertyId,
                 ids,
             ))
-            .all(self.conn())
+            .all(&self.read())
             .await?;
         Ok(rows
             .into_iter()

@@ -1,10 +1,8 @@
 //! Queries behind recommendations: candidates, popularity, similar listings and the bulk reads
 //! the training-data export needs.
 use super::{Params, PropertyFilter, Store, StoreResult};
-use entity::{InteractionKind, interaction, property, property_amenity, user};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-};
+use entity::{interaction, property, property_amenity, user};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, Statement};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -18,7 +16,7 @@ impl Store {
         Ok(super::properties::filtered(filter)
             .order_by_desc(property::Column::CreatedAt)
             .limit(limit)
-            .all(self.conn())
+            .all(&self.read())
             .await?)
     }
 
@@ -39,18 +37,6 @@ impl Store {
             out.push((id, score as f64));
         }
         Ok(out)
-    }
-
-    /// Listings the user dismissed: never recommended again.
-    pub async fn dismissed_by(&self, user: Uuid) -> StoreResult<Vec<Uuid>> {
-        Ok(interaction::Entity::find()
-            .select_only()
-            .column(interaction::Column::PropertyId)
-            .filter(interaction::Column::UserId.eq(user))
-            .filter(interaction::Column::Kind.eq(InteractionKind::Dismiss))
-            .into_tuple()
-            .all(self.conn())
-            .await?)
     }
 
     /// For each listing, up to `limit` active listings in the same city and of the same type,
@@ -76,7 +62,7 @@ impl Store {
                 WHERE {targets}
              ) ranked WHERE rn <= {lim} ORDER BY target, rn"
         );
-        let rows = self.conn().query_all_raw(p.statement(sql)).await?;
+        let rows = self.read().query_all_raw(p.statement(sql)).await?;
         let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for row in rows {
             let target: Uuid = row.try_get("", "target")?;

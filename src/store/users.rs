@@ -7,7 +7,18 @@ impl Store {
     pub async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<user::Model>> {
         Ok(user::Entity::find()
             .filter(super::id_in(self.backend(), user::Column::Id, ids))
-            .all(self.conn())
+            .all(&self.read())
+            .await?)
+    }
+
+    /// The user's current role, or `None` for an unknown user: what a token is checked against.
+    pub async fn user_role(&self, id: Uuid) -> StoreResult<Option<entity::Role>> {
+        use sea_orm::QuerySelect;
+        Ok(user::Entity::find_by_id(id)
+            .select_only()
+            .column(user::Column::Role)
+            .into_tuple::<entity::Role>()
+            .one(&self.read())
             .await?)
     }
 
@@ -29,7 +40,7 @@ impl Store {
         use sea_orm::{PaginatorTrait, QuerySelect};
         Ok(entity::property::Entity::find()
             .limit(1)
-            .count(self.conn())
+            .count(&self.read())
             .await?
             > 0)
     }

@@ -109,6 +109,14 @@ impl TestApp {
         }
     }
 
+    /// A separate connection to this test's database (PostgreSQL or SQLite), as another
+    /// client of the database would have.
+    pub async fn db_connection(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.settings.database.url.clone())
+            .await
+            .expect("connect to the test database")
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("running")
     }

@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod batching;
+mod config;
 mod http;
 mod indexes;
 mod mutations;

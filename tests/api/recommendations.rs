@@ -144,6 +144,8 @@ async fn a_page_of_match_scores_is_one_model_submission() {
     let app = TestApp::spawn(Db::Postgres).await;
     let u = app.seed(300, 40, 4_000).await;
     let user = app.token(u.user, Role::User);
+    // The token's user is looked up once and then cached: measure warm requests.
+    app.data("{ me { id } }", json!({}), Some(&user)).await;
     let q = "query($n: Int!) { properties(first: $n) { edges { node { id matchScore } } } }";
     let (b0, r0) = batches(&app).await;
     let s0 = app.statements().await;

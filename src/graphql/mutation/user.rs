@@ -52,9 +52,13 @@ impl PreferencesInput {
                 "`minBedrooms` must be between 0 and 50",
             ));
         }
-        let mut types: Vec<entity::PropertyType> =
-            self.property_types.into_iter().map(Into::into).collect();
-        types.dedup();
+        // Every duplicate goes, not only adjacent ones (`dedup` alone would keep [A, B, A]).
+        let mut types: Vec<entity::PropertyType> = Vec::new();
+        for t in self.property_types.into_iter().map(Into::into) {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
         let mut amenities: Vec<entity::Amenity> =
             self.amenities.into_iter().map(Into::into).collect();
         amenities.sort();

@@ -30,7 +30,9 @@ impl PropertyQuery {
     }
 
     /// Listings, filtered and ordered, as a cursor connection.
-    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "(first.or(last).unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)] // the arguments are the schema's
     async fn properties(
         &self,
@@ -68,7 +70,9 @@ impl PropertyQuery {
     }
 
     /// Full-text search over titles and descriptions, best match first.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+    )]
     async fn search_properties(
         &self,
         ctx: &Context<'_>,
@@ -85,7 +89,7 @@ impl PropertyQuery {
         }
         let filter = filter.unwrap_or_default().to_store(ctx)?;
         let limit = page_size(first, None, ctx.limits()?)?;
-        let offset = search_offset(after.as_deref())?;
+        let offset = search_offset(after.as_deref(), ctx.limits()?.max_search_offset)?;
         let store = ctx.store()?;
         let mut rows = store
             .search_properties(&query, &filter, offset, limit + 1)

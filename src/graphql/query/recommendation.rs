@@ -11,7 +11,7 @@ pub struct RecommendationQuery;
 impl RecommendationQuery {
     /// Listings recommended to the caller, best first. Anonymous callers get popular listings
     /// (`source: POPULARITY`); so does everyone when the model cannot answer in time.
-    #[graphql(complexity = "first.max(0) as usize * child_complexity")]
+    #[graphql(complexity = "(first.max(0) as usize).saturating_mul(child_complexity)")]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,

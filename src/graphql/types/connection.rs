@@ -162,14 +162,23 @@ pub fn history_cursor(cursor: Option<&str>, prefix: &str) -> ApiResult<Option<Hi
         .transpose()
 }
 
-/// Search results are ranked by relevance, which has no stable key: their cursors are offsets.
-pub fn search_offset(after: Option<&str>) -> ApiResult<u64> {
+/// Search results are ranked by relevance, which has no stable key: their cursors are offsets,
+/// and a client can write any offset into one. Offsets past `max_offset` are refused (paging
+/// that deep through relevance-ranked results is a scan, not a use), which also keeps the
+/// arithmetic and the SQL binder far from overflow.
+pub fn search_offset(after: Option<&str>, max_offset: u64) -> ApiResult<u64> {
     let Some(c) = after else { return Ok(0) };
     let text = decode(c)?;
-    text.strip_prefix("offset:")
+    let n = text
+        .strip_prefix("offset:")
         .and_then(|n| n.parse::<u64>().ok())
-        .map(|n| n + 1)
-        .ok_or_else(|| ApiError::bad_input(format!("`{c}` is not a cursor of this list")))
+        .ok_or_else(|| ApiError::bad_input(format!("`{c}` is not a cursor of this list")))?;
+    if n >= max_offset {
+        return Err(ApiError::bad_input(format!(
+            "search results can be paged through the first {max_offset} only"
+        )));
+    }
+    Ok(n.saturating_add(1))
 }
 
 pub fn search_cursor(offset: u64) -> String {

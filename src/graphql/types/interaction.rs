@@ -23,14 +23,14 @@ impl Interaction {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
-    async fn property(&self, ctx: &Context<'_>) -> async_graphql::Result<Property> {
-        let p = ctx
+    /// The listing; null once it is deactivated, unless the caller owns it or is an admin.
+    async fn property(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Property>> {
+        Ok(ctx
             .loaders()?
             .load_one(PropertyKey(self.0.property_id))
             .await
             .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("property"))?;
-        Ok(Property(p))
+            .map(Property))
     }
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let u = ctx

@@ -131,7 +131,7 @@ impl Property {
     }
 
     /// Active listings like this one: same city and type, closest in price.
-    #[graphql(complexity = "first.max(0) as usize * child_complexity")]
+    #[graphql(complexity = "(first.max(0) as usize).saturating_mul(child_complexity)")]
     async fn similar_properties(
         &self,
         ctx: &Context<'_>,
@@ -244,14 +244,25 @@ impl PropertyFilterInput {
             // Inactive listings are visible to their owner only.
             owner_id = Some(principal.user_id().ok_or(ApiError::Unauthenticated)?);
         }
+        // Each amenity is one condition: duplicates would only grow the statement.
+        let mut amenities: Vec<entity::Amenity> =
+            self.amenities.iter().flatten().map(|&a| a.into()).collect();
+        amenities.sort();
+        amenities.dedup();
+        let mut property_types: Vec<entity::PropertyType> = Vec::new();
+        for t in self.types.iter().flatten().map(|&t| t.into()) {
+            if !property_types.contains(&t) {
+                property_types.push(t);
+            }
+        }
         Ok(PropertyFilter {
             city: self.city.clone(),
             min_price: self.min_price,
             max_price: self.max_price,
             min_bedrooms: self.min_bedrooms,
             max_bedrooms: self.max_bedrooms,
-            property_types: self.types.iter().flatten().map(|&t| t.into()).collect(),
-            amenities: self.amenities.iter().flatten().map(|&a| a.into()).collect(),
+            property_types,
+            amenities,
             active: self.active,
             owner_id,
             ..Default::default()

@@ -58,11 +58,13 @@ impl User {
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
-    async fn role(&self) -> Role {
-        self.0.role.into()
+    /// Null for anonymous callers, who see a user's display name only.
+    async fn role(&self, ctx: &Context<'_>) -> Option<Role> {
+        ctx.principal().user_id().map(|_| self.0.role.into())
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    /// Null for anonymous callers, who see a user's display name only.
+    async fn created_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        ctx.principal().user_id().map(|_| self.0.created_at)
     }
     /// Visible to the user themself and admins; null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
@@ -87,7 +89,9 @@ impl User {
     }
 
     /// The user's interactions, newest first (the user themself or an admin).
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+    )]
     async fn interactions(
         &self,
         ctx: &Context<'_>,
@@ -128,7 +132,9 @@ impl User {
     }
 
     /// Listings the user saved, most recently saved first (the user themself or an admin).
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+    )]
     async fn saved_properties(
         &self,
         ctx: &Context<'_>,

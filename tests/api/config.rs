@@ -1,0 +1,82 @@
+//! Start-up refuses settings that would run production unsafely. These run the real binary from
+//! another working directory, as an operator's service manager would.
+use std::process::Command;
+
+fn rentgraph(env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rentgraph"));
+    cmd.arg("export-schema")
+        .current_dir(std::env::temp_dir())
+        .env_remove("RENTGRAPH_ENV")
+        .env_remove("RENTGRAPH__AUTH__JWT_SECRET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run rentgraph");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const STRONG: &str = "Zq3m1v8kQpX0r7YtB2nLw5sH9cJ4dF6gA1eK8uM3oP2";
+
+#[test]
+fn production_refuses_missing_short_and_development_secrets() {
+    let (ok, err) = rentgraph(&[("RENTGRAPH_ENV", "production")]);
+    assert!(!ok, "production started without a secret");
+    assert!(err.contains("auth.jwt_secret is not set"), "{err}");
+    let (ok, err) = rentgraph(&[
+        ("RENTGRAPH_ENV", "production"),
+        ("RENTGRAPH__AUTH__JWT_SECRET", "short-secret"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("at least 32 bytes"), "{err}");
+    let (ok, err) = rentgraph(&[
+        ("RENTGRAPH_ENV", "production"),
+        (
+            "RENTGRAPH__AUTH__JWT_SECRET",
+            rentgraph::config::DEVELOPMENT_JWT_SECRET,
+        ),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("public development secret"), "{err}");
+    let (ok, err) = rentgraph(&[
+        ("RENTGRAPH_ENV", "production"),
+        ("RENTGRAPH__AUTH__JWT_SECRET", STRONG),
+    ]);
+    assert!(ok, "{err}");
+    // Development, the embedded default, still starts with nothing set.
+    let (ok, err) = rentgraph(&[]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn unknown_environments_and_keys_stop_start_up() {
+    let (ok, err) = rentgraph(&[("RENTGRAPH_ENV", "prodution")]);
+    assert!(!ok);
+    assert!(err.contains("unknown environment \"prodution\""), "{err}");
+    let (ok, err) = rentgraph(&[("RENTGRAPH__SERVER__GRAPHQIL", "false")]);
+    assert!(!ok);
+    assert!(err.contains("graphqil"), "{err}");
+    let (ok, err) = rentgraph(&[("RENTGRAPH__AUTH__LEEWAY_SECS", "86400")]);
+    assert!(!ok);
+    assert!(err.contains("leeway"), "{err}");
+}
+
+#[test]
+fn the_production_profile_loads_from_any_directory() {
+    use rentgraph::config::{Settings, Sources};
+    let settings = Settings::load(Sources {
+        env: Some("production".into()),
+        file: None,
+        overrides: vec![("auth.jwt_secret".into(), STRONG.into())],
+    })
+    .expect("production settings");
+    assert!(!settings.server.graphiql);
+    assert!(!settings.graphql.introspection);
+    assert!(!settings.database.seed_if_empty);
+    // And from elsewhere, through the binary: production without a secret fails, which only
+    // the production profile does (development would start).
+    let (ok, _) = rentgraph(&[("RENTGRAPH_ENV", "production")]);
+    assert!(!ok);
+}
