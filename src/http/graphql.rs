@@ -312,6 +312,18 @@ async fn execute(
         }
         Err(e) => {
             state.metrics.record_graphql("unknown", false);
+            // The parser stops at its own nesting limit before our depth check can count: to
+            // the client it is the same limit.
+            if e.message.contains("recursion limit") {
+                return request_error(
+                    accept,
+                    crate::limits::document::code::MAX_DEPTH_EXCEEDED,
+                    &format!(
+                        "the operation is nested too deep; at most {} levels are allowed",
+                        g.max_depth
+                    ),
+                );
+            }
             return request_error(accept, code::PARSE_FAILED, &e.message);
         }
     };

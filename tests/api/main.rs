@@ -2,6 +2,7 @@
 //! its own PostgreSQL database or SQLite file, so they run in parallel without sharing rows.
 mod helpers;
 
+mod attacks;
 mod auth;
 mod bad_input;
 mod batching;
