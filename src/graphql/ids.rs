@@ -73,4 +73,31 @@ mod tests {
         assert!(decode_any("not base64!").is_err());
         assert!(decode_any(&URL_SAFE_NO_PAD.encode("Property:nope")).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_id_round_trips_and_keeps_its_kind(bytes in proptest::prelude::any::<u128>(), k in 0usize..3) {
+            let kinds = [Kind::Property, Kind::User, Kind::Interaction];
+            let u = Uuid::from_u128(bytes);
+            let id = encode(kinds[k], u);
+            proptest::prop_assert_eq!(decode_any(&id).ok(), Some((kinds[k], u)));
+            let other = kinds[(k + 1) % 3];
+            proptest::prop_assert!(decode(other, &id).is_err());
+        }
+
+        #[test]
+        fn arbitrary_text_is_an_error_never_a_panic(text in ".{0,200}") {
+            let _ = decode_any(&text);
+            let _ = decode(Kind::Property, &text);
+        }
+
+        #[test]
+        fn arbitrary_base64_payloads_are_errors(payload in ".{0,100}") {
+            let id = URL_SAFE_NO_PAD.encode(payload.as_bytes());
+            if let Ok((_, _)) = decode_any(&id) {
+                // Only well-formed `Type:uuid` payloads decode.
+                proptest::prop_assert!(payload.contains(':'));
+            }
+        }
+    }
 }

@@ -372,4 +372,13 @@ mod tests {
             Err(code::MAX_ALIASES_EXCEEDED)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_measured_without_panicking(text in ".{0,300}") {
+            let n = count_tokens(&text, usize::MAX);
+            proptest::prop_assert!(n <= text.len());
+            let _ = check_text(&text, &LIMITS);
+        }
+    }
 }

@@ -195,4 +195,13 @@ mod tests {
             .is_ok()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_are_refused_exactly_when_too_long_or_controlled(s in "\\PC{0,20}|.{0,20}") {
+            let controlled = s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+            let long = s.chars().count() > LIMITS.max_string_chars;
+            proptest::prop_assert_eq!(check_str(&s, &LIMITS).is_err(), controlled || long);
+        }
+    }
 }

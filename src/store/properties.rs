@@ -551,3 +551,26 @@ pub(crate) fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fts5_query;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a user types, the FTS5 query is quoted words and a prefix star: no FTS5
+        /// syntax (operators, columns, unbalanced quotes) gets through.
+        #[test]
+        fn fts5_queries_are_quoted_words(text in "\\PC{0,80}") {
+            if let Some(q) = fts5_query(&text) {
+                let body = q.strip_suffix('*').expect("prefix star");
+                for word in body.split(' ') {
+                    let inner = word.strip_prefix('"').and_then(|w| w.strip_suffix('"'));
+                    prop_assert!(inner.is_some_and(|w| !w.is_empty() && w.chars().all(char::is_alphanumeric)), "{}", q);
+                }
+            } else {
+                prop_assert!(!text.chars().any(char::is_alphanumeric));
+            }
+        }
+    }
+}

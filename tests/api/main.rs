@@ -1,5 +1,6 @@
 //! Integration tests: one binary (one link step), each test with its own server on port 0 and
 //! its own PostgreSQL database or SQLite file, so they run in parallel without sharing rows.
+mod fuzz;
 mod helpers;
 
 mod attacks;

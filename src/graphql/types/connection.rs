@@ -291,3 +291,50 @@ impl InteractionConnection {
             .unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field(i: usize) -> PropertyOrderField {
+        [
+            PropertyOrderField::CreatedAt,
+            PropertyOrderField::Price,
+            PropertyOrderField::Area,
+        ][i]
+    }
+
+    proptest! {
+        #[test]
+        fn property_cursors_round_trip(value in any::<i64>(), id in any::<u128>(), f in 0usize..3) {
+            let key = SortKey { value, id: Uuid::from_u128(id) };
+            let cursor = property_cursor(field(f), key);
+            prop_assert_eq!(parse_keyed(&cursor, tag(field(f))).ok(), Some((value, key.id)));
+            // A cursor of one ordering is refused by another.
+            prop_assert!(parse_keyed(&cursor, tag(field((f + 1) % 3))).is_err());
+        }
+
+        #[test]
+        fn crafted_cursors_are_errors_never_panics(text in ".{0,120}") {
+            let encoded = encode(text.clone());
+            let _ = parse_keyed(&text, "price");
+            let _ = parse_keyed(&encoded, "price");
+            let _ = history_cursor(Some(&encoded), "saved");
+            for c in [&text, &encoded] {
+                if let Ok(offset) = search_offset(Some(c), 10_000) {
+                    prop_assert!((1..=10_000).contains(&offset));
+                }
+            }
+        }
+
+        #[test]
+        fn search_offsets_are_range_checked(n in any::<u64>()) {
+            let cursor = search_cursor(n);
+            match search_offset(Some(&cursor), 10_000) {
+                Ok(offset) => prop_assert!(n < 10_000 && offset == n + 1),
+                Err(_) => prop_assert!(n >= 10_000),
+            }
+        }
+    }
+}
