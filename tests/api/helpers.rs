@@ -250,3 +250,14 @@ pub fn gid(kind: &str, id: Uuid) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
 }
+
+/// The uuid inside a Relay global id.
+pub fn decode_gid(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(_, u)| u.to_owned()))
+        .unwrap_or_default()
+}

@@ -194,6 +194,11 @@ async fn when_the_model_cannot_answer_recommendations_fall_back_to_popularity() 
         .await;
     assert_eq!(status, 200);
     assert_eq!(code(&body), "MODEL_OVERLOADED", "{body}");
+    // A fixed message: queue sizes and ONNX Runtime's text are for the logs.
+    assert_eq!(
+        body["errors"][0]["message"],
+        "the recommendation model is overloaded; try again shortly"
+    );
     let edges = body["data"]["properties"]["edges"]
         .as_array()
         .cloned()
@@ -364,5 +369,54 @@ async fn training_data_is_exported_with_the_serving_features() {
             .iter()
             .all(|v| v.parse::<f32>().is_ok_and(f32::is_finite))
     }));
+    app.cleanup().await;
+}
+
+/// Dismissals are excluded by a subquery, not one bound parameter each: a user with more
+/// dismissals than PostgreSQL accepts parameters (65,535) still gets recommendations, none of
+/// them dismissed.
+#[tokio::test]
+async fn any_number_of_dismissals_is_excluded() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(200, 20, 500).await;
+    let user = app.token(u.user, Role::User);
+    let db = app.db_connection().await;
+    let dismissed: Vec<String> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id::text AS id FROM properties WHERE is_active ORDER BY id LIMIT 150",
+        ))
+        .await
+        .expect("listings")
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "id").ok())
+        .collect();
+    db.execute_unprepared(&format!(
+        "INSERT INTO interactions (id, user_id, property_id, kind, created_at)
+         SELECT gen_random_uuid(), '{user}', p.id, 'DISMISS', now() - (g || ' seconds')::interval
+         FROM generate_series(1, 70000) g
+         JOIN LATERAL (SELECT id FROM properties WHERE is_active ORDER BY id
+                       LIMIT 1 OFFSET (g % 150)) p ON true",
+        user = u.user
+    ))
+    .await
+    .expect("dismissals");
+    let recs = items(
+        &app.data(RECS_PLAIN, json!({ "first": 10 }), Some(&user))
+            .await,
+    );
+    assert!(
+        !recs.is_empty(),
+        "recommendations despite 70,000 dismissals"
+    );
+    for r in &recs {
+        let id = r["property"]["id"].as_str().unwrap_or_default();
+        let raw = crate::helpers::decode_gid(id);
+        assert!(
+            !dismissed.contains(&raw),
+            "a dismissed listing was recommended"
+        );
+    }
     app.cleanup().await;
 }
