@@ -24,8 +24,12 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub principals: Principals,
     pub metrics: Arc<Metrics>,
-    pub redis: Option<redis::Client>,
+    pub redis: Option<crate::redis_store::RedisStore>,
     pub recommender: Arc<Recommender>,
+    pub cost: Arc<crate::limits::cost::CostModel>,
+    pub throttle: Arc<crate::limits::throttle::Throttle>,
+    pub trusted: Arc<crate::persisted::Registry>,
+    pub apq: Arc<crate::persisted::ApqStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,10 @@ pub enum StartError {
     Model(#[from] ModelError),
     #[error("invalid redis.url: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Persisted(#[from] crate::persisted::PersistedError),
+    #[error("cannot build the cost model from the schema: {0}")]
+    Cost(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -51,16 +59,35 @@ impl AppState {
     pub async fn new(settings: Settings) -> Result<Self, StartError> {
         let metrics = Arc::new(Metrics::new()?);
         let store = Store::connect(&settings.database, metrics.clone()).await?;
-        let redis = match settings.redis.url.trim() {
-            "" => None,
-            url => Some(redis::Client::open(url)?),
-        };
+        let redis = crate::redis_store::RedisStore::connect(&settings.redis, &metrics.meter())?;
         let recommender = Arc::new(recommender(&settings, store.clone(), &metrics)?);
+        let schema = build_schema(&settings.graphql, Some(store.clone()));
+        let cost = crate::limits::cost::CostModel::new(
+            &schema.sdl(),
+            crate::graphql::cost::WEIGHTS,
+            settings.graphql.default_page_size as u64,
+        )
+        .map_err(StartError::Cost)?;
+        let trusted = crate::persisted::Registry::load(&settings.persisted.manifest_dir)?;
+        trusted.validate(&schema).await?;
+        if !trusted.is_empty() {
+            tracing::info!(documents = trusted.len(), "trusted documents loaded");
+        }
         Ok(Self {
-            schema: build_schema(&settings.graphql, Some(store.clone())),
+            schema,
             recommender,
             auth: Arc::new(Authenticator::new(&settings.auth)?),
             principals: Principals::new(store.clone(), &settings.auth),
+            cost: Arc::new(cost),
+            throttle: Arc::new(crate::limits::throttle::Throttle::new(
+                redis.clone(),
+                &metrics.meter(),
+            )),
+            trusted: Arc::new(trusted),
+            apq: Arc::new(crate::persisted::ApqStore::new(
+                &settings.persisted,
+                redis.clone(),
+            )),
             settings: Arc::new(settings),
             store,
             metrics,
@@ -191,8 +218,8 @@ async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -201,7 +228,15 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                // The peer address, for the throttling key of anonymous callers.
+                let router = router.clone();
+                let service = hyper_util::service::TowerToHyperService::new(tower::service_fn(
+                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        tower::ServiceExt::oneshot(router.clone(), req)
+                    },
+                ));
                 let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

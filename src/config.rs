@@ -53,6 +53,51 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub telemetry: TelemetrySettings,
     pub ml: MlSettings,
+    pub limits: LimitsSettings,
+    pub persisted: PersistedSettings,
+}
+
+/// `[limits]`: query cost and the per-client budgets it is charged to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// The highest static cost of one operation.
+    pub max_cost: u64,
+    /// Charge clients' buckets (off: only max_cost applies).
+    pub throttle: bool,
+    /// A header carrying the client address, set by a proxy you trust (e.g. "x-forwarded-for");
+    /// empty: the TCP peer address.
+    pub trusted_proxy_header: String,
+    pub budgets: Budgets,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    pub anonymous: crate::limits::throttle::Budget,
+    pub user: crate::limits::throttle::Budget,
+    pub owner: crate::limits::throttle::Budget,
+    pub partner: crate::limits::throttle::Budget,
+    pub admin: crate::limits::throttle::Budget,
+}
+
+/// `[persisted]`: automatic persisted queries and trusted documents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersistedSettings {
+    /// Accept Apollo's automatic persisted queries (APQ).
+    pub apq: bool,
+    /// APQ documents kept in process at most (Redis holds them for all instances).
+    pub apq_cache_entries: u64,
+    /// How long Redis keeps an APQ document after its last registration.
+    pub apq_ttl_secs: u64,
+    /// The folder of trusted-document manifests (Apollo's persisted query manifest format).
+    pub manifest_dir: PathBuf,
+    /// Every client, not only partners, may run manifest documents only.
+    pub only: bool,
+    /// A budget per manifest (file stem) for partners running its documents.
+    #[serde(default)]
+    pub budgets: std::collections::HashMap<String, crate::limits::throttle::Budget>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +160,10 @@ pub struct DemoSettings {
 pub struct RedisSettings {
     pub url: String,
     pub connect_timeout_ms: u64,
+    /// Each call's deadline; past it the caller uses its in-process state.
+    pub timeout_ms: u64,
+    /// Put before every key, so deployments (and tests) can share one Redis.
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,7 +200,6 @@ pub struct GraphqlSettings {
     pub max_page_size: usize,
     pub default_page_size: usize,
     pub max_depth: usize,
-    pub max_complexity: usize,
     pub max_document_bytes: usize,
     pub max_tokens: usize,
     pub max_aliases: usize,
@@ -163,6 +211,8 @@ pub struct GraphqlSettings {
     pub max_string_chars: usize,
     /// How deep search results may be paged.
     pub max_search_offset: u64,
+    /// recordInteraction of the same user, listing and kind within this window is recorded once.
+    pub dedupe_interactions_secs: u64,
     pub introspection: bool,
     /// "Did you mean ...?" in validation errors (they reveal the schema).
     pub suggestions: bool,
@@ -355,6 +405,10 @@ impl ServerSettings {
 }
 
 impl GraphqlSettings {
+    pub fn dedupe_interactions(&self) -> Duration {
+        Duration::from_secs(self.dedupe_interactions_secs)
+    }
+
     pub fn input_limits(&self) -> crate::limits::InputLimits {
         crate::limits::InputLimits {
             max_list_items: self.max_list_items,

@@ -6,6 +6,8 @@ pub mod graphql;
 pub mod http;
 pub mod limits;
 pub mod ml;
+pub mod persisted;
 pub mod recommend;
+pub mod redis_store;
 pub mod store;
 pub mod telemetry;

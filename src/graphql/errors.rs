@@ -21,6 +21,9 @@ pub mod code {
     pub const MODEL_OVERLOADED: &str = "MODEL_OVERLOADED";
     pub const MODEL_TIMEOUT: &str = "MODEL_TIMEOUT";
     pub const MODEL_UNAVAILABLE: &str = "MODEL_UNAVAILABLE";
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
+    pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
 }
 
 /// Deliberately not `Display`: async-graphql converts any `Display` error with `?`, which would

@@ -2,6 +2,7 @@
 //! per-request batching (loaders), and the mapping of errors to stable codes (errors).
 //! Resolvers never build SQL; everything per-row goes through a loader.
 pub mod context;
+pub mod cost;
 pub mod errors;
 pub mod ids;
 pub mod loaders;

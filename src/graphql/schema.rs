@@ -8,10 +8,10 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema with its limits; `store` is absent only when printing the SDL. Depth, aliases
 /// and the other shape limits are checked before execution by `limits::document` (which exempts
-/// introspection from the depth limit); the directive limit here is a second line behind it.
+/// introspection from the depth limit) and cost by `limits::cost`; the directive limit here is
+/// a second line behind them.
 pub fn build_schema(settings: &GraphqlSettings, store: Option<Store>) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_complexity(settings.max_complexity)
         .limit_directives(settings.max_directives_per_field)
         .data(settings.clone());
     if !settings.introspection {

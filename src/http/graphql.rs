@@ -11,7 +11,7 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::net::SocketAddr;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -51,7 +51,9 @@ struct Body_ {
     #[serde(default)]
     variables: Option<serde_json::Value>,
     #[serde(default)]
-    extensions: Option<HashMap<String, serde_json::Value>>,
+    extensions: Option<serde_json::Value>,
+    /// A trusted document's id (`sha256:<hex>`), GraphQL over HTTP's persisted documents.
+    document_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +62,8 @@ pub struct GetParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
+    extensions: Option<String>,
+    document_id: Option<String>,
 }
 
 /// The caller: the bearer token verified, then its user checked against the database.
@@ -91,9 +95,27 @@ fn unauthorized(e: AuthError) -> Response {
     resp
 }
 
+/// What a request asks to run, before persisted documents are resolved.
+struct Incoming {
+    query: Option<String>,
+    document_id: Option<String>,
+    extensions: Option<serde_json::Value>,
+    operation_name: Option<String>,
+    variables: Variables,
+    via_get: bool,
+}
+
+/// Who a request is from, for throttling.
+struct Caller<'a> {
+    principal: Principal,
+    headers: &'a HeaderMap,
+    peer: Option<SocketAddr>,
+}
+
 pub async fn post(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    peer: Option<Extension<axum::extract::ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -137,13 +159,6 @@ pub async fn post(
             );
         }
     };
-    let Some(query) = parsed.query.filter(|q| !q.trim().is_empty()) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            code::BAD_REQUEST,
-            "`query` is required",
-        );
-    };
     let variables = match parsed.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
@@ -155,27 +170,30 @@ pub async fn post(
             );
         }
     };
-    let _ = parsed.extensions;
     let principal = match principal(&state, &headers).await {
         Ok(p) => p,
         Err(e) => return unauthorized(e),
     };
-    execute(
-        &state,
-        query,
-        parsed.operation_name,
+    let incoming = Incoming {
+        query: parsed.query,
+        document_id: parsed.document_id,
+        extensions: parsed.extensions,
+        operation_name: parsed.operation_name,
         variables,
+        via_get: false,
+    };
+    let caller = Caller {
         principal,
-        accept,
-        false,
-        &request_id,
-    )
-    .await
+        headers: &headers,
+        peer: peer.map(|Extension(c)| c.0),
+    };
+    execute(&state, incoming, caller, accept, &request_id).await
 }
 
 pub async fn get(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    peer: Option<Extension<axum::extract::ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(params): Query<GetParams>,
 ) -> Response {
@@ -183,7 +201,12 @@ pub async fn get(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    if wants_html && params.query.is_none() && state.settings.server.graphiql {
+    if wants_html
+        && params.query.is_none()
+        && params.document_id.is_none()
+        && params.extensions.is_none()
+        && state.settings.server.graphiql
+    {
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     }
     let Some(accept) = negotiate(&headers) else {
@@ -191,13 +214,6 @@ pub async fn get(
             StatusCode::NOT_ACCEPTABLE,
             code::NOT_ACCEPTABLE,
             "responses are application/graphql-response+json or application/json",
-        );
-    };
-    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            code::BAD_REQUEST,
-            "the `query` parameter is required",
         );
     };
     let variables = match params.variables.as_deref() {
@@ -213,36 +229,37 @@ pub async fn get(
             }
         },
     };
+    let extensions = match params.extensions.as_deref() {
+        None | Some("") => None,
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v @ serde_json::Value::Object(_)) => Some(v),
+            _ => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    code::BAD_REQUEST,
+                    "`extensions` must be a JSON object",
+                );
+            }
+        },
+    };
     let principal = match principal(&state, &headers).await {
         Ok(p) => p,
         Err(e) => return unauthorized(e),
     };
-    execute(
-        &state,
-        query,
-        params.operation_name,
+    let incoming = Incoming {
+        query: params.query,
+        document_id: params.document_id,
+        extensions,
+        operation_name: params.operation_name,
         variables,
-        principal,
-        accept,
-        true,
-        &request_id,
-    )
-    .await
-}
-
-/// A GraphQL request error (nothing ran): GraphQL over HTTP wants 400 for
-/// `application/graphql-response+json` and 200 for `application/json`.
-fn request_error(accept: Accept, code: &str, message: &str) -> Response {
-    let status = match accept {
-        Accept::GraphqlResponse => StatusCode::BAD_REQUEST,
-        Accept::Json => StatusCode::OK,
+        via_get: true,
     };
-    let mut resp = error_response(status, code, message);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(accept.media_type()),
-    );
-    resp
+    let caller = Caller {
+        principal,
+        headers: &headers,
+        peer: peer.map(|Extension(c)| c.0),
+    };
+    execute(&state, incoming, caller, accept, &request_id).await
 }
 
 impl Accept {
@@ -252,27 +269,266 @@ impl Accept {
             Accept::Json => JSON,
         }
     }
+
+    /// A GraphQL request error (nothing ran): GraphQL over HTTP wants 400 for
+    /// `application/graphql-response+json` and 200 for `application/json`.
+    fn request_error_status(self) -> StatusCode {
+        match self {
+            Accept::GraphqlResponse => StatusCode::BAD_REQUEST,
+            Accept::Json => StatusCode::OK,
+        }
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A GraphQL-shaped error response with extra extensions and an optional response-level
+/// `extensions` block (the cost).
+fn graphql_error(
+    accept: Accept,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    error_extensions: serde_json::Value,
+    extensions: Option<serde_json::Value>,
+) -> Response {
+    let mut ext = serde_json::json!({ "code": code });
+    if let (Some(ext), serde_json::Value::Object(extra)) = (ext.as_object_mut(), error_extensions) {
+        ext.extend(extra);
+    }
+    let mut body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
+    if let (Some(obj), Some(extensions)) = (body.as_object_mut(), extensions) {
+        obj.insert("extensions".into(), extensions);
+    }
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.media_type()),
+    );
+    resp
+}
+
+fn request_error(accept: Accept, code: &str, message: &str) -> Response {
+    graphql_error(
+        accept,
+        accept.request_error_status(),
+        code,
+        message,
+        serde_json::Value::Null,
+        None,
+    )
+}
+
+/// The document to run: the query text, or a persisted one (see `persisted`). Returns the
+/// query and the trusted document it is, if any; or the response that refuses the request.
+async fn resolve_document(
+    state: &AppState,
+    incoming: &mut Incoming,
+    restricted: bool,
+    accept: Accept,
+) -> Result<(String, Option<crate::persisted::TrustedDocument>), Response> {
+    use crate::persisted::{parse_hash, sha256_hex};
+    let query = incoming.query.take().filter(|q| !q.trim().is_empty());
+    let not_in_list = || {
+        graphql_error(
+            accept,
+            StatusCode::FORBIDDEN,
+            code::PERSISTED_QUERY_NOT_IN_LIST,
+            "this client may run only the registered (persisted) operations",
+            serde_json::Value::Null,
+            None,
+        )
+    };
+    if let Some(id) = incoming.document_id.take() {
+        if query.is_some() {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "send either `documentId` or `query`, not both",
+            ));
+        }
+        let Some(hash) = parse_hash(&id) else {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "`documentId` must be `sha256:` followed by 64 hex digits",
+            ));
+        };
+        return match state.trusted.get(&hash) {
+            Some(doc) => Ok((doc.body.to_string(), Some(doc.clone()))),
+            None => Err(graphql_error(
+                accept,
+                StatusCode::NOT_FOUND,
+                code::PERSISTED_QUERY_NOT_FOUND,
+                &format!("no registered document has the id {id}"),
+                serde_json::Value::Null,
+                None,
+            )),
+        };
+    }
+    let apq = incoming
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("persistedQuery"))
+        .cloned();
+    if let Some(pq) = apq {
+        let version = pq.get("version").and_then(serde_json::Value::as_i64);
+        let hash = pq
+            .get("sha256Hash")
+            .and_then(serde_json::Value::as_str)
+            .and_then(parse_hash);
+        let (Some(1), Some(hash)) = (version, hash) else {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "`extensions.persistedQuery` needs `version: 1` and a 64-hex-digit `sha256Hash`",
+            ));
+        };
+        if let Some(doc) = state.trusted.get(&hash) {
+            return Ok((doc.body.to_string(), Some(doc.clone())));
+        }
+        if restricted {
+            return Err(not_in_list());
+        }
+        if !state.settings.persisted.apq {
+            return Err(request_error(
+                accept,
+                code::PERSISTED_QUERY_NOT_SUPPORTED,
+                "PersistedQueryNotSupported",
+            ));
+        }
+        return match query {
+            Some(q) => {
+                if sha256_hex(&q) != hash {
+                    return Err(error_response(
+                        StatusCode::BAD_REQUEST,
+                        code::BAD_REQUEST,
+                        "provided sha256Hash does not match the query",
+                    ));
+                }
+                // Only documents within the size limit are worth keeping.
+                if q.len() <= state.settings.graphql.max_document_bytes {
+                    state.apq.put(&hash, &q).await;
+                }
+                Ok((q, None))
+            }
+            None => match state.apq.get(&hash).await {
+                Some(q) => Ok((q.to_string(), None)),
+                None => Err(request_error(
+                    accept,
+                    code::PERSISTED_QUERY_NOT_FOUND,
+                    "PersistedQueryNotFound",
+                )),
+            },
+        };
+    }
+    let Some(q) = query else {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "`query` is required (or `documentId`, or `extensions.persistedQuery`)",
+        ));
+    };
+    if restricted {
+        // The full text of a registered document is that document.
+        return match state.trusted.get(&sha256_hex(&q)) {
+            Some(doc) => Ok((q, Some(doc.clone()))),
+            None => Err(not_in_list()),
+        };
+    }
+    Ok((q, None))
+}
+
+/// The bucket this caller is charged to, and its budget.
+fn client_bucket(
+    state: &AppState,
+    caller: &Caller<'_>,
+    trusted: Option<&crate::persisted::TrustedDocument>,
+) -> (String, crate::limits::throttle::Budget) {
+    use entity::Role;
+    let b = &state.settings.limits.budgets;
+    match caller.principal {
+        Principal::User {
+            id,
+            role: Role::Partner,
+        } => {
+            let manifest = trusted.map_or("-", |d| d.manifest.as_str());
+            let budget = state
+                .settings
+                .persisted
+                .budgets
+                .get(manifest)
+                .copied()
+                .unwrap_or(b.partner);
+            (format!("partner:{id}:{manifest}"), budget)
+        }
+        Principal::User { id, role } => {
+            let budget = match role {
+                Role::Admin => b.admin,
+                Role::Owner => b.owner,
+                _ => b.user,
+            };
+            (format!("user:{id}"), budget)
+        }
+        Principal::Anonymous => {
+            let header = state.settings.limits.trusted_proxy_header.trim();
+            let forwarded = (!header.is_empty())
+                .then(|| caller.headers.get(header))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+            let ip = forwarded.or(caller.peer.map(|p| p.ip()));
+            let key = ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
+            (key, b.anonymous)
+        }
+    }
+}
+
+fn cost_block(requested: u64, actual: u64, state: &BucketState) -> serde_json::Value {
+    serde_json::json!({
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "throttleStatus": {
+            "maximumAvailable": state.capacity,
+            "currentlyAvailable": state.available.floor(),
+            "restoreRate": state.restore_rate,
+        }
+    })
+}
+
+use crate::limits::throttle::BucketState;
+
 async fn execute(
     state: &AppState,
-    query: String,
-    operation_name: Option<String>,
-    variables: Variables,
-    principal: Principal,
+    mut incoming: Incoming,
+    caller: Caller<'_>,
     accept: Accept,
-    via_get: bool,
     request_id: &RequestId,
 ) -> Response {
     let g = &state.settings.graphql;
+    let restricted = state.settings.persisted.only
+        || matches!(
+            caller.principal,
+            Principal::User {
+                role: entity::Role::Partner,
+                ..
+            }
+        );
+    let (query, trusted) = match resolve_document(state, &mut incoming, restricted, accept).await {
+        Ok(found) => found,
+        Err(resp) => {
+            state.metrics.record_graphql("unknown", false);
+            return resp;
+        }
+    };
     let limits = g.document_limits();
-    let checked = crate::limits::document::check_text(&query, &limits)
-        .and_then(|()| crate::limits::input::check_variables(&variables, &g.input_limits()));
+    let checked = crate::limits::document::check_text(&query, &limits).and_then(|()| {
+        crate::limits::input::check_variables(&incoming.variables, &g.input_limits())
+    });
     if let Err(e) = checked {
         state.metrics.record_graphql("unknown", false);
         return request_error(accept, e.code, &e.message);
     }
+    let principal = caller.principal;
     let (loaders, batches) = loaders::loaders(
         state.store.clone(),
         principal,
@@ -280,36 +536,21 @@ async fn execute(
         g.dataloader_delay(),
         g.dataloader_max_batch_size,
     );
+    let variables = incoming.variables;
     let mut request = async_graphql::Request::new(query)
-        .variables(variables)
+        .variables(variables.clone())
         .data(principal)
         .data(state.recommender.clone())
         .data(loaders);
-    if let Some(name) = operation_name {
+    if let Some(name) = incoming.operation_name {
         request = request.operation_name(name);
     }
-    // Parse once up front: limits are checked on the parsed document before validation, and GET
-    // must refuse mutations before anything runs. The parsed document is kept for execution.
+    // Parse once up front: limits and cost are checked on the parsed document before
+    // validation, and GET must refuse mutations before anything runs. The parsed document is
+    // kept for execution; a copy stays here to count the actual cost from the response.
     let wanted = request.operation_name.clone();
-    let operation = match request.parsed_query() {
-        Ok(doc) => {
-            let checked = crate::limits::document::check_document(doc, &limits)
-                .and_then(|()| crate::limits::input::check_document(doc, &g.input_limits()));
-            if let Err(e) = checked {
-                state.metrics.record_graphql("unknown", false);
-                return request_error(accept, e.code, &e.message);
-            }
-            let name = wanted.as_deref();
-            match (&doc.operations, name) {
-                (async_graphql::parser::types::DocumentOperations::Single(op), _) => {
-                    Some(op.node.ty)
-                }
-                (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(n)) => {
-                    ops.get(n).map(|op| op.node.ty)
-                }
-                (async_graphql::parser::types::DocumentOperations::Multiple(_), None) => None,
-            }
-        }
+    let doc = match request.parsed_query() {
+        Ok(doc) => doc.clone(),
         Err(e) => {
             state.metrics.record_graphql("unknown", false);
             // The parser stops at its own nesting limit before our depth check can count: to
@@ -327,7 +568,21 @@ async fn execute(
             return request_error(accept, code::PARSE_FAILED, &e.message);
         }
     };
-    if via_get && operation == Some(OperationType::Mutation) {
+    let checked = crate::limits::document::check_document(&doc, &limits)
+        .and_then(|()| crate::limits::input::check_document(&doc, &g.input_limits()));
+    if let Err(e) = checked {
+        state.metrics.record_graphql("unknown", false);
+        return request_error(accept, e.code, &e.message);
+    }
+    let operation = {
+        use async_graphql::parser::types::DocumentOperations;
+        match (&doc.operations, wanted.as_deref()) {
+            (DocumentOperations::Single(op), _) => Some(op.node.ty),
+            (DocumentOperations::Multiple(ops), Some(n)) => ops.get(n).map(|op| op.node.ty),
+            (DocumentOperations::Multiple(_), None) => None,
+        }
+    };
+    if incoming.via_get && operation == Some(OperationType::Mutation) {
         let mut resp = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             code::METHOD_NOT_ALLOWED,
@@ -337,7 +592,75 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
+
+    // Cost: refused over the per-operation ceiling, then charged to the caller's bucket.
+    let requested = state.cost.requested(&doc, wanted.as_deref(), &variables);
+    let max_cost = state.settings.limits.max_cost;
+    let (client, budget) = client_bucket(state, &caller, trusted.as_ref());
+    if requested > max_cost {
+        state.metrics.record_graphql("unknown", false);
+        let bucket = state.throttle.peek(&client, budget).await;
+        return graphql_error(
+            accept,
+            accept.request_error_status(),
+            crate::limits::cost::code::MAX_COST_EXCEEDED,
+            &format!("the operation costs {requested}; at most {max_cost} is allowed"),
+            serde_json::json!({ "cost": requested, "maxCost": max_cost }),
+            Some(serde_json::json!({ "cost": cost_block(requested, 0, &bucket) })),
+        );
+    }
+    let charged = if state.settings.limits.throttle {
+        requested
+    } else {
+        0
+    };
+    let bucket = state.throttle.charge(&client, budget, charged as f64).await;
+    if !bucket.allowed {
+        state.metrics.record_graphql("unknown", false);
+        let retry = bucket.retry_after_secs(requested as f64);
+        let mut resp = graphql_error(
+            accept,
+            StatusCode::TOO_MANY_REQUESTS,
+            crate::limits::cost::code::THROTTLED,
+            &format!(
+                "this operation costs {requested} and {} points are available; try again in {retry} s",
+                bucket.available.floor()
+            ),
+            serde_json::json!({ "cost": requested, "retryAfter": retry }),
+            Some(serde_json::json!({ "cost": cost_block(requested, 0, &bucket) })),
+        );
+        if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    let refund = crate::limits::CostRefund::default();
+    let request = request
+        .data(crate::limits::RateLimitInfo {
+            requested,
+            state: bucket,
+        })
+        .data(refund.clone());
+
     let mut response = batches.run(state.schema.execute(request)).await;
+    let actual = state
+        .cost
+        .actual(&doc, wanted.as_deref(), &response.data)
+        .saturating_sub(refund.points())
+        .min(requested);
+    let bucket = if charged > 0 {
+        state
+            .throttle
+            .settle(&client, budget, charged as f64, actual as f64)
+            .await
+    } else {
+        bucket
+    };
+    response.extensions.insert(
+        "cost".to_owned(),
+        async_graphql::Value::from_json(cost_block(requested, actual, &bucket)).unwrap_or_default(),
+    );
+
     let kind = match operation {
         Some(OperationType::Mutation) => "mutation",
         Some(OperationType::Subscription) => "subscription",
@@ -383,8 +706,8 @@ async fn execute(
         });
         err.extensions = e.extensions;
     }
-    let status = if accept == Accept::GraphqlResponse && request_failed {
-        StatusCode::BAD_REQUEST
+    let status = if request_failed {
+        accept.request_error_status()
     } else {
         StatusCode::OK
     };

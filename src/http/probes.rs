@@ -28,7 +28,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     };
     let redis = match &state.redis {
         None => "not configured",
-        Some(client) => match tokio::time::timeout(timeout, ping_redis(client)).await {
+        Some(store) => match tokio::time::timeout(timeout, ping_redis(store)).await {
             Ok(Ok(())) => "ok",
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "readiness: Redis check failed");
@@ -56,8 +56,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn ping_redis(client: &redis::Client) -> redis::RedisResult<()> {
-    let mut conn = client.get_multiplexed_async_connection().await?;
+async fn ping_redis(store: &crate::redis_store::RedisStore) -> redis::RedisResult<()> {
+    let mut conn = store.connection();
     let _: String = redis::cmd("PING").query_async(&mut conn).await?;
     Ok(())
 }

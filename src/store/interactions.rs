@@ -30,13 +30,17 @@ fn cursor_time(c: &HistoryCursor) -> StoreResult<DateTime<Utc>> {
 }
 
 impl Store {
-    /// Records an interaction with a listing that exists and is active.
+    /// Records an interaction with a listing that exists and is active. The same interaction
+    /// (user, listing, kind) again within `dedupe_window` is not recorded twice: the earlier
+    /// one is returned with `true`, and the listing's counters do not move (a double tap or a
+    /// retried request must not inflate popularity).
     pub async fn record_interaction(
         &self,
         user_id: Uuid,
         property_id: Uuid,
         kind: InteractionKind,
-    ) -> StoreResult<interaction::Model> {
+        dedupe_window: std::time::Duration,
+    ) -> StoreResult<(interaction::Model, bool)> {
         let active = property::Entity::find_by_id(property_id)
             .select_only()
             .column(property::Column::IsActive)
@@ -62,6 +66,32 @@ impl Store {
         };
         // The interaction and its listing's counter change together or not at all.
         let txn = self.conn().begin().await?;
+        if !dedupe_window.is_zero() {
+            if self.backend() == sea_orm::DbBackend::Postgres {
+                // Two identical requests at once must not both see "no earlier one".
+                let mut p = Params::new(self.backend());
+                let key = p.push(format!("interaction:{user_id}:{property_id}:{kind:?}"));
+                txn.execute_raw(p.statement(format!(
+                    "SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
+                )))
+                .await?;
+            }
+            let since = model.created_at
+                - chrono::Duration::from_std(dedupe_window).unwrap_or(chrono::Duration::zero());
+            use sea_orm::{ColumnTrait, QueryOrder};
+            let earlier = interaction::Entity::find()
+                .filter(interaction::Column::UserId.eq(user_id))
+                .filter(interaction::Column::PropertyId.eq(property_id))
+                .filter(interaction::Column::Kind.eq(kind))
+                .filter(interaction::Column::CreatedAt.gte(since))
+                .order_by_desc(interaction::Column::CreatedAt)
+                .one(&txn)
+                .await?;
+            if let Some(earlier) = earlier {
+                txn.commit().await?;
+                return Ok((earlier, true));
+            }
+        }
         interaction::Entity::insert(am)
             .exec_without_returning(&txn)
             .await?;
@@ -80,7 +110,7 @@ impl Store {
         );
         txn.execute_raw(p.statement(sql)).await?;
         txn.commit().await?;
-        Ok(model)
+        Ok((model, false))
     }
 
     pub async fn interactions_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<interaction::Model>> {

@@ -10,6 +10,8 @@ pub struct InteractionMutation;
 #[Object]
 impl InteractionMutation {
     /// Records that the signed-in user viewed, liked, saved, asked about or dismissed a listing.
+    /// The same interaction again within `graphql.dedupe_interactions_secs` returns the
+    /// earlier one and changes nothing (nor costs anything).
     async fn record_interaction(
         &self,
         ctx: &Context<'_>,
@@ -18,11 +20,19 @@ impl InteractionMutation {
     ) -> async_graphql::Result<Interaction> {
         let (user, _) = ctx.require_user()?;
         let property = ids::decode(Kind::Property, &property_id)?;
-        let row = ctx
+        let window = ctx.limits()?.dedupe_interactions();
+        let (row, deduplicated) = ctx
             .store()?
-            .record_interaction(user, property, kind.into())
+            .record_interaction(user, property, kind.into(), window)
             .await
             .map_err(ApiError::from)?;
+        if deduplicated && let Ok(refund) = ctx.data::<crate::limits::CostRefund>() {
+            // Nothing was written: the caller's budget is not spent twice either.
+            refund.add(crate::graphql::cost::weight_of(
+                "Mutation",
+                "recordInteraction",
+            ));
+        }
         Ok(Interaction(row))
     }
 }

@@ -1,5 +1,6 @@
 mod node;
 mod property;
+mod rate_limit;
 mod recommendation;
 mod user;
 
@@ -9,4 +10,5 @@ pub struct Query(
     user::UserQuery,
     node::NodeQuery,
     recommendation::RecommendationQuery,
+    rate_limit::RateLimitQuery,
 );
