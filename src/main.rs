@@ -56,6 +56,13 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Trusted documents (persisted query manifests).
+    Persisted {
+        #[command(subcommand)]
+        command: PersistedCommand,
+    },
+    /// Print the query-cost weights of the schema's fields.
+    CostTable,
     /// Print a bearer token for a user (development).
     Token {
         /// The user's id as `User.id` shows it (a raw UUID works too).
@@ -65,6 +72,12 @@ enum Command {
         #[arg(long, default_value = "USER")]
         role: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PersistedCommand {
+    /// Validate every manifest in persisted.manifest_dir against the schema, as start-up does.
+    Check,
 }
 
 #[tokio::main]
@@ -142,6 +155,35 @@ async fn main() -> Result<()> {
                 report.eval_rows,
                 report.eval_users
             );
+            Ok(())
+        }
+        Command::Persisted {
+            command: PersistedCommand::Check,
+        } => {
+            let dir = &settings.persisted.manifest_dir;
+            let registry = rentgraph::persisted::Registry::load(dir)?;
+            let schema = rentgraph::graphql::build_schema(&settings.graphql, None);
+            registry.validate(&schema).await?;
+            println!(
+                "{} trusted documents in {} validate against the schema",
+                registry.len(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::CostTable => {
+            println!("| type | field | cost | assumed list size | why |");
+            println!("|---|---|---|---|---|");
+            for w in rentgraph::graphql::cost::WEIGHTS {
+                println!(
+                    "| {} | {} | {} | {} | {} |",
+                    w.type_name,
+                    w.field,
+                    w.cost,
+                    w.assumed_size.map_or("-".to_owned(), |s| s.to_string()),
+                    w.why
+                );
+            }
             Ok(())
         }
         Command::ExportSchema => {

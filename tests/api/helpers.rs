@@ -43,6 +43,7 @@ pub struct TestApp {
 
 pub struct Users {
     pub admin: Uuid,
+    pub partner: Uuid,
     pub owner: Uuid,
     pub other_owner: Uuid,
     pub user: Uuid,
@@ -117,6 +118,38 @@ impl TestApp {
             .expect("connect to the test database")
     }
 
+    /// A second instance on its own port, over the same database and settings (plus
+    /// `overrides`), as a load balancer's second backend would be.
+    pub async fn peer(&self, overrides: &[(&str, &str)]) -> Peer {
+        let mut settings = self.settings.clone();
+        if !overrides.is_empty() {
+            let mut all: Vec<(String, String)> = vec![
+                ("server.port".into(), "0".into()),
+                ("database.url".into(), settings.database.url.clone()),
+                ("database.max_connections".into(), "4".into()),
+                ("database.seed_if_empty".into(), "false".into()),
+                ("redis.url".into(), settings.redis.url.clone()),
+                ("redis.prefix".into(), settings.redis.prefix.clone()),
+            ];
+            all.extend(
+                overrides
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+            settings = Settings::load(Sources {
+                env: Some("test".into()),
+                file: None,
+                overrides: all,
+            })
+            .expect("peer settings");
+        }
+        let server = Server::start(settings).await.expect("peer starts");
+        Peer {
+            base: format!("http://{}", server.addr),
+            server,
+        }
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("running")
     }
@@ -156,10 +189,28 @@ impl TestApp {
             .expect("a USER");
         Users {
             admin: data.users[0].id,
+            partner: data
+                .users
+                .iter()
+                .find(|u| u.role == entity::Role::Partner)
+                .map(|u| u.id)
+                .expect("a PARTNER"),
             owner: owners[0],
             other_owner: owners[1],
             user,
         }
+    }
+
+    /// A USER of the seeded data (call after `seed`).
+    pub async fn seed_user(&self) -> Uuid {
+        self.server()
+            .state
+            .store
+            .first_user_with_role(entity::Role::User)
+            .await
+            .expect("query")
+            .expect("a USER")
+            .id
     }
 
     pub fn token(&self, user: Uuid, role: entity::Role) -> String {
@@ -260,4 +311,32 @@ pub fn decode_gid(id: &str) -> String {
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.split_once(':').map(|(_, u)| u.to_owned()))
         .unwrap_or_default()
+}
+
+/// Another instance of the server (see `TestApp::peer`).
+pub struct Peer {
+    pub base: String,
+    server: Server,
+}
+
+impl Peer {
+    pub async fn post(&self, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// A Redis key prefix of this test's own, so tests sharing one Redis never see each other's keys.
+pub fn redis_prefix() -> String {
+    format!("rg_test_{}:", Uuid::new_v4().simple())
 }

@@ -1,0 +1,245 @@
+//! Query cost and throttling through the real server: the cost block on every response, the
+//! per-operation ceiling, buckets that empty, refuse with Retry-After and refill, one budget
+//! across instances through Redis, and in-process buckets when Redis is gone.
+use crate::helpers::{Db, TestApp, code, redis_prefix, redis_url};
+use entity::Role;
+use serde_json::{Value, json};
+
+const PAGE: &str =
+    "{ properties(first: 10) { totalCount edges { node { title owner { displayName } } } } }";
+/// properties 1 + totalCount 10 + 10 edges x (edge 1 + node 1 + owner 1).
+const PAGE_COST: u64 = 1 + 10 + 10 * 3;
+
+async fn post(app: &TestApp, q: &str, headers: &[(&str, &str)]) -> (u16, Option<String>, Value) {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    let resp = app.post_raw(json!({ "query": q }).to_string(), &all).await;
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, retry, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_response_reports_requested_and_actual_cost() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    app.seed(5, 5, 5).await;
+    let (status, _, body) = post(&app, PAGE, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let cost = &body["extensions"]["cost"];
+    assert_eq!(cost["requestedQueryCost"], PAGE_COST, "{body}");
+    // Five listings came back, not ten: the unused part is refunded.
+    assert_eq!(cost["actualQueryCost"], 1 + 10 + 5 * 3, "{body}");
+    let t = &cost["throttleStatus"];
+    assert!(t["maximumAvailable"].as_f64().is_some() && t["restoreRate"].as_f64().is_some());
+    // first: 0 is not free, and huge pages saturate instead of wrapping around.
+    let (_, _, body) = post(&app, "{ properties(first: 0) { totalCount } }", &[]).await;
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 11);
+    let (status, _, body) = post(
+        &app,
+        "{ properties(first: 1) { edges { node { similarProperties(first: 2147483647) { similarProperties(first: 2147483647) { similarProperties(first: 2147483647) { title } } } } } } }",
+        &[],
+    )
+    .await;
+    assert_eq!((status, code(&body)), (200, "MAX_COST_EXCEEDED"), "{body}");
+    // rateLimit costs nothing and agrees with the cost block.
+    let user = app.token(app.seed_user().await, Role::User);
+    let d = app
+        .data(
+            "{ rateLimit { cost limit remaining restoreRate resetAt } }",
+            json!({}),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(d["rateLimit"]["cost"], 0);
+    assert!(d["rateLimit"]["limit"].as_i64().is_some_and(|l| l > 0));
+    assert!(d["rateLimit"]["resetAt"].is_string());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_alias_flood_is_refused_by_cost() {
+    // Shape limits raised so that cost is what refuses: ~25,000 aliased `first: 0` counts.
+    let app = TestApp::spawn_with(
+        Db::Postgres,
+        &[
+            ("graphql.max_aliases", "100000"),
+            ("graphql.max_root_fields", "100000"),
+            ("graphql.max_tokens", "1000000"),
+            ("graphql.max_document_bytes", "2000000"),
+            ("server.body_limit_bytes", "4000000"),
+        ],
+    )
+    .await;
+    app.seed(5, 5, 5).await;
+    let before = app.statements().await;
+    let flood: String = (0..25_000)
+        .map(|i| format!("a{i}: properties(first: 0) {{ totalCount }} "))
+        .collect();
+    let q = format!("{{ {flood} }}");
+    let (status, _, body) = post(&app, &q, &[]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (200, "MAX_COST_EXCEEDED"),
+        "{}",
+        &body.to_string()[..200.min(body.to_string().len())]
+    );
+    assert_eq!(body["errors"][0]["extensions"]["cost"], 25_000 * 11);
+    assert_eq!(body["errors"][0]["extensions"]["maxCost"], 5000);
+    assert_eq!(
+        body["extensions"]["cost"]["requestedQueryCost"],
+        25_000 * 11
+    );
+    let (status, _, body) =
+        post(&app, &q, &[("accept", "application/graphql-response+json")]).await;
+    assert_eq!((status, code(&body)), (400, "MAX_COST_EXCEEDED"));
+    assert_eq!(app.statements().await, before, "no statement ran");
+    app.cleanup().await;
+}
+
+/// Sends `PAGE` until refused (each costs more than the bucket refills meanwhile).
+async fn until_throttled(app: &TestApp, headers: &[(&str, &str)]) -> (usize, u64, Value) {
+    for sent in 1..=50 {
+        let (status, retry, body) = post(app, PAGE, headers).await;
+        if status == 429 {
+            let retry: u64 = retry
+                .and_then(|r| r.parse().ok())
+                .expect("Retry-After in seconds");
+            return (sent, retry, body);
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    panic!("never throttled");
+}
+
+const SMALL_BUCKET: [(&str, &str); 2] = [
+    ("limits.budgets.anonymous.capacity", "100"),
+    ("limits.budgets.anonymous.restore_rate", "10"),
+];
+
+#[tokio::test]
+async fn an_empty_bucket_answers_429_with_retry_after_and_refills() {
+    let app = TestApp::spawn_with(Db::Sqlite, &SMALL_BUCKET).await;
+    app.seed(20, 5, 5).await;
+    let (sent, retry, body) = until_throttled(&app, &[]).await;
+    assert!(sent >= 2, "a full bucket pays for at least one page");
+    assert_eq!(code(&body), "THROTTLED");
+    assert!(retry >= 1);
+    assert_eq!(body["errors"][0]["extensions"]["cost"], PAGE_COST);
+    let status = &body["extensions"]["cost"]["throttleStatus"];
+    assert_eq!(status["maximumAvailable"], 100.0);
+    assert!(
+        status["currentlyAvailable"]
+            .as_f64()
+            .is_some_and(|a| a < PAGE_COST as f64)
+    );
+    // A signed-in user has a bucket of their own.
+    let user = app.token(app.seed_user().await, Role::User);
+    let (s, _, _) = post(&app, PAGE, &[("authorization", &format!("Bearer {user}"))]).await;
+    assert_eq!(s, 200);
+    // After Retry-After seconds the page is affordable again.
+    tokio::time::sleep(std::time::Duration::from_millis(retry * 1000 + 100)).await;
+    let (s, _, body) = post(&app, PAGE, &[]).await;
+    assert_eq!(s, 200, "{body}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_instances_share_one_budget_through_redis() {
+    let prefix = redis_prefix();
+    let url = redis_url();
+    let mut overrides = SMALL_BUCKET.to_vec();
+    overrides.push(("redis.url", &url));
+    overrides.push(("redis.prefix", &prefix));
+    let a = TestApp::spawn_with(Db::Postgres, &overrides).await;
+    a.seed(20, 5, 5).await;
+    let b = a.peer(&[]).await;
+    until_throttled(&a, &[]).await;
+    // The same client, through the other instance: the same empty bucket.
+    let resp = b.post(json!({ "query": PAGE }), &[]).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().get("retry-after").is_some());
+    b.stop().await;
+    a.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_redis_buckets_are_kept_in_process() {
+    // A Redis that is not there: no request fails, and throttling still works per instance.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut overrides = SMALL_BUCKET.to_vec();
+    overrides.push(("redis.url", &url));
+    let app = TestApp::spawn_with(Db::Sqlite, &overrides).await;
+    app.seed(20, 5, 5).await;
+    let (_, _, body) = until_throttled(&app, &[]).await;
+    assert_eq!(code(&body), "THROTTLED");
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(
+        metrics.contains("rentgraph_redis_errors_total"),
+        "Redis errors are counted"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn repeated_interactions_are_recorded_once_and_charged_once() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(10, 10, 10).await;
+    let user = app.token(u.user, Role::User);
+    let listing = app
+        .data(
+            "{ properties(first: 1) { edges { node { id stats { likes } } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"][0]["node"]
+        .clone();
+    let id = listing["id"].as_str().expect("id");
+    let likes = listing["stats"]["likes"].as_i64().expect("likes");
+    let m = "mutation($id: ID!) { recordInteraction(propertyId: $id, type: LIKE) { id } }";
+    let mut ids = Vec::new();
+    let mut actual = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = app.gql(m, json!({ "id": id }), Some(&user)).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["data"]["recordInteraction"]["id"].clone());
+        actual.push(
+            body["extensions"]["cost"]["actualQueryCost"]
+                .as_u64()
+                .expect("cost"),
+        );
+    }
+    assert!(ids.iter().all(|i| *i == ids[0]), "one interaction: {ids:?}");
+    assert!(
+        actual[0] >= 10 && actual[1] < 10 && actual[2] < 10,
+        "{actual:?}"
+    );
+    let after = app
+        .data(
+            "query($id: ID!) { property(id: $id) { stats { likes } } }",
+            json!({ "id": id }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        after["property"]["stats"]["likes"].as_i64(),
+        Some(likes + 1)
+    );
+    // Another type is another interaction.
+    let (_, body) = app
+        .gql(
+            "mutation($id: ID!) { recordInteraction(propertyId: $id, type: SAVE) { id } }",
+            json!({ "id": id }),
+            Some(&user),
+        )
+        .await;
+    assert_ne!(body["data"]["recordInteraction"]["id"], ids[0]);
+    app.cleanup().await;
+}
