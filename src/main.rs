@@ -172,18 +172,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::CostTable => {
-            println!("| type | field | cost | assumed list size | why |");
-            println!("|---|---|---|---|---|");
-            for w in rentgraph::graphql::cost::WEIGHTS {
-                println!(
-                    "| {} | {} | {} | {} | {} |",
-                    w.type_name,
-                    w.field,
-                    w.cost,
-                    w.assumed_size.map_or("-".to_owned(), |s| s.to_string()),
-                    w.why
-                );
-            }
+            print!("{}", rentgraph::graphql::cost::markdown_table());
             Ok(())
         }
         Command::ExportSchema => {

@@ -93,3 +93,22 @@ pub fn weight_of(type_name: &str, field: &str) -> u64 {
         .find(|w| w.type_name == type_name && w.field == field)
         .map_or(0, |w| w.cost)
 }
+
+/// The weights as a Markdown table: `rentgraph cost-table` prints it and docs/OPERATIONS.md
+/// carries it (a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| type | field | cost | assumed list size | why |\n|---|---|---|---|---|\n",
+    );
+    for w in WEIGHTS {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            w.type_name,
+            w.field,
+            w.cost,
+            w.assumed_size.map_or("-".to_owned(), |s| s.to_string()),
+            w.why
+        ));
+    }
+    out
+}
