@@ -97,9 +97,8 @@ pub fn weight_of(type_name: &str, field: &str) -> u64 {
 /// The weights as a Markdown table: `rentgraph cost-table` prints it and docs/OPERATIONS.md
 /// carries it (a test keeps the two equal).
 pub fn markdown_table() -> String {
-    let mut out = String::from(
-        "| type | field | cost | assumed list size | why |\n|---|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| type | field | cost | assumed list size | why |\n|---|---|---|---|---|\n");
     for w in WEIGHTS {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",

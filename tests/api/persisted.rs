@@ -282,3 +282,63 @@ async fn a_broken_manifest_stops_start_up_and_the_check_command() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Apollo Client's persisted-query link (tests/apollo, installed by scripts/test) as the
+/// client: hash over GET, PersistedQueryNotFound, retry with the text over POST, then hash only.
+#[tokio::test]
+async fn apollo_clients_persisted_query_link_works() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(10, 5, 5).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apollo");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/@apollo/client")
+            .exists(),
+        "run scripts/test (it installs tests/apollo with npm ci)"
+    );
+    // On a blocking thread: the server under test runs on this test's runtime.
+    let url = format!("{}/graphql", app.base);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("apq.mjs")
+            .arg(url)
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON");
+    let wire = |which: &str| -> Vec<(String, bool, bool)> {
+        report[which]["wire"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|w| {
+                (
+                    w["method"].as_str().unwrap_or_default().to_owned(),
+                    w["withQuery"].as_bool().unwrap_or(false),
+                    w["withHash"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        wire("first"),
+        vec![("GET".into(), false, true), ("POST".into(), true, true)],
+        "{report}"
+    );
+    assert_eq!(
+        wire("second"),
+        vec![("GET".into(), false, true)],
+        "{report}"
+    );
+    assert_eq!(report["first"]["edges"], 2);
+    assert_eq!(report["second"]["edges"], 3);
+    app.cleanup().await;
+}
