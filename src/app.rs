@@ -60,7 +60,10 @@ impl AppState {
         let metrics = Arc::new(Metrics::new()?);
         let store = Store::connect(&settings.database, metrics.clone()).await?;
         let redis = crate::redis_store::RedisStore::connect(&settings.redis, &metrics.meter())?;
-        let recommender = Arc::new(recommender(&settings, store.clone(), &metrics)?);
+        let recommender = Arc::new(
+            recommender(&settings, store.clone(), &metrics)?.with_metrics(metrics.clone()),
+        );
+        metrics.register_process_and_build_info(recommender.model_version());
         let schema = build_schema(&settings.graphql, Some(store.clone()));
         let cost = crate::limits::cost::CostModel::new(
             &schema.sdl(),
@@ -87,6 +90,7 @@ impl AppState {
             apq: Arc::new(crate::persisted::ApqStore::new(
                 &settings.persisted,
                 redis.clone(),
+                metrics.clone(),
             )),
             settings: Arc::new(settings),
             store,
@@ -155,6 +159,8 @@ fn recommender(
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where /metrics is served when `telemetry.metrics_address` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
@@ -180,9 +186,29 @@ impl Server {
         let (tx, rx) = watch::channel(false);
         let router = crate::http::router(state.clone());
         let header_timeout = Duration::from_millis(state.settings.server.header_read_timeout_ms);
+        let metrics_addr = match state.settings.telemetry.metrics_address.trim() {
+            "" => None,
+            metrics_at => {
+                let listener =
+                    tokio::net::TcpListener::bind(metrics_at)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            addr: metrics_at.to_owned(),
+                            source,
+                        })?;
+                let bound = listener.local_addr().map_err(|source| StartError::Bind {
+                    addr: metrics_at.to_owned(),
+                    source,
+                })?;
+                let router = crate::http::metrics_router(state.clone());
+                tokio::spawn(serve(listener, router, header_timeout, rx.clone()));
+                Some(bound)
+            }
+        };
         let task = tokio::spawn(serve(listener, router, header_timeout, rx));
         Ok(Self {
             addr,
+            metrics_addr,
             state,
             shutdown: tx,
             task,

@@ -225,6 +225,10 @@ pub struct GraphqlSettings {
 pub struct TelemetrySettings {
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Operations slower than this are logged with name, type and duration (0: never).
+    pub slow_operation_ms: u64,
+    /// Serve /metrics on this address instead of the public port (empty: the public port).
+    pub metrics_address: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

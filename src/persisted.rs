@@ -199,34 +199,47 @@ pub struct ApqStore {
     local: moka::sync::Cache<String, Arc<str>>,
     redis: Option<RedisStore>,
     ttl: Duration,
+    metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl ApqStore {
-    pub fn new(settings: &PersistedSettings, redis: Option<RedisStore>) -> Self {
+    pub fn new(
+        settings: &PersistedSettings,
+        redis: Option<RedisStore>,
+        metrics: Arc<crate::telemetry::Metrics>,
+    ) -> Self {
         Self {
             local: moka::sync::Cache::builder()
                 .max_capacity(settings.apq_cache_entries)
                 .build(),
             redis,
             ttl: Duration::from_secs(settings.apq_ttl_secs),
+            metrics,
         }
     }
 
     pub async fn get(&self, hash: &str) -> Option<Arc<str>> {
         if let Some(q) = self.local.get(hash) {
+            self.metrics.record_cache("l1", "apq", "hit");
             return Some(q);
         }
+        self.metrics.record_cache("l1", "apq", "miss");
         let redis = self.redis.as_ref()?;
         let mut conn = redis.connection();
         let key = redis.key(&format!("apq:{hash}"));
-        let found: Option<String> = redis
+        let found: Option<Option<String>> = redis
             .run(
                 "apq_get",
                 redis::cmd("GET").arg(&key).query_async(&mut conn),
             )
-            .await
-            .flatten();
-        let q: Arc<str> = found?.into();
+            .await;
+        let result = match &found {
+            None => "error",
+            Some(None) => "miss",
+            Some(Some(_)) => "hit",
+        };
+        self.metrics.record_cache("l2", "apq", result);
+        let q: Arc<str> = found.flatten()?.into();
         self.local.insert(hash.to_owned(), q.clone());
         Some(q)
     }

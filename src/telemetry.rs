@@ -35,7 +35,52 @@ pub struct Metrics {
     http_requests: Counter<u64>,
     http_duration: Histogram<f64>,
     graphql_operations: Counter<u64>,
+    graphql_duration: Histogram<f64>,
+    graphql_errors: Counter<u64>,
+    dataloader_loads: Counter<u64>,
+    dataloader_keys: Histogram<u64>,
+    cache_requests: Counter<u64>,
+    fallbacks: Counter<u64>,
 }
+
+/// How an operation ended, for `rentgraph_graphql_operations_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ran without errors.
+    Ok,
+    /// Ran, with errors in the response.
+    Error,
+    /// Refused before it ran (parse, validation, a limit, cost, persisted rules).
+    Rejected,
+    /// Refused because the client's bucket was empty.
+    Throttled,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Rejected => "rejected",
+            Outcome::Throttled => "throttled",
+        }
+    }
+}
+
+/// Set on a response by the GraphQL handler; the HTTP middleware records it with the
+/// request's duration.
+#[derive(Debug, Clone)]
+pub struct OperationRecord {
+    /// A bounded label: a trusted document's name, else `other`.
+    pub name: String,
+    /// query, mutation, subscription or unknown (refused before the type was known).
+    pub kind: &'static str,
+    pub outcome: Outcome,
+}
+
+/// The `extensions.code`s of a response's errors, set on the response for the middleware.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorCodes(pub Vec<String>);
 
 impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
@@ -75,7 +120,41 @@ impl Metrics {
                 .build(),
             graphql_operations: meter
                 .u64_counter("rentgraph_graphql_operations")
-                .with_description("GraphQL operations executed, by type and outcome")
+                .with_description(
+                    "GraphQL operations by name (trusted documents; others share `other`), type \
+                     and outcome (ok, error, rejected, throttled)",
+                )
+                .build(),
+            graphql_duration: meter
+                .f64_histogram("rentgraph_graphql_operation_duration")
+                .with_unit("s")
+                .with_description("GraphQL operation duration, by name and type")
+                .with_boundaries(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .build(),
+            graphql_errors: meter
+                .u64_counter("rentgraph_graphql_errors")
+                .with_description("Errors in responses, by extensions.code")
+                .build(),
+            dataloader_loads: meter
+                .u64_counter("rentgraph_dataloader_batches")
+                .with_description("Dataloader batches (one statement or model submission each), by loader")
+                .build(),
+            dataloader_keys: meter
+                .u64_histogram("rentgraph_dataloader_batch_keys")
+                .with_description("Keys per dataloader batch, by loader")
+                .with_boundaries(vec![
+                    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
+                ])
+                .build(),
+            cache_requests: meter
+                .u64_counter("rentgraph_cache_requests")
+                .with_description("Cache lookups by level (l1, l2), kind and result (hit, miss, error)")
+                .build(),
+            fallbacks: meter
+                .u64_counter("rentgraph_recommendation_fallbacks")
+                .with_description("Recommendations ranked by popularity because the model could not answer, by reason")
                 .build(),
             registry,
             provider,
@@ -105,14 +184,81 @@ impl Metrics {
         );
     }
 
-    pub fn record_graphql(&self, operation: &'static str, ok: bool) {
+    pub fn record_operation(&self, op: &OperationRecord, elapsed: Duration) {
+        let labels = [
+            KeyValue::new("operation", op.name.clone()),
+            KeyValue::new("type", op.kind),
+        ];
         self.graphql_operations.add(
             1,
             &[
-                KeyValue::new("operation", operation),
-                KeyValue::new("outcome", if ok { "ok" } else { "error" }),
+                labels[0].clone(),
+                labels[1].clone(),
+                KeyValue::new("outcome", op.outcome.as_str()),
             ],
         );
+        self.graphql_duration.record(elapsed.as_secs_f64(), &labels);
+    }
+
+    pub fn record_error_code(&self, code: &str) {
+        self.graphql_errors
+            .add(1, &[KeyValue::new("code", code.to_owned())]);
+    }
+
+    pub fn record_load(&self, loader: &'static str, keys: usize) {
+        let label = [KeyValue::new("loader", loader)];
+        self.dataloader_loads.add(1, &label);
+        self.dataloader_keys.record(keys as u64, &label);
+    }
+
+    pub fn record_cache(&self, level: &'static str, kind: &'static str, result: &'static str) {
+        self.cache_requests.add(
+            1,
+            &[
+                KeyValue::new("level", level),
+                KeyValue::new("kind", kind),
+                KeyValue::new("result", result),
+            ],
+        );
+    }
+
+    pub fn record_fallback(&self, reason: &'static str) {
+        self.fallbacks.add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// `rentgraph_build_info{version, model_version} 1`, and the process's resident memory and
+    /// CPU time, read from /proc when scraped.
+    pub fn register_process_and_build_info(&self, model_version: Option<&str>) {
+        let meter = self.meter();
+        let build = [
+            KeyValue::new("version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("model_version", model_version.unwrap_or("none").to_owned()),
+        ];
+        meter
+            .u64_observable_gauge("rentgraph_build_info")
+            .with_description("Always 1; the labels say which build and model are serving")
+            .with_callback(move |o| o.observe(1, &build))
+            .build();
+        meter
+            .u64_observable_gauge("process_resident_memory")
+            .with_unit("By")
+            .with_description("Resident memory of the process")
+            .with_callback(|o| {
+                if let Some(bytes) = resident_bytes() {
+                    o.observe(bytes, &[]);
+                }
+            })
+            .build();
+        meter
+            .f64_observable_counter("process_cpu")
+            .with_unit("s")
+            .with_description("CPU time (user and system) the process has used")
+            .with_callback(|o| {
+                if let Some(secs) = cpu_seconds() {
+                    o.observe(secs, &[]);
+                }
+            })
+            .build();
     }
 
     /// A meter whose instruments this registry exports (the batcher's, for one).
@@ -128,6 +274,25 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// VmRSS from /proc/self/status (Linux), in bytes.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// utime + stime from /proc/self/stat, in seconds (Linux reports them in USER_HZ = 100 ticks).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 impl Drop for Metrics {

@@ -40,6 +40,9 @@ pub enum ApiError {
         message: String,
     },
     Internal(Box<dyn std::error::Error + Send + Sync>),
+    /// Internal, and already logged where it happened (a failed dataloader batch is logged
+    /// once there, not once per field waiting on it).
+    Logged,
 }
 
 impl ApiError {
@@ -54,7 +57,7 @@ impl ApiError {
             Self::Unauthenticated => "sign in to do this".to_owned(),
             Self::Forbidden(m) => (*m).to_owned(),
             Self::Model { message, .. } => message.clone(),
-            Self::Internal(_) => "internal error".to_owned(),
+            Self::Internal(_) | Self::Logged => "internal error".to_owned(),
         }
     }
 
@@ -65,7 +68,7 @@ impl ApiError {
             Self::Unauthenticated => code::UNAUTHENTICATED,
             Self::Forbidden(_) => code::FORBIDDEN,
             Self::Model { code, .. } => code,
-            Self::Internal(_) => code::INTERNAL,
+            Self::Internal(_) | Self::Logged => code::INTERNAL,
         }
     }
 }
@@ -85,7 +88,7 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
         match &*e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Invalid(msg) => Self::BadInput(msg.clone()),
-            _ => Self::Internal(Box::new(ArcError(e))),
+            _ => Self::Logged,
         }
     }
 }
@@ -101,9 +104,7 @@ impl From<std::sync::Arc<crate::recommend::RecommendError>> for ApiError {
             message: message.to_owned(),
         };
         match &*e {
-            RecommendError::Store(s) => Self::Internal(Box::new(ArcError(std::sync::Arc::new(
-                crate::store::StoreError::Invalid(s.to_string()),
-            )))),
+            RecommendError::Store(_) => Self::Logged,
             RecommendError::Score(ScoreError::Overloaded) => model(
                 code::MODEL_OVERLOADED,
                 "the recommendation model is overloaded; try again shortly",
@@ -112,20 +113,13 @@ impl From<std::sync::Arc<crate::recommend::RecommendError>> for ApiError {
                 code::MODEL_TIMEOUT,
                 "the recommendation model did not answer in time",
             ),
-            RecommendError::Score(_) | RecommendError::Disabled => {
-                tracing::warn!(error = %e, "the model could not score");
-                model(
-                    code::MODEL_UNAVAILABLE,
-                    "the recommendation model is unavailable",
-                )
-            }
+            RecommendError::Score(_) | RecommendError::Disabled => model(
+                code::MODEL_UNAVAILABLE,
+                "the recommendation model is unavailable",
+            ),
         }
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct ArcError(std::sync::Arc<StoreError>);
 
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {

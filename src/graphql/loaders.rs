@@ -13,6 +13,7 @@
 use crate::auth::Principal;
 use crate::recommend::{RecommendError, Recommender};
 use crate::store::{HistoryCursor, PropertyStats, SavedRow, Store, StoreError};
+use crate::telemetry::Metrics;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{Amenity, interaction, property, property_image, user};
 use futures_util::future::BoxFuture;
@@ -34,6 +35,33 @@ pub struct Db {
     /// and admins only, however they are reached.
     viewer: Principal,
     recommender: Arc<Recommender>,
+    metrics: Arc<Metrics>,
+}
+
+impl Db {
+    /// Runs one batch: counted per loader, in a span of its own, and a failure logged here once
+    /// (the fields waiting on it then fail without logging it again).
+    async fn batch<T, E: std::fmt::Display>(
+        &self,
+        loader: &'static str,
+        keys: usize,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        use tracing::Instrument;
+        self.metrics.record_load(loader, keys);
+        let result = work
+            .instrument(tracing::debug_span!("dataloader", loader, keys))
+            .await;
+        match &result {
+            // The model being busy or slow is a degraded answer (MODEL_*), not a fault.
+            Err(e) if loader == "match_score" => {
+                tracing::warn!(loader, keys, error = %e, "match scores unavailable")
+            }
+            Err(e) => tracing::error!(loader, keys, error = %e, "a dataloader batch failed"),
+            Ok(_) => {}
+        }
+        result
+    }
 }
 
 pub type Loaders = DataLoader<Db>;
@@ -43,6 +71,7 @@ pub fn loaders(
     store: Store,
     viewer: Principal,
     recommender: Arc<Recommender>,
+    metrics: Arc<Metrics>,
     delay: Duration,
     max_batch_size: usize,
 ) -> (Loaders, Batches) {
@@ -52,6 +81,7 @@ pub fn loaders(
         store,
         viewer,
         recommender,
+        metrics,
     };
     let loaders = DataLoader::new(db, move |fut| queue.push(fut))
         .delay(delay)
@@ -192,8 +222,11 @@ impl Loader<UserKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, user::Model>, LoadError> {
-        let rows = self.store.users_by_ids(&ids(keys, |k| k.0)).await?;
-        Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
+        self.batch("user", keys.len(), async move {
+            let rows = self.store.users_by_ids(&ids(keys, |k| k.0)).await?;
+            Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
+        })
+        .await
     }
 }
 
@@ -205,12 +238,15 @@ impl Loader<PropertyKey> for Db {
         &self,
         keys: &[PropertyKey],
     ) -> Result<HashMap<PropertyKey, property::Model>, LoadError> {
-        let rows = self.store.properties_by_ids(&ids(keys, |k| k.0)).await?;
-        Ok(rows
-            .into_iter()
-            .filter(|p| p.is_active || self.viewer.may_see_user(p.owner_id))
-            .map(|p| (PropertyKey(p.id), p))
-            .collect())
+        self.batch("property", keys.len(), async move {
+            let rows = self.store.properties_by_ids(&ids(keys, |k| k.0)).await?;
+            Ok(rows
+                .into_iter()
+                .filter(|p| p.is_active || self.viewer.may_see_user(p.owner_id))
+                .map(|p| (PropertyKey(p.id), p))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -222,11 +258,14 @@ impl Loader<InteractionKey> for Db {
         &self,
         keys: &[InteractionKey],
     ) -> Result<HashMap<InteractionKey, interaction::Model>, LoadError> {
-        let rows = self.store.interactions_by_ids(&ids(keys, |k| k.0)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|i| (InteractionKey(i.id), i))
-            .collect())
+        self.batch("interaction", keys.len(), async move {
+            let rows = self.store.interactions_by_ids(&ids(keys, |k| k.0)).await?;
+            Ok(rows
+                .into_iter()
+                .map(|i| (InteractionKey(i.id), i))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -235,12 +274,15 @@ impl Loader<ImagesKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[ImagesKey]) -> Result<HashMap<ImagesKey, Self::Value>, LoadError> {
-        let mut out: HashMap<ImagesKey, Self::Value> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for img in self.store.images_for(&ids(keys, |k| k.0)).await? {
-            out.entry(ImagesKey(img.property_id)).or_default().push(img);
-        }
-        Ok(out)
+        self.batch("images", keys.len(), async move {
+            let mut out: HashMap<ImagesKey, Self::Value> =
+                keys.iter().map(|k| (*k, Vec::new())).collect();
+            for img in self.store.images_for(&ids(keys, |k| k.0)).await? {
+                out.entry(ImagesKey(img.property_id)).or_default().push(img);
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -252,14 +294,17 @@ impl Loader<AmenitiesKey> for Db {
         &self,
         keys: &[AmenitiesKey],
     ) -> Result<HashMap<AmenitiesKey, Self::Value>, LoadError> {
-        let mut out: HashMap<AmenitiesKey, Self::Value> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in self.store.amenities_for(&ids(keys, |k| k.0)).await? {
-            out.entry(AmenitiesKey(row.property_id))
-                .or_default()
-                .push(row.amenity);
-        }
-        Ok(out)
+        self.batch("amenities", keys.len(), async move {
+            let mut out: HashMap<AmenitiesKey, Self::Value> =
+                keys.iter().map(|k| (*k, Vec::new())).collect();
+            for row in self.store.amenities_for(&ids(keys, |k| k.0)).await? {
+                out.entry(AmenitiesKey(row.property_id))
+                    .or_default()
+                    .push(row.amenity);
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -268,11 +313,14 @@ impl Loader<StatsKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[StatsKey]) -> Result<HashMap<StatsKey, PropertyStats>, LoadError> {
-        let stats = self.store.stats_for(&ids(keys, |k| k.0)).await?;
-        Ok(keys
-            .iter()
-            .map(|k| (*k, stats.get(&k.0).copied().unwrap_or_default()))
-            .collect())
+        self.batch("stats", keys.len(), async move {
+            let stats = self.store.stats_for(&ids(keys, |k| k.0)).await?;
+            Ok(keys
+                .iter()
+                .map(|k| (*k, stats.get(&k.0).copied().unwrap_or_default()))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -284,11 +332,14 @@ impl Loader<HistoryCountKey> for Db {
         &self,
         keys: &[HistoryCountKey],
     ) -> Result<HashMap<HistoryCountKey, i64>, LoadError> {
-        let counts = self.store.interaction_counts(&ids(keys, |k| k.0)).await?;
-        Ok(keys
-            .iter()
-            .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
-            .collect())
+        self.batch("history_count", keys.len(), async move {
+            let counts = self.store.interaction_counts(&ids(keys, |k| k.0)).await?;
+            Ok(keys
+                .iter()
+                .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -297,11 +348,14 @@ impl Loader<SavedCountKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[SavedCountKey]) -> Result<HashMap<SavedCountKey, i64>, LoadError> {
-        let counts = self.store.saved_counts(&ids(keys, |k| k.0)).await?;
-        Ok(keys
-            .iter()
-            .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
-            .collect())
+        self.batch("saved_count", keys.len(), async move {
+            let counts = self.store.saved_counts(&ids(keys, |k| k.0)).await?;
+            Ok(keys
+                .iter()
+                .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -322,22 +376,25 @@ impl Loader<HistoryKey> for Db {
         &self,
         keys: &[HistoryKey],
     ) -> Result<HashMap<HistoryKey, Self::Value>, LoadError> {
-        let mut out = HashMap::new();
-        for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
-            let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
-            let rows = self
-                .store
-                .interactions_for_users(&users, limit, after)
-                .await?;
-            let mut by_user: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
-            for row in rows {
-                by_user.entry(row.user_id).or_default().push(row);
+        self.batch("history", keys.len(), async move {
+            let mut out = HashMap::new();
+            for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
+                let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
+                let rows = self
+                    .store
+                    .interactions_for_users(&users, limit, after)
+                    .await?;
+                let mut by_user: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
+                for row in rows {
+                    by_user.entry(row.user_id).or_default().push(row);
+                }
+                for k in group {
+                    out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
+                }
             }
-            for k in group {
-                out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -346,19 +403,22 @@ impl Loader<SavedKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[SavedKey]) -> Result<HashMap<SavedKey, Self::Value>, LoadError> {
-        let mut out = HashMap::new();
-        for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
-            let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
-            let rows = self.store.saved_for_users(&users, limit, after).await?;
-            let mut by_user: HashMap<Uuid, Vec<SavedRow>> = HashMap::new();
-            for row in rows {
-                by_user.entry(row.user_id).or_default().push(row);
+        self.batch("saved", keys.len(), async move {
+            let mut out = HashMap::new();
+            for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
+                let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
+                let rows = self.store.saved_for_users(&users, limit, after).await?;
+                let mut by_user: HashMap<Uuid, Vec<SavedRow>> = HashMap::new();
+                for row in rows {
+                    by_user.entry(row.user_id).or_default().push(row);
+                }
+                for k in group {
+                    out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
+                }
             }
-            for k in group {
-                out.insert(*k, by_user.remove(&k.user).unwrap_or_default());
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -371,25 +431,28 @@ impl Loader<MatchKey> for Db {
     type Error = Arc<RecommendError>;
 
     async fn load(&self, keys: &[MatchKey]) -> Result<HashMap<MatchKey, f64>, Self::Error> {
-        let Some(viewer) = self.viewer.user_id() else {
-            return Ok(HashMap::new());
-        };
-        let users = self
-            .store
-            .users_by_ids(&[viewer])
-            .await
-            .map_err(|e| Arc::new(e.into()))?;
-        let Some(user) = users.first() else {
-            return Ok(HashMap::new());
-        };
-        let scores = self
-            .recommender
-            .match_scores(user, &ids(keys, |k| k.0))
-            .await?;
-        Ok(scores
-            .into_iter()
-            .map(|(id, s)| (MatchKey(id), s))
-            .collect())
+        self.batch("match_score", keys.len(), async move {
+            let Some(viewer) = self.viewer.user_id() else {
+                return Ok(HashMap::new());
+            };
+            let users = self
+                .store
+                .users_by_ids(&[viewer])
+                .await
+                .map_err(|e| Arc::new(e.into()))?;
+            let Some(user) = users.first() else {
+                return Ok(HashMap::new());
+            };
+            let scores = self
+                .recommender
+                .match_scores(user, &ids(keys, |k| k.0))
+                .await?;
+            Ok(scores
+                .into_iter()
+                .map(|(id, s)| (MatchKey(id), s))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -405,14 +468,17 @@ impl Loader<SimilarKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[SimilarKey]) -> Result<HashMap<SimilarKey, Vec<Uuid>>, LoadError> {
-        let mut out = HashMap::new();
-        for (limit, group) in groups(keys, |k| k.limit) {
-            let targets: Vec<Uuid> = group.iter().map(|k| k.property).collect();
-            let mut found = self.store.similar_listings(&targets, limit).await?;
-            for k in group {
-                out.insert(*k, found.remove(&k.property).unwrap_or_default());
+        self.batch("similar", keys.len(), async move {
+            let mut out = HashMap::new();
+            for (limit, group) in groups(keys, |k| k.limit) {
+                let targets: Vec<Uuid> = group.iter().map(|k| k.property).collect();
+                let mut found = self.store.similar_listings(&targets, limit).await?;
+                for k in group {
+                    out.insert(*k, found.remove(&k.property).unwrap_or_default());
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 }

@@ -3,9 +3,10 @@ use crate::app::AppState;
 use crate::auth::{AuthError, Principal};
 use crate::graphql::errors::code;
 use crate::graphql::loaders;
+use crate::telemetry::{ErrorCodes, OperationRecord, Outcome};
+use async_graphql::Variables;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ErrorExtensions, Variables};
 use axum::body::Body;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -291,8 +292,13 @@ fn graphql_error(
     extensions: Option<serde_json::Value>,
 ) -> Response {
     let mut ext = serde_json::json!({ "code": code });
-    if let (Some(ext), serde_json::Value::Object(extra)) = (ext.as_object_mut(), error_extensions) {
-        ext.extend(extra);
+    if let Some(ext) = ext.as_object_mut() {
+        if let serde_json::Value::Object(extra) = error_extensions {
+            ext.extend(extra);
+        }
+        if let Some(id) = super::current_request_id() {
+            ext.insert("requestId".into(), id.into());
+        }
     }
     let mut body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
     if let (Some(obj), Some(extensions)) = (body.as_object_mut(), extensions) {
@@ -303,6 +309,8 @@ fn graphql_error(
         header::CONTENT_TYPE,
         HeaderValue::from_static(accept.media_type()),
     );
+    resp.extensions_mut()
+        .insert(ErrorCodes(vec![code.to_owned()]));
     resp
 }
 
@@ -497,12 +505,31 @@ fn cost_block(requested: u64, actual: u64, state: &BucketState) -> serde_json::V
 
 use crate::limits::throttle::BucketState;
 
+/// Runs a request and marks the response with what the metrics need (see `OperationRecord`).
 async fn execute(
+    state: &AppState,
+    incoming: Incoming,
+    caller: Caller<'_>,
+    accept: Accept,
+    request_id: &RequestId,
+) -> Response {
+    let mut meta = OperationRecord {
+        name: "other".to_owned(),
+        kind: "unknown",
+        outcome: Outcome::Rejected,
+    };
+    let mut resp = execute_inner(state, incoming, caller, accept, request_id, &mut meta).await;
+    resp.extensions_mut().insert(meta);
+    resp
+}
+
+async fn execute_inner(
     state: &AppState,
     mut incoming: Incoming,
     caller: Caller<'_>,
     accept: Accept,
     request_id: &RequestId,
+    meta: &mut OperationRecord,
 ) -> Response {
     let g = &state.settings.graphql;
     let restricted = state.settings.persisted.only
@@ -513,19 +540,28 @@ async fn execute(
                 ..
             }
         );
+    let span = tracing::Span::current();
+    span.record(
+        "principal",
+        caller
+            .principal
+            .user_id()
+            .map_or_else(|| "anonymous".to_owned(), |id| id.to_string()),
+    );
     let (query, trusted) = match resolve_document(state, &mut incoming, restricted, accept).await {
         Ok(found) => found,
-        Err(resp) => {
-            state.metrics.record_graphql("unknown", false);
-            return resp;
-        }
+        Err(resp) => return resp,
     };
+    // Label values stay bounded: only trusted documents' names become labels.
+    if let Some(doc) = &trusted {
+        meta.name = doc.name.clone();
+    }
+    span.record("document_hash", crate::persisted::sha256_hex(&query));
     let limits = g.document_limits();
     let checked = crate::limits::document::check_text(&query, &limits).and_then(|()| {
         crate::limits::input::check_variables(&incoming.variables, &g.input_limits())
     });
     if let Err(e) = checked {
-        state.metrics.record_graphql("unknown", false);
         return request_error(accept, e.code, &e.message);
     }
     let principal = caller.principal;
@@ -533,6 +569,7 @@ async fn execute(
         state.store.clone(),
         principal,
         state.recommender.clone(),
+        state.metrics.clone(),
         g.dataloader_delay(),
         g.dataloader_max_batch_size,
     );
@@ -552,7 +589,6 @@ async fn execute(
     let doc = match request.parsed_query() {
         Ok(doc) => doc.clone(),
         Err(e) => {
-            state.metrics.record_graphql("unknown", false);
             // The parser stops at its own nesting limit before our depth check can count: to
             // the client it is the same limit.
             if e.message.contains("recursion limit") {
@@ -568,20 +604,24 @@ async fn execute(
             return request_error(accept, code::PARSE_FAILED, &e.message);
         }
     };
+    // The operation that will run: the named one, or the only one.
+    let selected = crate::limits::cost::select_operation(&doc, wanted.as_deref());
+    let operation = selected.map(|(_, op)| op.ty);
+    if let Some(name) = selected.and_then(|(name, _)| name) {
+        span.record("operation_name", name);
+    }
+    meta.kind = match operation {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
+    };
+    span.record("operation_type", meta.kind);
     let checked = crate::limits::document::check_document(&doc, &limits)
         .and_then(|()| crate::limits::input::check_document(&doc, &g.input_limits()));
     if let Err(e) = checked {
-        state.metrics.record_graphql("unknown", false);
         return request_error(accept, e.code, &e.message);
     }
-    let operation = {
-        use async_graphql::parser::types::DocumentOperations;
-        match (&doc.operations, wanted.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some(op.node.ty),
-            (DocumentOperations::Multiple(ops), Some(n)) => ops.get(n).map(|op| op.node.ty),
-            (DocumentOperations::Multiple(_), None) => None,
-        }
-    };
     if incoming.via_get && operation == Some(OperationType::Mutation) {
         let mut resp = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -598,7 +638,6 @@ async fn execute(
     let max_cost = state.settings.limits.max_cost;
     let (client, budget) = client_bucket(state, &caller, trusted.as_ref());
     if requested > max_cost {
-        state.metrics.record_graphql("unknown", false);
         let bucket = state.throttle.peek(&client, budget).await;
         return graphql_error(
             accept,
@@ -616,7 +655,7 @@ async fn execute(
     };
     let bucket = state.throttle.charge(&client, budget, charged as f64).await;
     if !bucket.allowed {
-        state.metrics.record_graphql("unknown", false);
+        meta.outcome = Outcome::Throttled;
         let retry = bucket.retry_after_secs(requested as f64);
         let mut resp = graphql_error(
             accept,
@@ -661,20 +700,13 @@ async fn execute(
         async_graphql::Value::from_json(cost_block(requested, actual, &bucket)).unwrap_or_default(),
     );
 
-    let kind = match operation {
-        Some(OperationType::Mutation) => "mutation",
-        Some(OperationType::Subscription) => "subscription",
-        _ => "query",
-    };
-    state
-        .metrics
-        .record_graphql(kind, response.errors.is_empty());
     // A request error (validation, limits) stops before execution: no data and no error with a
     // path. A field error on a non-null root field also leaves data null, but it has a path and
     // execution happened, so it is a 200 either way.
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    let mut codes = Vec::with_capacity(response.errors.len());
     for err in &mut response.errors {
         let code = err
             .extensions
@@ -684,28 +716,29 @@ async fn execute(
                 async_graphql::Value::String(s) => Some(s.clone()),
                 _ => None,
             });
-        match code.as_deref() {
-            Some(code::INTERNAL) => {}
-            Some(_) => continue,
-            None if request_failed => {
-                let e = async_graphql::Error::new(err.message.clone())
-                    .extend_with(|_, ext| ext.set("code", code::VALIDATION_FAILED));
-                err.extensions = e.extensions;
-                continue;
-            }
+        let code = match code {
+            Some(c) => c,
+            None if request_failed => code::VALIDATION_FAILED.to_owned(),
             None => {
                 // Not raised through ApiError, so not logged yet; its text may be internal.
                 tracing::error!(error = %err.message, path = ?err.path, "field failed");
                 err.message = "internal error".to_owned();
+                code::INTERNAL.to_owned()
             }
-        }
+        };
         let id = request_id.0.clone();
-        let e = async_graphql::Error::new(err.message.clone()).extend_with(|_, ext| {
-            ext.set("code", code::INTERNAL);
-            ext.set("requestId", id);
-        });
-        err.extensions = e.extensions;
+        let ext = err.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code.clone());
+        ext.set("requestId", id);
+        codes.push(code);
     }
+    meta.outcome = if request_failed {
+        Outcome::Rejected
+    } else if response.errors.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Error
+    };
     let status = if request_failed {
         accept.request_error_status()
     } else {
@@ -727,5 +760,6 @@ async fn execute(
         header::CONTENT_TYPE,
         HeaderValue::from_static(accept.media_type()),
     );
+    resp.extensions_mut().insert(ErrorCodes(codes));
     resp
 }

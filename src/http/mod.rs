@@ -7,6 +7,7 @@ mod probes;
 
 use crate::app::AppState;
 use crate::graphql::errors::code;
+use crate::telemetry::{ErrorCodes, OperationRecord};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,11 +19,15 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/health", get(probes::health))
-        .route("/ready", get(probes::ready))
-        .route("/metrics", get(probes::metrics))
+        .route("/ready", get(probes::ready));
+    // With a separate metrics address, the public port does not serve them.
+    if state.settings.telemetry.metrics_address.trim().is_empty() {
+        router = router.route("/metrics", get(probes::metrics));
+    }
+    router
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
@@ -33,16 +38,39 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A GraphQL-shaped error response.
+/// The router for `telemetry.metrics_address`: /metrics only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(probes::metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+tokio::task_local! {
+    /// The id of the request this task is serving (set by the middleware), so that every
+    /// error built anywhere below carries it.
+    pub static REQUEST_ID: RequestId;
+}
+
+/// The current request's id, if this runs inside a request.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.0.clone()).ok()
+}
+
+/// A GraphQL-shaped error response, with the request id and the code recorded for metrics.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
-    });
+    let mut ext = serde_json::json!({ "code": code });
+    if let (Some(ext), Some(id)) = (ext.as_object_mut(), current_request_id()) {
+        ext.insert("requestId".into(), id.into());
+    }
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
     let mut resp = (status, body.to_string()).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    resp.extensions_mut()
+        .insert(ErrorCodes(vec![code.to_owned()]));
     resp
 }
 
@@ -105,27 +133,59 @@ async fn timeout_and_metrics(
         .unwrap_or_else(|| "unmatched".to_owned());
     let id = request_id(&req);
     req.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!("request", request_id = %id.0, route = %route);
+    // Filled in by the GraphQL handler once it knows them; never variables or tokens.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id.0,
+        route = %route,
+        operation_name = tracing::field::Empty,
+        operation_type = tracing::field::Empty,
+        principal = tracing::field::Empty,
+        document_hash = tracing::field::Empty,
+    );
     let started = Instant::now();
     let limit = state.settings.server.request_timeout();
-    let mut resp = match tokio::time::timeout(limit, next.run(req).instrument(span.clone())).await {
+    let work = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone()));
+    let mut resp = match tokio::time::timeout(limit, work).await {
         Ok(resp) => resp,
         Err(_) => {
             span.in_scope(|| {
                 tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out")
             });
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::REQUEST_TIMEOUT,
-                "the request took too long and was cancelled",
-            )
+            REQUEST_ID.sync_scope(id.clone(), || {
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::REQUEST_TIMEOUT,
+                    "the request took too long and was cancelled",
+                )
+            })
         }
     };
+    let elapsed = started.elapsed();
+    if let Some(op) = resp.extensions().get::<OperationRecord>() {
+        state.metrics.record_operation(op, elapsed);
+        let slow = state.settings.telemetry.slow_operation_ms;
+        if slow > 0 && elapsed.as_millis() >= u128::from(slow) {
+            span.in_scope(|| {
+                tracing::warn!(
+                    operation = %op.name,
+                    operation_type = op.kind,
+                    duration_ms = elapsed.as_millis() as u64,
+                    "slow operation"
+                )
+            });
+        }
+    }
+    if let Some(codes) = resp.extensions().get::<ErrorCodes>() {
+        for c in &codes.0 {
+            state.metrics.record_error_code(c);
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     state
         .metrics
-        .record_http(&route, resp.status().as_u16(), started.elapsed());
+        .record_http(&route, resp.status().as_u16(), elapsed);
     resp
 }

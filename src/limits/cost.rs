@@ -218,12 +218,8 @@ impl CostModel {
         doc: &'d ExecutableDocument,
         name: Option<&str>,
     ) -> Option<(String, &'d OperationDefinition)> {
-        use async_graphql::parser::types::{DocumentOperations, OperationType};
-        let op = match (&doc.operations, name) {
-            (DocumentOperations::Single(op), _) => &op.node,
-            (DocumentOperations::Multiple(ops), Some(n)) => &ops.get(n)?.node,
-            (DocumentOperations::Multiple(_), None) => return None,
-        };
+        use async_graphql::parser::types::OperationType;
+        let (_, op) = select_operation(doc, name)?;
         let root = match op.ty {
             OperationType::Query => "Query".to_owned(),
             OperationType::Mutation => self.mutation_type.clone(),
@@ -238,6 +234,26 @@ impl CostModel {
 
     fn is_connection(&self, ty: &str) -> bool {
         ty.ends_with("Connection")
+    }
+}
+
+/// The operation a request runs, with its name: the one named by `operationName`, or the
+/// document's only operation (named or not), as GraphQL's GetOperation says.
+pub fn select_operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(Option<&'d str>, &'d OperationDefinition)> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some((None, &op.node)),
+        (DocumentOperations::Multiple(ops), Some(n)) => ops
+            .get_key_value(n)
+            .map(|(k, op)| (Some(k.as_str()), &op.node)),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(k, op)| (Some(k.as_str()), &op.node)),
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 

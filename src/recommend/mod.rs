@@ -28,6 +28,20 @@ pub enum RecommendError {
     Disabled,
 }
 
+impl RecommendError {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::Score(ScoreError::Overloaded) => "overloaded",
+            Self::Score(ScoreError::DeadlineExceeded) => "deadline",
+            Self::Score(ScoreError::Failed(_)) => "failed",
+            Self::Score(ScoreError::ShuttingDown) => "shutdown",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Model,
@@ -49,6 +63,7 @@ pub struct Recommender {
     info: Option<ModelInfo>,
     settings: MlSettings,
     popular: Mutex<Option<(Instant, PopularList)>>,
+    metrics: Option<Arc<crate::telemetry::Metrics>>,
 }
 
 /// Fewer candidates than this after the preferred cities, and popular listings from anywhere
@@ -126,7 +141,14 @@ impl Recommender {
             info,
             settings,
             popular: Mutex::new(None),
+            metrics: None,
         }
+    }
+
+    /// Counts popularity fallbacks in these metrics.
+    pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn model_version(&self) -> Option<&str> {
@@ -336,7 +358,12 @@ impl Recommender {
                         .map(|(i, (r, s))| (i, f64::from(s), Some(r)))
                         .collect();
                 }
-                Err(e) => tracing::warn!(error = %e, "recommendations fall back to popularity"),
+                Err(e) => {
+                    if let Some(m) = &self.metrics {
+                        m.record_fallback(e.reason());
+                    }
+                    tracing::warn!(error = %e, "recommendations fall back to popularity")
+                }
             }
         }
         if source == Source::Popularity {

@@ -125,6 +125,18 @@ async fn wrong_methods_and_media_types_are_refused() {
         resp.headers().get("allow").and_then(|v| v.to_str().ok()),
         Some("POST")
     );
+    // A named mutation, the document's only operation, without operationName: still 405.
+    let resp = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .query(&[(
+            "query",
+            "mutation Sneaky { deactivateProperty(id: \"x\") { id } }",
+        )])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 405);
     // A document of almost 1 MB fits the body limit but not the document limit.
     let big = format!("{{ __typename }} #{}", "x".repeat(1_000_000));
     let (status, body) = query(&app, &big).await;

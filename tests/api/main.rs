@@ -12,6 +12,7 @@ mod cost;
 mod http;
 mod indexes;
 mod mutations;
+mod observability;
 mod persisted;
 mod properties;
 mod recommendations;

@@ -1,0 +1,298 @@
+//! What an operator sees: counters that move by exactly what a known sequence of requests did,
+//! bounded label values, request ids on responses and on the log lines of their request, one
+//! log line per failed batch, slow operations logged, and /metrics on its own address.
+use crate::helpers::{Db, TestApp, code};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+/// The sum of a metric's samples whose labels include all of `labels`.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            let n = l.split(['{', ' ']).next().unwrap_or("");
+            n == name
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The values a label takes on a metric.
+fn label_values(text: &str, name: &str, label: &str) -> std::collections::BTreeSet<String> {
+    let needle = format!("{label}=\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| {
+            let start = l.find(&needle)? + needle.len();
+            let end = l[start..].find('"')? + start;
+            Some(l[start..end].to_owned())
+        })
+        .collect()
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    app.get("/metrics").await.text().await.expect("metrics")
+}
+
+#[tokio::test]
+async fn a_known_sequence_moves_the_counters_it_should() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    app.seed(20, 10, 50).await;
+    let before = metrics_text(&app).await;
+    // One success, one field error, one rejected, one trusted document, five unnamed-ish
+    // operations with fresh names.
+    app.data("query Fine { properties(first: 2) { totalCount edges { node { owner { displayName } } } } }", json!({}), None).await;
+    let (_, b) = app
+        .gql("{ properties(first: -1) { totalCount } }", json!({}), None)
+        .await;
+    assert_eq!(code(&b), "BAD_USER_INPUT");
+    let deep = "{ properties(first: 1) { edges { node { owner { interactions(first: 1) { edges { node { property { owner { interactions(first: 1) { edges { node { property { title } } } } } } } } } } } } } }";
+    let (_, b) = app.gql(deep, json!({}), None).await;
+    assert_eq!(code(&b), "MAX_DEPTH_EXCEEDED");
+    let doc = rentgraph::persisted::sha256_hex(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/persisted/partner-listings.json"
+        ))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|m| m["operations"][0]["body"].as_str().map(str::to_owned))
+        .expect("manifest"),
+    );
+    let resp = app
+        .post_raw(
+            json!({ "documentId": format!("sha256:{doc}"), "variables": { "city": "Berlin" } })
+                .to_string(),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    for _ in 0..5 {
+        let name = format!("Random{}", uuid::Uuid::new_v4().simple());
+        app.data(&format!("query {name} {{ __typename }}"), json!({}), None)
+            .await;
+    }
+    let after = metrics_text(&app).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        metric(&after, name, labels) - metric(&before, name, labels)
+    };
+    let ops = "rentgraph_graphql_operations_total";
+    assert_eq!(
+        delta(
+            ops,
+            &[("operation", "other"), ("type", "query"), ("outcome", "ok")]
+        ),
+        6.0,
+        "{after}"
+    );
+    assert_eq!(
+        delta(ops, &[("operation", "other"), ("outcome", "error")]),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            ops,
+            &[
+                ("operation", "other"),
+                ("type", "query"),
+                ("outcome", "rejected")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(ops, &[("operation", "PartnerListings"), ("outcome", "ok")]),
+        1.0
+    );
+    // Operation names from clients never become label values.
+    assert_eq!(
+        label_values(&after, ops, "operation"),
+        ["PartnerListings".to_owned(), "other".to_owned()]
+            .into_iter()
+            .collect()
+    );
+    let errors = "rentgraph_graphql_errors_total";
+    assert_eq!(delta(errors, &[("code", "BAD_USER_INPUT")]), 1.0);
+    assert_eq!(delta(errors, &[("code", "MAX_DEPTH_EXCEEDED")]), 1.0);
+    // Durations are recorded per operation too.
+    assert!(
+        delta(
+            "rentgraph_graphql_operation_duration_seconds_count",
+            &[("operation", "other")]
+        ) >= 8.0
+    );
+    // The first query batched its owners: one batch for two listings.
+    assert!(delta("rentgraph_dataloader_batches_total", &[("loader", "user")]) >= 1.0);
+    assert!(
+        metric(
+            &after,
+            "rentgraph_dataloader_batch_keys_count",
+            &[("loader", "user")]
+        ) >= 1.0
+    );
+    assert!(metric(&after, "process_resident_memory_bytes", &[]) > 1_000_000.0);
+    assert!(metric(&after, "process_cpu_seconds_total", &[]) > 0.0);
+    assert_eq!(
+        metric(
+            &after,
+            "rentgraph_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    app.cleanup().await;
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Logs of this test's server, as JSON lines (the server runs on this test's thread).
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_and_on_the_log_lines_of_their_request() {
+    use sea_orm::ConnectionTrait;
+    let (logs, _guard) = capture_logs();
+    let app = TestApp::spawn_with(Db::Postgres, &[("telemetry.slow_operation_ms", "100")]).await;
+    app.seed(60, 10, 20).await;
+    app.db_connection()
+        .await
+        .execute_unprepared("DROP TABLE property_images CASCADE")
+        .await
+        .expect("drop");
+    let resp = app
+        .post_raw(
+            json!({ "query": "{ properties(first: 50) { edges { node { title images { url } } } } }" }).to_string(),
+            &[("content-type", "application/json"), ("x-request-id", "obs-trace-1")],
+        )
+        .await;
+    assert_eq!(
+        resp.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("obs-trace-1")
+    );
+    let body: Value = resp.json().await.expect("json");
+    let errors = body["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 50, "every row's images failed");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["requestId"] == "obs-trace-1")
+    );
+    // Fifty fields failed, from one failed batch: one error line, with the request id.
+    let lines = logs.lines();
+    let failures: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("\"level\":\"ERROR\"") && l.contains("obs-trace-1"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert!(failures[0].contains("dataloader batch failed") && failures[0].contains("images"));
+    // No variables or tokens in the request's span, but the document hash is.
+    assert!(failures[0].contains("document_hash"), "{}", failures[0]);
+
+    // Errors of every kind carry the id, even those raised before GraphQL runs.
+    let resp = app
+        .post_raw(
+            "{".into(),
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", "obs-trace-2"),
+            ],
+        )
+        .await;
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["requestId"], "obs-trace-2");
+
+    // A slow operation (it waits for a lock another client holds) is logged with its name.
+    let other = app.db_connection().await;
+    use sea_orm::TransactionTrait;
+    let txn = other.begin().await.expect("begin");
+    txn.execute_unprepared("LOCK TABLE properties IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        txn.rollback().await.expect("unlock");
+    });
+    let resp = app
+        .post_raw(
+            json!({ "query": "query Waiting { properties(first: 1) { totalCount } }" }).to_string(),
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", "obs-trace-3"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    release.await.expect("released");
+    let slow: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("slow operation") && l.contains("obs-trace-3"))
+        .collect();
+    assert_eq!(slow.len(), 1, "{slow:#?}");
+    assert!(slow[0].contains("Waiting") && slow[0].contains("duration_ms"));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn metrics_can_have_an_address_of_their_own() {
+    let app =
+        TestApp::spawn_with(Db::Sqlite, &[("telemetry.metrics_address", "127.0.0.1:0")]).await;
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public port"
+    );
+    let at = app.server().metrics_addr.expect("bound");
+    let text = reqwest::get(format!("http://{at}/metrics"))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("rentgraph_build_info"), "{text}");
+    app.cleanup().await;
+}
