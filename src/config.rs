@@ -206,6 +206,7 @@ pub struct GraphqlSettings {
     pub max_root_fields: usize,
     pub max_directives_per_field: usize,
     pub max_duplicate_fields: usize,
+    pub max_selected_fields: usize,
     /// Bounds on argument values: items in one list argument, characters in one string.
     pub max_list_items: usize,
     pub max_string_chars: usize,
@@ -429,6 +430,7 @@ impl GraphqlSettings {
             max_root_fields: self.max_root_fields,
             max_directives_per_field: self.max_directives_per_field,
             max_duplicate_fields: self.max_duplicate_fields,
+            max_selected_fields: self.max_selected_fields,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod code {
     pub const MAX_ROOT_FIELDS_EXCEEDED: &str = "MAX_ROOT_FIELDS_EXCEEDED";
     pub const MAX_DIRECTIVES_EXCEEDED: &str = "MAX_DIRECTIVES_EXCEEDED";
     pub const MAX_DUPLICATE_FIELDS_EXCEEDED: &str = "MAX_DUPLICATE_FIELDS_EXCEEDED";
+    pub const MAX_FIELDS_EXCEEDED: &str = "MAX_FIELDS_EXCEEDED";
 }
 
 /// `[graphql]` settings that bound a document's shape.
@@ -34,6 +35,7 @@ pub struct DocumentLimits {
     pub max_root_fields: usize,
     pub max_directives_per_field: usize,
     pub max_duplicate_fields: usize,
+    pub max_selected_fields: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +143,8 @@ struct Figures {
     duplicates: usize,
     directives: usize,
     fields: usize,
+    /// Every field, fragments expanded as often as they are spread.
+    selected: usize,
 }
 
 impl Figures {
@@ -150,6 +154,7 @@ impl Figures {
         self.duplicates = self.duplicates.saturating_add(other.duplicates);
         self.directives = self.directives.max(other.directives);
         self.fields = self.fields.saturating_add(other.fields);
+        self.selected = self.selected.saturating_add(other.selected);
     }
 }
 
@@ -175,6 +180,7 @@ impl<'a> Walker<'a> {
                         directives: f.directives.len(),
                         fields: 1,
                         depth: 0,
+                        selected: 1,
                     };
                     let name = f.name.node.as_str();
                     let children = self.selection_set(&f.selection_set.node);
@@ -183,6 +189,7 @@ impl<'a> Walker<'a> {
                     own.aliases = own.aliases.saturating_add(children.aliases);
                     own.duplicates = own.duplicates.saturating_add(children.duplicates);
                     own.directives = own.directives.max(children.directives);
+                    own.selected = own.selected.saturating_add(children.selected);
                     total.add(own);
                 }
                 Selection::InlineFragment(inline) => {
@@ -276,6 +283,16 @@ pub fn check_document(
                 limits.max_duplicate_fields,
             ));
         }
+        // A fragment spread twice in each of forty fragments is a trillion fields: the
+        // executor (and any walk over the document) would never finish.
+        if f.selected > limits.max_selected_fields {
+            return Err(exceeded(
+                code::MAX_FIELDS_EXCEEDED,
+                "fields (fragments expanded)",
+                f.selected,
+                limits.max_selected_fields,
+            ));
+        }
     }
     Ok(())
 }
@@ -292,6 +309,7 @@ mod tests {
         max_root_fields: 4,
         max_directives_per_field: 2,
         max_duplicate_fields: 2,
+        max_selected_fields: 50,
     };
 
     fn check(q: &str) -> Result<(), &'static str> {
@@ -361,6 +379,16 @@ mod tests {
         }
         q.push_str(" fragment F40 on T { z }");
         assert_eq!(check(&q), Err(code::MAX_ALIASES_EXCEEDED));
+        // Spreads alone, without a field between them, double too.
+        let mut q = String::from("{ a { ...G0 } }");
+        for i in 0..40 {
+            q.push_str(&format!(
+                " fragment G{i} on T {{ ...G{n} ...G{n} }}",
+                n = i + 1
+            ));
+        }
+        q.push_str(" fragment G40 on T { __typename }");
+        assert_eq!(check(&q), Err(code::MAX_FIELDS_EXCEEDED));
     }
 
     #[test]

@@ -70,7 +70,17 @@ async fn abusive_documents_are_refused_before_they_run() {
             .map(|i| format!("f{i}: __typename "))
             .collect::<String>()
     );
+    // A fragment bomb: each fragment spreads the next twice, forty deep.
+    let mut bomb = String::from("{ properties(first: 1) { ...F0 } }");
+    for i in 0..40 {
+        bomb.push_str(&format!(
+            " fragment F{i} on PropertyConnection {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    bomb.push_str(" fragment F40 on PropertyConnection { totalCount }");
     for (what, doc, expected) in [
+        ("fragment bomb", bomb, "MAX_FIELDS_EXCEEDED"),
         ("deep nesting", moderate, "MAX_DEPTH_EXCEEDED"),
         ("very deep nesting", deep, "MAX_DEPTH_EXCEEDED"),
         (

@@ -68,6 +68,7 @@ async fn the_alias_flood_is_refused_by_cost() {
         &[
             ("graphql.max_aliases", "100000"),
             ("graphql.max_root_fields", "100000"),
+            ("graphql.max_selected_fields", "100000"),
             ("graphql.max_tokens", "1000000"),
             ("graphql.max_document_bytes", "2000000"),
             ("server.body_limit_bytes", "4000000"),
