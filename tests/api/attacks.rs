@@ -403,11 +403,7 @@ async fn field_errors_on_non_null_root_fields_are_200_for_both_media_types() {
 
 #[tokio::test]
 async fn readiness_says_what_failed_but_not_why() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let url = format!("redis://127.0.0.1:{port}");
+    let url = crate::helpers::absent_redis_url();
     let app = TestApp::spawn_with(Db::Sqlite, &[("redis.url", &url)]).await;
     let resp = app.get("/ready").await;
     assert_eq!(resp.status(), 503);

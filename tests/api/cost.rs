@@ -170,11 +170,7 @@ async fn two_instances_share_one_budget_through_redis() {
 #[tokio::test]
 async fn without_redis_buckets_are_kept_in_process() {
     // A Redis that is not there: no request fails, and throttling still works per instance.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let url = format!("redis://127.0.0.1:{port}");
+    let url = crate::helpers::absent_redis_url();
     let mut overrides = SMALL_BUCKET.to_vec();
     overrides.push(("redis.url", &url));
     let app = TestApp::spawn_with(Db::Sqlite, &overrides).await;

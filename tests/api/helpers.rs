@@ -340,3 +340,12 @@ impl Peer {
 pub fn redis_prefix() -> String {
     format!("rg_test_{}:", Uuid::new_v4().simple())
 }
+
+/// A Redis URL where nothing listens (a port that was free a moment ago).
+pub fn absent_redis_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    format!("redis://127.0.0.1:{port}")
+}
