@@ -230,6 +230,11 @@ pub struct TelemetrySettings {
     pub slow_operation_ms: u64,
     /// Serve /metrics on this address instead of the public port (empty: the public port).
     pub metrics_address: String,
+    /// An OTLP/HTTP collector's base URL for trace export (empty: off; needs the `otlp` build
+    /// feature).
+    pub otlp_endpoint: String,
+    /// `service.name` of exported traces.
+    pub service_name: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -320,6 +325,13 @@ impl Settings {
         if b.max_batch_size == 0 || b.queue_capacity == 0 || b.workers == 0 {
             return Err(ConfigError::Check(
                 "ml.batcher.max_batch_size, queue_capacity and workers must be at least 1".into(),
+            ));
+        }
+        if !cfg!(feature = "otlp") && !self.telemetry.otlp_endpoint.trim().is_empty() {
+            return Err(ConfigError::Check(
+                "telemetry.otlp_endpoint is set, but this binary was built without trace export \
+                 (cargo build --release --features otlp)"
+                    .into(),
             ));
         }
         if self.database.max_connections == 0 {

@@ -90,7 +90,7 @@ async fn main() -> Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            init_tracing(&settings.telemetry);
+            let _tracing = init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
             store.migrate().await.context("migration failed")?;
             eprintln!("migrations applied");
@@ -102,7 +102,7 @@ async fn main() -> Result<()> {
             interactions,
             seed,
         } => {
-            init_tracing(&settings.telemetry);
+            let _tracing = init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
             store.migrate().await.context("migration failed")?;
             let started = std::time::Instant::now();
@@ -136,7 +136,7 @@ async fn main() -> Result<()> {
             eval_users,
             seed,
         } => {
-            init_tracing(&settings.telemetry);
+            let _tracing = init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)
@@ -212,7 +212,7 @@ fn redact(url: &str) -> String {
 }
 
 async fn serve(settings: Settings) -> Result<()> {
-    init_tracing(&settings.telemetry);
+    let _tracing = init_tracing(&settings.telemetry);
     let grace = Duration::from_millis(settings.server.shutdown_timeout_ms);
     let graphiql = settings.server.graphiql;
     let server = match Server::start(settings).await {

@@ -10,17 +10,95 @@ use prometheus::{Encoder, TextEncoder};
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global tracing subscriber; a second call (tests) keeps the first.
-pub fn init_tracing(settings: &TelemetrySettings) {
+/// Keeps trace export running; dropping it flushes the spans not yet sent.
+#[derive(Default)]
+pub struct TracingGuard {
+    #[cfg(feature = "otlp")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// Installs the global tracing subscriber (logs, and with `telemetry.otlp_endpoint` OTLP trace
+/// export); a second call (tests) keeps the first.
+pub fn init_tracing(settings: &TelemetrySettings) -> TracingGuard {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter =
         EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match settings.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match settings.log_format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Pretty => fmt.boxed(),
     };
+    #[allow(unused_mut)]
+    let mut guard = TracingGuard::default();
+    #[cfg(feature = "otlp")]
+    let otel = match otlp_layer(settings) {
+        Ok(Some((layer, provider))) => {
+            guard.provider = Some(provider);
+            Some(layer)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("OTLP trace export is off: {e}");
+            None
+        }
+    };
+    #[cfg(not(feature = "otlp"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = None;
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    guard
+}
+
+/// The tracing layer that exports spans, and the provider whose shutdown flushes them.
+#[cfg(feature = "otlp")]
+pub type OtlpParts<S> = (
+    tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>,
+    opentelemetry_sdk::trace::SdkTracerProvider,
+);
+
+/// Spans to an OTLP/HTTP collector, batched on the SDK's own thread.
+#[cfg(feature = "otlp")]
+pub fn otlp_layer<S>(settings: &TelemetrySettings) -> Result<Option<OtlpParts<S>>, String>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig;
+    let endpoint = settings.otlp_endpoint.trim().trim_end_matches('/');
+    if endpoint.is_empty() {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{endpoint}/v1/traces"))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(settings.service_name.clone())
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("rentgraph");
+    Ok(Some((
+        tracing_opentelemetry::layer().with_tracer(tracer),
+        provider,
+    )))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -296,3 +296,62 @@ async fn metrics_can_have_an_address_of_their_own() {
     assert!(text.contains("rentgraph_build_info"), "{text}");
     app.cleanup().await;
 }
+
+/// With `telemetry.otlp_endpoint`, request spans reach an OTLP/HTTP collector (a stand-in
+/// collector here, on a random port, that keeps what it is sent).
+#[cfg(feature = "otlp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let received: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let sink = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(&body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let at = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let mut settings = rentgraph::config::Settings::load(rentgraph::config::Sources {
+        env: Some("test".into()),
+        ..Default::default()
+    })
+    .expect("settings")
+    .telemetry;
+    settings.otlp_endpoint = format!("http://{at}");
+    let (layer, provider) = rentgraph::telemetry::otlp_layer(&settings)
+        .expect("exporter")
+        .expect("configured");
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request", request_id = "otlp-trace-1");
+        let _entered = span.enter();
+        tracing::info_span!("dataloader", loader = "user").in_scope(|| {});
+    });
+    // Shutting the provider down flushes the batch; it blocks, so not on a runtime thread.
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .expect("join")
+        .expect("flushed");
+    let bytes = received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("otlp-trace-1") && text.contains("dataloader"),
+        "{} bytes received",
+        bytes.len()
+    );
+}
