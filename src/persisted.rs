@@ -218,6 +218,7 @@ impl ApqStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "cache", skip(self), fields(kind = "apq"))]
     pub async fn get(&self, hash: &str) -> Option<Arc<str>> {
         if let Some(q) = self.local.get(hash) {
             self.metrics.record_cache("l1", "apq", "hit");

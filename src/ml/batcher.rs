@@ -141,10 +141,12 @@ impl Shared {
         st.forming = true;
         let mut batch = Vec::new();
         let mut rows = 0;
-        self.take(&mut st, &mut batch, &mut rows, max);
+        let mut full = self.take(&mut st, &mut batch, &mut rows, max);
         let close_at = batch.first().map(|j| j.enqueued + max_wait);
         if let Some(close_at) = close_at {
-            while rows < max && !st.shutdown {
+            // Waiting is for rows that may still come; once the next job does not fit, the
+            // batch is as full as it gets.
+            while rows < max && !full && !st.shutdown {
                 let now = Instant::now();
                 if now >= close_at {
                     break;
@@ -154,7 +156,7 @@ impl Shared {
                     .wait_timeout(st, close_at - now)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
-                self.take(&mut st, &mut batch, &mut rows, max);
+                full = self.take(&mut st, &mut batch, &mut rows, max);
             }
         }
         st.forming = false;
@@ -164,21 +166,55 @@ impl Shared {
     }
 
     /// Moves whole jobs from the queue into the batch while they fit; a job larger than a
-    /// whole batch runs alone rather than never.
-    fn take(&self, st: &mut State, batch: &mut Vec<Job>, rows: &mut usize, max: usize) {
+    /// whole batch runs alone rather than never. Jobs whose caller left or whose deadline
+    /// passed are dropped on the way (they would only take room). True when the next job does
+    /// not fit, so waiting for more is pointless.
+    fn take(&self, st: &mut State, batch: &mut Vec<Job>, rows: &mut usize, max: usize) -> bool {
+        let now = Instant::now();
         while let Some(front) = st.queue.front() {
-            if *rows > 0 && *rows + front.n > max {
-                break;
+            let stale = front.reply.is_closed() || front.deadline <= now;
+            if !stale && *rows > 0 && *rows + front.n > max {
+                return true;
             }
             let Some(job) = st.queue.pop_front() else {
                 break;
             };
-            *rows += job.n;
             st.queued_rows -= job.n;
             self.metrics.queue_depth.add(-(job.n as i64), &[]);
+            if stale {
+                self.drop_stale(job, now);
+                continue;
+            }
+            *rows += job.n;
             batch.push(job);
             if *rows >= max {
-                break;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Answers (or forgets) a job that will not run: its caller left, or its deadline passed.
+    fn drop_stale(&self, job: Job, now: Instant) {
+        if job.reply.is_closed() {
+            self.metrics.reject("cancelled", job.n);
+        } else if job.deadline <= now {
+            self.metrics.reject("deadline", job.n);
+            let _ = job.reply.send(Err(ScoreError::DeadlineExceeded));
+        }
+    }
+
+    /// Removes stale jobs anywhere in the queue, so they stop counting against its capacity.
+    fn purge(&self, st: &mut State) {
+        let now = Instant::now();
+        let queue = std::mem::take(&mut st.queue);
+        for job in queue {
+            if job.reply.is_closed() || job.deadline <= now {
+                st.queued_rows -= job.n;
+                self.metrics.queue_depth.add(-(job.n as i64), &[]);
+                self.drop_stale(job, now);
+            } else {
+                st.queue.push_back(job);
             }
         }
     }
@@ -232,6 +268,11 @@ impl Batcher {
             let mut st = self.shared.lock();
             if st.shutdown {
                 return Err(ScoreError::ShuttingDown);
+            }
+            if st.queued_rows + n > self.shared.settings.queue_capacity {
+                // Rows of callers that left or gave up still count until taken: drop them
+                // before refusing anyone.
+                self.shared.purge(&mut st);
             }
             if st.queued_rows + n > self.shared.settings.queue_capacity {
                 drop(st);
@@ -442,6 +483,54 @@ mod tests {
             Ok(4),
             "a full batch starts at once, not after 10 s"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_cannot_fit_ends_the_wait() {
+        let (batcher, batches) = start(settings(4, 10_000_000, 10_000), Duration::ZERO);
+        let first = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0; 3]), later(60_000)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0; 3]), later(60_000)).await })
+        };
+        // Three rows wait for a fourth; three more cannot join them, so the first three run
+        // now instead of after max_wait (10 s). (The second job then waits for company.)
+        let done = tokio::time::timeout(Duration::from_secs(5), first).await;
+        assert!(done.is_ok(), "the batch waited for rows that could not fit");
+        let sizes = batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        assert_eq!(sizes, vec![3]);
+        second.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_of_callers_that_left_stop_counting_against_the_queue() {
+        let (batcher, _) = start(settings(2, 0, 4), Duration::from_millis(300));
+        let busy = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0, 1.0]), later(5_000)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A caller fills the queue, then goes away (its request was cancelled).
+        let gone = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.score(rows(&[1.0; 4]), later(5_000)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gone.abort();
+        let _ = gone.await;
+        // The queue holds only rows nobody waits for: a new caller is served, not refused.
+        assert_eq!(
+            batcher.score(rows(&[1.0]), later(5_000)).await,
+            Ok(vec![N_FEATURES as f32])
+        );
+        assert!(busy.await.expect("task").is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

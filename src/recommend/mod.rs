@@ -215,7 +215,9 @@ impl Recommender {
     async fn score_rows(&self, rows: Vec<f32>) -> Result<Vec<f32>, RecommendError> {
         let batcher = self.batcher.as_ref().ok_or(RecommendError::Disabled)?;
         let deadline = Instant::now() + Duration::from_millis(self.settings.deadline_ms);
-        Ok(batcher.score(rows, deadline).await?)
+        use tracing::Instrument;
+        let span = tracing::debug_span!("model", rows = rows.len() / N_FEATURES);
+        Ok(batcher.score(rows, deadline).instrument(span).await?)
     }
 
     /// Most popular listing ids, cached for `popular_ttl_secs` (one GROUP BY over interactions).

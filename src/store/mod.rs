@@ -161,7 +161,9 @@ impl ConnectionTrait for Reader<'_> {
         &self,
         stmt: sea_orm::Statement,
     ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
-        match self.0.query_one_raw(stmt.clone()).await {
+        use tracing::Instrument;
+        let span = sql_span(&stmt);
+        match self.0.query_one_raw(stmt.clone()).instrument(span).await {
             Err(e) if is_connection_error(&e) => {
                 tracing::warn!(error = %e, "a read lost its connection; retrying once");
                 self.0.query_one_raw(stmt).await
@@ -174,7 +176,9 @@ impl ConnectionTrait for Reader<'_> {
         &self,
         stmt: sea_orm::Statement,
     ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        match self.0.query_all_raw(stmt.clone()).await {
+        use tracing::Instrument;
+        let span = sql_span(&stmt);
+        match self.0.query_all_raw(stmt.clone()).instrument(span).await {
             Err(e) if is_connection_error(&e) => {
                 tracing::warn!(error = %e, "a read lost its connection; retrying once");
                 self.0.query_all_raw(stmt).await
@@ -182,6 +186,12 @@ impl ConnectionTrait for Reader<'_> {
             other => other,
         }
     }
+}
+
+/// A span per read statement: its first words (the table it reads) but never its values.
+fn sql_span(stmt: &sea_orm::Statement) -> tracing::Span {
+    let head: String = stmt.sql.chars().take(120).collect();
+    tracing::debug_span!("sql", statement = %head)
 }
 
 /// The connection failed, not the statement: I/O and protocol errors, PostgreSQL's
