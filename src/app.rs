@@ -30,6 +30,7 @@ pub struct AppState {
     pub throttle: Arc<crate::limits::throttle::Throttle>,
     pub trusted: Arc<crate::persisted::Registry>,
     pub apq: Arc<crate::persisted::ApqStore>,
+    pub caches: Arc<crate::cache::Caches>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +77,18 @@ impl AppState {
         if !trusted.is_empty() {
             tracing::info!(documents = trusted.len(), "trusted documents loaded");
         }
+        let caches = Arc::new(crate::cache::Caches::new(
+            &settings.cache,
+            redis.clone(),
+            metrics.clone(),
+        ));
+        if let Some(r) = &redis
+            && settings.cache.enabled
+        {
+            caches.spawn_listener(r.client());
+        }
         Ok(Self {
+            caches,
             schema,
             recommender,
             auth: Arc::new(Authenticator::new(&settings.auth)?),

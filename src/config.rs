@@ -55,6 +55,21 @@ pub struct Settings {
     pub ml: MlSettings,
     pub limits: LimitsSettings,
     pub persisted: PersistedSettings,
+    pub cache: CacheSettings,
+}
+
+/// `[cache]`: the two-level entity cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Off: every read goes to the database.
+    pub enabled: bool,
+    /// Entries per kind (listings, images, amenities, users) kept in process.
+    pub l1_max_entries: u64,
+    /// How long an entry stays in process at most (bounds staleness if an invalidation is lost).
+    pub l1_ttl_secs: u64,
+    /// How long Redis keeps an entry.
+    pub l2_ttl_secs: u64,
 }
 
 /// `[limits]`: query cost and the per-client budgets it is charged to.
@@ -162,6 +177,8 @@ pub struct RedisSettings {
     pub connect_timeout_ms: u64,
     /// Each call's deadline; past it the caller uses its in-process state.
     pub timeout_ms: u64,
+    /// After a failed call, how long Redis is not tried (requests use in-process state).
+    pub retry_after_ms: u64,
     /// Put before every key, so deployments (and tests) can share one Redis.
     pub prefix: String,
 }

@@ -1,6 +1,7 @@
 //! rentgraph: a GraphQL API for a rental-property platform. See docs/ARCHITECTURE.md.
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod graphql;
 pub mod http;

@@ -1,7 +1,9 @@
 //! The shared Redis tier: one auto-reconnecting connection per process, a key prefix, and a
 //! short timeout on every call. Redis holds state that many instances share (throttling
 //! buckets, persisted queries) but is never required: a call that fails or times out answers
-//! `None`, and the caller falls back to its in-process state. Failures are counted
+//! `None`, and the caller falls back to its in-process state. After a failure, calls are not
+//! even tried for `redis.retry_after_ms`, so an outage costs requests no waiting; then one call
+//! probes again. Failures are counted
 //! (`rentgraph_redis_errors_total`) and logged at most once per interval, so an outage does not
 //! write a log line per request; the connection manager reconnects by itself.
 use crate::config::RedisSettings;
@@ -16,11 +18,23 @@ const LOG_EVERY_SECS: u64 = 10;
 
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: Arc<str>,
     timeout: Duration,
     last_logged: Arc<AtomicU64>,
+    /// Unix ms before which calls are not tried (Redis just failed): during an outage requests
+    /// pay no timeout, and one call per interval probes whether Redis is back.
+    down_until_ms: Arc<AtomicU64>,
+    retry_after: Duration,
     errors: Counter<u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl RedisStore {
@@ -41,12 +55,15 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Some(Self {
+            client,
             conn,
             prefix: settings.prefix.clone().into(),
             timeout,
             last_logged: Arc::new(AtomicU64::new(0)),
+            down_until_ms: Arc::new(AtomicU64::new(0)),
+            retry_after: Duration::from_millis(settings.retry_after_ms),
             errors: meter
                 .u64_counter("rentgraph_redis_errors")
                 .with_description("Redis calls that failed or timed out (the caller fell back)")
@@ -59,6 +76,11 @@ impl RedisStore {
         format!("{}{suffix}", self.prefix)
     }
 
+    /// The client, for connections of their own (pub/sub).
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
+    }
+
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -68,11 +90,20 @@ impl RedisStore {
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
+        if now_ms() < self.down_until_ms.load(Ordering::Relaxed) {
+            self.errors
+                .add(1, &[opentelemetry::KeyValue::new("call", what)]);
+            return None;
+        }
         let error = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => return Some(v),
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
         };
+        self.down_until_ms.store(
+            now_ms() + self.retry_after.as_millis() as u64,
+            Ordering::Relaxed,
+        );
         self.errors
             .add(1, &[opentelemetry::KeyValue::new("call", what)]);
         let now = std::time::SystemTime::now()

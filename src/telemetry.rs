@@ -118,6 +118,7 @@ pub struct Metrics {
     dataloader_loads: Counter<u64>,
     dataloader_keys: Histogram<u64>,
     cache_requests: Counter<u64>,
+    invalidations: Counter<u64>,
     fallbacks: Counter<u64>,
 }
 
@@ -230,6 +231,10 @@ impl Metrics {
                 .u64_counter("rentgraph_cache_requests")
                 .with_description("Cache lookups by level (l1, l2), kind and result (hit, miss, error)")
                 .build(),
+            invalidations: meter
+                .u64_counter("rentgraph_cache_invalidations")
+                .with_description("Cache invalidations published (sent) and applied from other instances (received)")
+                .build(),
             fallbacks: meter
                 .u64_counter("rentgraph_recommendation_fallbacks")
                 .with_description("Recommendations ranked by popularity because the model could not answer, by reason")
@@ -298,6 +303,30 @@ impl Metrics {
                 KeyValue::new("result", result),
             ],
         );
+    }
+
+    pub fn record_cache_n(
+        &self,
+        level: &'static str,
+        kind: &'static str,
+        result: &'static str,
+        n: u64,
+    ) {
+        if n > 0 {
+            self.cache_requests.add(
+                n,
+                &[
+                    KeyValue::new("level", level),
+                    KeyValue::new("kind", kind),
+                    KeyValue::new("result", result),
+                ],
+            );
+        }
+    }
+
+    pub fn record_invalidation(&self, direction: &'static str) {
+        self.invalidations
+            .add(1, &[KeyValue::new("direction", direction)]);
     }
 
     pub fn record_fallback(&self, reason: &'static str) {

@@ -11,6 +11,7 @@
 //! key. Batching is complete by construction, and the delay can be zero (see
 //! docs/PERFORMANCE.md for the measurement).
 use crate::auth::Principal;
+use crate::cache::{Caches, Tier};
 use crate::recommend::{RecommendError, Recommender};
 use crate::store::{HistoryCursor, PropertyStats, SavedRow, Store, StoreError};
 use crate::telemetry::Metrics;
@@ -36,9 +37,35 @@ pub struct Db {
     viewer: Principal,
     recommender: Arc<Recommender>,
     metrics: Arc<Metrics>,
+    caches: Arc<Caches>,
 }
 
 impl Db {
+    /// Rows by id through the entity cache: hits from L1 and L2, the rest from `load` (one
+    /// statement), which then fills both levels.
+    async fn through<V, F, Fut>(
+        &self,
+        tier: &Tier<V>,
+        ids: Vec<Uuid>,
+        load: F,
+    ) -> Result<HashMap<Uuid, V>, LoadError>
+    where
+        V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce(Vec<Uuid>) -> Fut,
+        Fut: Future<Output = Result<HashMap<Uuid, V>, StoreError>>,
+    {
+        if !self.caches.enabled {
+            return Ok(load(ids).await?);
+        }
+        let (mut found, missing) = tier.get_many(&ids).await;
+        if !missing.is_empty() {
+            let loaded: Vec<(Uuid, V)> = load(missing).await?.into_iter().collect();
+            tier.put_many(&loaded).await;
+            found.extend(loaded);
+        }
+        Ok(found)
+    }
+
     /// Runs one batch: counted per loader, in a span of its own, and a failure logged here once
     /// (the fields waiting on it then fail without logging it again).
     async fn batch<T, E: std::fmt::Display>(
@@ -72,6 +99,7 @@ pub fn loaders(
     viewer: Principal,
     recommender: Arc<Recommender>,
     metrics: Arc<Metrics>,
+    caches: Arc<Caches>,
     delay: Duration,
     max_batch_size: usize,
 ) -> (Loaders, Batches) {
@@ -82,6 +110,7 @@ pub fn loaders(
         viewer,
         recommender,
         metrics,
+        caches,
     };
     let loaders = DataLoader::new(db, move |fut| queue.push(fut))
         .delay(delay)
@@ -223,8 +252,14 @@ impl Loader<UserKey> for Db {
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, user::Model>, LoadError> {
         self.batch("user", keys.len(), async move {
-            let rows = self.store.users_by_ids(&ids(keys, |k| k.0)).await?;
-            Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
+            let store = self.store.clone();
+            let found = self
+                .through(&self.caches.users, ids(keys, |k| k.0), |ids| async move {
+                    let rows = store.users_by_ids(&ids).await?;
+                    Ok(rows.into_iter().map(|u| (u.id, u)).collect())
+                })
+                .await?;
+            Ok(found.into_iter().map(|(id, u)| (UserKey(id), u)).collect())
         })
         .await
     }
@@ -239,9 +274,20 @@ impl Loader<PropertyKey> for Db {
         keys: &[PropertyKey],
     ) -> Result<HashMap<PropertyKey, property::Model>, LoadError> {
         self.batch("property", keys.len(), async move {
-            let rows = self.store.properties_by_ids(&ids(keys, |k| k.0)).await?;
-            Ok(rows
-                .into_iter()
+            let store = self.store.clone();
+            let found = self
+                .through(
+                    &self.caches.properties,
+                    ids(keys, |k| k.0),
+                    |ids| async move {
+                        let rows = store.properties_by_ids(&ids).await?;
+                        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+                    },
+                )
+                .await?;
+            // Visibility is decided here, per request, on cached rows as on fresh ones.
+            Ok(found
+                .into_values()
                 .filter(|p| p.is_active || self.viewer.may_see_user(p.owner_id))
                 .map(|p| (PropertyKey(p.id), p))
                 .collect())
@@ -275,12 +321,21 @@ impl Loader<ImagesKey> for Db {
 
     async fn load(&self, keys: &[ImagesKey]) -> Result<HashMap<ImagesKey, Self::Value>, LoadError> {
         self.batch("images", keys.len(), async move {
-            let mut out: HashMap<ImagesKey, Self::Value> =
-                keys.iter().map(|k| (*k, Vec::new())).collect();
-            for img in self.store.images_for(&ids(keys, |k| k.0)).await? {
-                out.entry(ImagesKey(img.property_id)).or_default().push(img);
-            }
-            Ok(out)
+            let store = self.store.clone();
+            let found = self
+                .through(&self.caches.images, ids(keys, |k| k.0), |ids| async move {
+                    let mut out: HashMap<Uuid, Vec<property_image::Model>> =
+                        ids.iter().map(|id| (*id, Vec::new())).collect();
+                    for img in store.images_for(&ids).await? {
+                        out.entry(img.property_id).or_default().push(img);
+                    }
+                    Ok(out)
+                })
+                .await?;
+            Ok(found
+                .into_iter()
+                .map(|(id, v)| (ImagesKey(id), v))
+                .collect())
         })
         .await
     }
@@ -295,14 +350,25 @@ impl Loader<AmenitiesKey> for Db {
         keys: &[AmenitiesKey],
     ) -> Result<HashMap<AmenitiesKey, Self::Value>, LoadError> {
         self.batch("amenities", keys.len(), async move {
-            let mut out: HashMap<AmenitiesKey, Self::Value> =
-                keys.iter().map(|k| (*k, Vec::new())).collect();
-            for row in self.store.amenities_for(&ids(keys, |k| k.0)).await? {
-                out.entry(AmenitiesKey(row.property_id))
-                    .or_default()
-                    .push(row.amenity);
-            }
-            Ok(out)
+            let store = self.store.clone();
+            let found = self
+                .through(
+                    &self.caches.amenities,
+                    ids(keys, |k| k.0),
+                    |ids| async move {
+                        let mut out: HashMap<Uuid, Vec<Amenity>> =
+                            ids.iter().map(|id| (*id, Vec::new())).collect();
+                        for row in store.amenities_for(&ids).await? {
+                            out.entry(row.property_id).or_default().push(row.amenity);
+                        }
+                        Ok(out)
+                    },
+                )
+                .await?;
+            Ok(found
+                .into_iter()
+                .map(|(id, v)| (AmenitiesKey(id), v))
+                .collect())
         })
         .await
     }

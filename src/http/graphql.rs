@@ -570,6 +570,7 @@ async fn execute_inner(
         principal,
         state.recommender.clone(),
         state.metrics.clone(),
+        state.caches.clone(),
         g.dataloader_delay(),
         g.dataloader_max_batch_size,
     );
@@ -578,6 +579,7 @@ async fn execute_inner(
         .variables(variables.clone())
         .data(principal)
         .data(state.recommender.clone())
+        .data(state.caches.clone())
         .data(loaders);
     if let Some(name) = incoming.operation_name {
         request = request.operation_name(name);

@@ -7,6 +7,7 @@ mod attacks;
 mod auth;
 mod bad_input;
 mod batching;
+mod cache;
 mod config;
 mod cost;
 mod http;

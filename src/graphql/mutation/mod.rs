@@ -8,3 +8,10 @@ pub struct Mutation(
     interaction::InteractionMutation,
     user::UserMutation,
 );
+
+/// After a write: the entity cache forgets what changed, on every instance.
+pub(super) async fn invalidate(ctx: &async_graphql::Context<'_>, changed: crate::cache::Changed) {
+    if let Ok(caches) = ctx.data::<std::sync::Arc<crate::cache::Caches>>() {
+        caches.invalidate(changed).await;
+    }
+}

@@ -206,6 +206,7 @@ impl PropertyMutation {
             .update_property(id, patch)
             .await
             .map_err(ApiError::from)?;
+        super::invalidate(ctx, crate::cache::Changed::Property(id)).await;
         Ok(Property(updated))
     }
 
@@ -225,6 +226,7 @@ impl PropertyMutation {
             .update_property(id, patch)
             .await
             .map_err(ApiError::from)?;
+        super::invalidate(ctx, crate::cache::Changed::Property(id)).await;
         Ok(Property(updated))
     }
 }

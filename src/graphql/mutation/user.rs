@@ -89,6 +89,7 @@ impl UserMutation {
             .update_preferences(user, prefs)
             .await
             .map_err(ApiError::from)?;
+        super::invalidate(ctx, crate::cache::Changed::User(user)).await;
         Ok(User(updated))
     }
 }

@@ -1,0 +1,300 @@
+//! The entity cache: repeated reads stop reaching the database, two instances stay consistent
+//! through Redis, and Redis going away (and coming back) costs no request.
+use crate::helpers::{Db, TestApp, redis_prefix, redis_url};
+use entity::Role;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const LISTING: &str = "query($id: ID!) { property(id: $id) { id title isActive images { url } amenities owner { displayName } } }";
+
+async fn first_listing(app: &TestApp) -> (String, String) {
+    let d = app
+        .data(
+            "{ properties(first: 1) { edges { node { id owner { id } } } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    let node = &d["properties"]["edges"][0]["node"];
+    (
+        node["id"].as_str().expect("id").to_owned(),
+        node["owner"]["id"].as_str().expect("owner").to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn warm_reads_skip_the_database_and_say_so_in_metrics() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    app.seed(20, 10, 20).await;
+    let (id, _) = first_listing(&app).await;
+    let s0 = app.statements().await;
+    app.data(LISTING, json!({ "id": id }), None).await;
+    let s1 = app.statements().await;
+    app.data(LISTING, json!({ "id": id }), None).await;
+    let s2 = app.statements().await;
+    let (cold, warm) = (s1 - s0, s2 - s1);
+    assert!(
+        cold >= 3,
+        "listing, images, amenities (the owner was read before): {cold}"
+    );
+    assert_eq!(warm, 0, "a warm read runs no statement");
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("rentgraph_cache_requests_total")
+                && l.contains("kind=\"property\"")
+                && l.contains("result=\"hit\"")),
+        "{metrics}"
+    );
+    // Off, every read goes to the database.
+    let off = TestApp::spawn_with(Db::Sqlite, &[("cache.enabled", "false")]).await;
+    off.seed(20, 10, 20).await;
+    let (id, _) = first_listing(&off).await;
+    off.data(LISTING, json!({ "id": id }), None).await;
+    let s1 = off.statements().await;
+    off.data(LISTING, json!({ "id": id }), None).await;
+    assert!(off.statements().await - s1 >= 4);
+    off.cleanup().await;
+    app.cleanup().await;
+}
+
+/// Polls `read` until `done` says yes (invalidations travel by pub/sub: milliseconds).
+async fn eventually(mut read: impl AsyncFnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = read().await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_change_through_one_instance_is_seen_through_another() {
+    let prefix = redis_prefix();
+    let url = redis_url();
+    let a = TestApp::spawn_with(
+        Db::Postgres,
+        &[("redis.url", &url), ("redis.prefix", &prefix)],
+    )
+    .await;
+    let u = a.seed(20, 10, 20).await;
+    let b = a.peer(&[]).await;
+    let listing = a
+        .data(
+            "{ properties(first: 100) { edges { node { id owner { id } } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", u.owner))
+        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+        .expect("the owner has a listing");
+    let read_b = || async {
+        let resp = b
+            .post(
+                json!({ "query": LISTING, "variables": { "id": listing } }),
+                &[],
+            )
+            .await;
+        resp.json::<Value>().await.unwrap_or(Value::Null)
+    };
+    // B has it cached (L1 and L2).
+    let before = read_b().await;
+    assert!(before["data"]["property"]["title"].is_string(), "{before}");
+    // A changes it: B sees the new title and images.
+    let owner = a.token(u.owner, Role::Owner);
+    a.data(
+        "mutation($id: ID!) { updateProperty(id: $id, input: { title: \"Renamed by A\", imageUrls: [\"https://img.example/new.jpg\"] }) { id } }",
+        json!({ "id": listing }),
+        Some(&owner),
+    )
+    .await;
+    let after = eventually(read_b, |v| v["data"]["property"]["title"] == "Renamed by A").await;
+    assert_eq!(
+        after["data"]["property"]["title"], "Renamed by A",
+        "{after}"
+    );
+    assert_eq!(
+        after["data"]["property"]["images"],
+        json!([{ "url": "https://img.example/new.jpg" }])
+    );
+    // A page through B shows it too, and a deactivation hides it from B's anonymous readers.
+    a.data(
+        "mutation($id: ID!) { deactivateProperty(id: $id) { id } }",
+        json!({ "id": listing }),
+        Some(&owner),
+    )
+    .await;
+    let gone = eventually(read_b, |v| v["data"]["property"].is_null()).await;
+    assert!(gone["data"]["property"].is_null(), "{gone}");
+    let metrics = a.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(
+        metrics.contains("rentgraph_cache_invalidations_total"),
+        "{metrics}"
+    );
+    b.stop().await;
+    a.cleanup().await;
+}
+
+/// A redis-server of this test's own on a free port, so it can be killed.
+struct OwnRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (installed with Redis)");
+        Self { port, child }
+    }
+
+    async fn ready(&self) {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_and_coming_back_costs_no_request() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut redis = OwnRedis::start(port);
+    redis.ready().await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(
+        Db::Postgres,
+        &[("redis.url", &url), ("redis.timeout_ms", "50")],
+    )
+    .await;
+    app.seed(40, 10, 20).await;
+    let mut ids: Vec<String> = app
+        .data(
+            "{ properties(first: 40) { edges { node { id } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+        .collect();
+    // Ten listings stay unread until Redis is back.
+    let unread = ids.split_off(30);
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let load = |rounds: usize| {
+        let client = app.client.clone();
+        let url = format!("{}/graphql", app.base);
+        let ids = ids.clone();
+        let failures = failures.clone();
+        let sent = sent.clone();
+        async move {
+            for i in 0..rounds {
+                let id = &ids[i % ids.len()];
+                let body = json!({ "query": LISTING, "variables": { "id": id } }).to_string();
+                let ok = match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| {
+                        v.get("errors").is_none() && v["data"]["property"]["id"] == *id
+                    }),
+                    _ => false,
+                };
+                if !ok {
+                    failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    };
+    // With Redis, then without it, then with it again, under load all along.
+    let runner = tokio::spawn(load(600));
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 150 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.kill();
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 350 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let redis = OwnRedis::start(port);
+    redis.ready().await;
+    runner.await.expect("load");
+    assert_eq!(
+        failures.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "requests failed"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(
+        metrics.contains("rentgraph_redis_errors_total"),
+        "the outage was counted"
+    );
+    // Redis is back: listings read for the first time are written to L2 again (once the
+    // server tries Redis again, at most redis.retry_after_ms later).
+    let mut conn = redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut written = false;
+    for id in &unread {
+        app.data(LISTING, json!({ "id": id }), None).await;
+        let pattern = format!("rentgraph:*:property:{}", crate::helpers::decode_gid(id));
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(written, "entries are written to Redis again");
+    drop(redis);
+    app.cleanup().await;
+}
