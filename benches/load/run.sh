@@ -11,16 +11,39 @@ export RENTGRAPH__DATABASE__URL="${RENTGRAPH__DATABASE__URL:-postgres://postgres
 export RENTGRAPH__SERVER__PORT=8099
 export RENTGRAPH__TELEMETRY__LOG_FILTER=error
 export RENTGRAPH__DATABASE__SEED_IF_EMPTY=false
+# Raw serving speed: budgets would throttle one load generator long before the server tires.
+export RENTGRAPH__LIMITS__THROTTLE=false
 scripts/fetch-ort
 cargo build --release --quiet
 if ! psql -h 127.0.0.1 -U postgres -lqt | cut -d'|' -f1 | grep -qw rentgraph_load; then
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE rentgraph_load"
   ./target/release/rentgraph seed --properties 100000 --users 10000 --interactions 1000000
 fi
-./target/release/rentgraph serve &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
-for _ in $(seq 1 50); do curl -sf localhost:8099/ready >/dev/null && break; sleep 0.2; done
+ids=$(mktemp)
+psql -h 127.0.0.1 -U postgres -d rentgraph_load -Atc \
+  "SELECT id FROM properties WHERE is_active ORDER BY md5(id::text)" > "$ids"
+server=
+start() {
+  ./target/release/rentgraph serve &
+  server=$!
+  for _ in $(seq 1 50); do curl -sf localhost:8099/ready >/dev/null && break; sleep 0.2; done
+}
+stop() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }
+trap 'stop; rm -f "$ids"' EXIT
+# A listing by id with owner and images, ids uniform and Zipf-like, entity cache off and on.
+for cache in false true; do
+  export RENTGRAPH__CACHE__ENABLED=$cache
+  start
+  for dist in uniform zipf; do
+    echo "== listing by id, $dist ids, cache $cache ($conns connections, ${secs}s)"
+    IDS_FILE="$ids" DIST=$dist wrk -t2 -c"$conns" -d"${secs}s" --latency \
+      -s benches/load/listing.lua http://127.0.0.1:8099/graphql | grep -E "Requests/sec|Latency|50%|99%|errors"
+  done
+  curl -s localhost:8099/metrics | grep -E '^rentgraph_cache_requests_total\{.*kind="property"' || true
+  stop
+done
+export RENTGRAPH__CACHE__ENABLED=true
+start
 user=$(psql -h 127.0.0.1 -U postgres -d rentgraph_load -Atc \
   "SELECT id FROM users WHERE role = 'USER' AND preferences::text <> '{}' ORDER BY email LIMIT 1")
 export TOKEN
