@@ -17,3 +17,5 @@ sizes="--properties 20000 --users 4000 --interactions 400000 --seed 42"
 ./target/release/rentgraph export-training-data --out ml/data/training.csv --eval-users 3000 --seed 42
 ml/.venv/bin/python ml/train.py --data ml/data/training.csv \
   --onnx models/recommender.onnx --info models/recommender.json --trained-on "rentgraph seed $sizes"
+# Record the file's sha256 and golden scores: the server checks both before it serves.
+./target/release/rentgraph model seal

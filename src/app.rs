@@ -151,12 +151,15 @@ fn recommender(
         return Ok(Recommender::new(store, None, None, ml.clone()));
     }
     let info = ModelInfo::load(&ml.info_path)?;
+    info.verify_file(&ml.model_path)?;
     let files = ModelFiles {
         library: ml.ort_library.clone().into(),
         model: ml.model_path.clone(),
         intra_threads: ml.intra_threads,
         output: info.output.clone(),
     };
+    // The golden rows, on this ONNX Runtime, before anything is served.
+    info.verify_golden(&ml.model_path, &mut OrtScorer::load(&files)?)?;
     let batcher = Batcher::start(ml.batcher.clone(), &metrics.meter(), || {
         OrtScorer::load(&files).map(|s| Box::new(s) as Box<dyn Scorer>)
     })?;

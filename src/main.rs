@@ -63,6 +63,11 @@ enum Command {
     },
     /// Print the query-cost weights of the schema's fields.
     CostTable,
+    /// The shipped model's integrity record.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Print a bearer token for a user (development).
     Token {
         /// The user's id as `User.id` shows it (a raw UUID works too).
@@ -72,6 +77,12 @@ enum Command {
         #[arg(long, default_value = "USER")]
         role: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Record the ONNX file's sha256 and golden scores in ml.info_path (ml/train.sh runs it).
+    Seal,
 }
 
 #[derive(Subcommand)]
@@ -168,6 +179,42 @@ async fn main() -> Result<()> {
                 "{} trusted documents in {} validate against the schema",
                 registry.len(),
                 dir.display()
+            );
+            Ok(())
+        }
+        Command::Model {
+            command: ModelCommand::Seal,
+        } => {
+            use rentgraph::ml::model::{
+                GoldenRow, ModelFiles, OrtScorer, Scorer, file_sha256, golden_inputs,
+            };
+            let ml = &settings.ml;
+            let text = std::fs::read_to_string(&ml.info_path)
+                .with_context(|| format!("cannot read {}", ml.info_path.display()))?;
+            let mut info: serde_json::Value = serde_json::from_str(&text)?;
+            let files = ModelFiles {
+                library: ml.ort_library.clone().into(),
+                model: ml.model_path.clone(),
+                intra_threads: 1,
+                output: info["output"].as_str().map(str::to_owned),
+            };
+            let mut scorer = OrtScorer::load(&files)?;
+            let inputs = golden_inputs();
+            let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+            let scores = scorer.score(&flat, inputs.len())?;
+            let golden: Vec<GoldenRow> = inputs
+                .into_iter()
+                .zip(scores)
+                .map(|(features, score)| GoldenRow { features, score })
+                .collect();
+            info["sha256"] = serde_json::Value::String(file_sha256(&ml.model_path)?);
+            info["golden"] = serde_json::to_value(golden)?;
+            std::fs::write(&ml.info_path, serde_json::to_string_pretty(&info)? + "\n")
+                .with_context(|| format!("cannot write {}", ml.info_path.display()))?;
+            eprintln!(
+                "sealed {} in {}",
+                ml.model_path.display(),
+                ml.info_path.display()
             );
             Ok(())
         }

@@ -29,7 +29,24 @@ pub enum ModelError {
     },
     #[error("inference failed: {0}")]
     Inference(String),
+    #[error(
+        "the model {path} is not the one models/recommender.json describes: {reason}. Ship the \
+         two files together (ml/train.sh writes both; `rentgraph model seal` records a model's \
+         hash and golden rows)"
+    )]
+    Integrity { path: String, reason: String },
 }
+
+/// A row of features and the score the model gave it when it was sealed: scored again at
+/// start-up, it proves the file loaded is the model that was evaluated, on this ONNX Runtime.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct GoldenRow {
+    pub features: Vec<f32>,
+    pub score: f32,
+}
+
+/// Scores may differ this much between ONNX Runtime builds; a different model differs far more.
+const GOLDEN_TOLERANCE: f32 = 1e-4;
 
 /// models/recommender.json: what training recorded about the model.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,9 +57,98 @@ pub struct ModelInfo {
     pub output: Option<String>,
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// sha256 of the ONNX file (hex).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub golden: Vec<GoldenRow>,
+}
+
+pub fn file_sha256(path: &Path) -> Result<String, ModelError> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Deterministic, varied rows for golden scores (within the features' usual ranges).
+pub fn golden_inputs() -> Vec<Vec<f32>> {
+    (0..8u32)
+        .map(|r| {
+            (0..N_FEATURES as u32)
+                .map(|f| {
+                    ((r * 37 + f * 11) % 23) as f32 / 23.0 * if f % 4 == 0 { 3.0 } else { 1.0 }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 impl ModelInfo {
+    /// The ONNX file must be the one this description was written for: its sha256 as recorded,
+    /// and the version (`lgbm-<first 12 hex of the hash>`) naming the same bytes.
+    pub fn verify_file(&self, model: &Path) -> Result<(), ModelError> {
+        let fail = |reason: String| ModelError::Integrity {
+            path: model.display().to_string(),
+            reason,
+        };
+        let actual = file_sha256(model)?;
+        match &self.sha256 {
+            Some(expected) if *expected != actual => {
+                return Err(fail(format!(
+                    "its sha256 is {actual}, recommender.json records {expected}"
+                )));
+            }
+            None => return Err(fail("recommender.json records no sha256".into())),
+            _ => {}
+        }
+        if let Some(short) = self.version.strip_prefix("lgbm-")
+            && !actual.starts_with(short)
+        {
+            return Err(fail(format!(
+                "version {} does not name this file (sha256 {actual})",
+                self.version
+            )));
+        }
+        Ok(())
+    }
+
+    /// Scores the golden rows and compares them with the recorded scores.
+    pub fn verify_golden(&self, model: &Path, scorer: &mut dyn Scorer) -> Result<(), ModelError> {
+        let fail = |reason: String| ModelError::Integrity {
+            path: model.display().to_string(),
+            reason,
+        };
+        if self.golden.is_empty() {
+            return Err(fail("recommender.json records no golden rows".into()));
+        }
+        let rows: Vec<f32> = self
+            .golden
+            .iter()
+            .flat_map(|g| g.features.iter().copied())
+            .collect();
+        if rows.len() != self.golden.len() * N_FEATURES {
+            return Err(fail(format!(
+                "golden rows must have {N_FEATURES} features each"
+            )));
+        }
+        let scores = scorer.score(&rows, self.golden.len())?;
+        for (i, (got, g)) in scores.iter().zip(&self.golden).enumerate() {
+            if (got - g.score).abs() > GOLDEN_TOLERANCE {
+                return Err(fail(format!(
+                    "golden row {i} scores {got}, recorded {}",
+                    g.score
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let err = |reason: String| ModelError::Load {
             path: path.display().to_string(),

@@ -420,3 +420,66 @@ async fn any_number_of_dismissals_is_excluded() {
     }
     app.cleanup().await;
 }
+
+/// The server refuses a model that is not the one recommender.json describes: other bytes, or
+/// bytes that no longer score the golden rows as recorded.
+#[tokio::test]
+async fn a_model_that_is_not_the_described_one_stops_start_up() {
+    use rentgraph::config::{Settings, Sources};
+    let dir = std::env::temp_dir().join(format!("rg_model_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::copy(
+        format!("{root}/models/recommender.onnx"),
+        dir.join("m.onnx"),
+    )
+    .expect("copy");
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/models/recommender.json")).expect("info"),
+    )
+    .expect("json");
+    let start = |info: Value| {
+        let dir = dir.clone();
+        async move {
+            std::fs::write(dir.join("m.json"), info.to_string()).expect("write");
+            let settings = Settings::load(Sources {
+                env: Some("test".into()),
+                file: None,
+                overrides: vec![
+                    ("database.url".into(), "sqlite::memory:".into()),
+                    ("server.port".into(), "0".into()),
+                    (
+                        "ml.model_path".into(),
+                        dir.join("m.onnx").display().to_string(),
+                    ),
+                    (
+                        "ml.info_path".into(),
+                        dir.join("m.json").display().to_string(),
+                    ),
+                ],
+            })
+            .expect("settings");
+            match rentgraph::app::Server::start(settings).await {
+                Ok(server) => {
+                    server.stop(std::time::Duration::from_secs(1)).await;
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    assert_eq!(start(info.clone()).await, Ok(()), "the shipped pair starts");
+    let mut other_bytes = info.clone();
+    other_bytes["sha256"] = json!("0".repeat(64));
+    let err = start(other_bytes).await.expect_err("refused");
+    assert!(err.contains("sha256") && err.contains("m.onnx"), "{err}");
+    let mut drifted = info.clone();
+    drifted["golden"][3]["score"] = json!(0.999);
+    let err = start(drifted).await.expect_err("refused");
+    assert!(err.contains("golden row 3"), "{err}");
+    let mut unsealed = info;
+    unsealed.as_object_mut().expect("object").remove("golden");
+    let err = start(unsealed).await.expect_err("refused");
+    assert!(err.contains("no golden rows"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
