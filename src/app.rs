@@ -111,6 +111,40 @@ impl AppState {
         })
     }
 
+    /// Loads the most popular listings into the cache now, and keeps doing so in the
+    /// background every `cache.warm_interval_secs`. A failure only costs warmth: it is logged.
+    pub async fn warm_cache(&self) {
+        let c = &self.settings.cache;
+        if !c.enabled || c.warm_listings == 0 {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match crate::cache::warm(&self.caches, &self.store, c.warm_listings, 1000).await {
+            Ok(n) => tracing::info!(
+                listings = n,
+                ms = started.elapsed().as_millis() as u64,
+                "cache warmed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "warming the cache failed"),
+        }
+        if c.warm_interval_secs == 0 {
+            return;
+        }
+        let (caches, store) = (Arc::downgrade(&self.caches), self.store.clone());
+        let (n, every) = (c.warm_listings, Duration::from_secs(c.warm_interval_secs));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(caches) = caches.upgrade() else {
+                    return;
+                };
+                if let Err(e) = crate::cache::warm(&caches, &store, n, 1000).await {
+                    tracing::warn!(error = %e, "warming the cache failed");
+                }
+            }
+        });
+    }
+
     /// Migrations and the demo data set, as configured.
     pub async fn prepare_database(&self) -> Result<(), StoreError> {
         let db = &self.settings.database;
@@ -185,6 +219,7 @@ impl Server {
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
         let state = AppState::new(settings).await?;
         state.prepare_database().await?;
+        state.warm_cache().await;
         let addr = format!(
             "{}:{}",
             state.settings.server.host, state.settings.server.port

@@ -70,6 +70,10 @@ pub struct CacheSettings {
     pub l1_ttl_secs: u64,
     /// How long Redis keeps an entry.
     pub l2_ttl_secs: u64,
+    /// The most popular listings (with images, amenities, owners) loaded at start, before the
+    /// server accepts requests, and again every `warm_interval_secs` (0: no warming).
+    pub warm_listings: usize,
+    pub warm_interval_secs: u64,
 }
 
 /// `[limits]`: query cost and the per-client budgets it is charged to.

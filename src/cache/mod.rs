@@ -298,3 +298,59 @@ impl Caches {
         });
     }
 }
+
+/// Loads the `n` most popular listings, their images, amenities and owners into the cache, in
+/// batches of `chunk` (one statement per kind and batch), so the first requests after a deploy
+/// find them warm. Returns how many listings were loaded.
+pub async fn warm(
+    caches: &Caches,
+    store: &crate::store::Store,
+    n: usize,
+    chunk: usize,
+) -> Result<usize, crate::store::StoreError> {
+    if !caches.enabled || n == 0 {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = store
+        .popular_listing_ids(n as u64)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut loaded = 0;
+    for part in ids.chunks(chunk.max(1)) {
+        let listings = store.properties_by_ids(part).await?;
+        let owners: Vec<Uuid> = listings.iter().map(|p| p.owner_id).collect();
+        let mut images: HashMap<Uuid, Vec<property_image::Model>> =
+            part.iter().map(|id| (*id, Vec::new())).collect();
+        for img in store.images_for(part).await? {
+            images.entry(img.property_id).or_default().push(img);
+        }
+        let mut amenities: HashMap<Uuid, Vec<Amenity>> =
+            part.iter().map(|id| (*id, Vec::new())).collect();
+        for row in store.amenities_for(part).await? {
+            amenities
+                .entry(row.property_id)
+                .or_default()
+                .push(row.amenity);
+        }
+        let users = store.users_by_ids(&owners).await?;
+        loaded += listings.len();
+        let listings: Vec<(Uuid, property::Model)> =
+            listings.into_iter().map(|p| (p.id, p)).collect();
+        caches.properties.put_many(&listings).await;
+        caches
+            .images
+            .put_many(&images.into_iter().collect::<Vec<_>>())
+            .await;
+        caches
+            .amenities
+            .put_many(&amenities.into_iter().collect::<Vec<_>>())
+            .await;
+        caches
+            .users
+            .put_many(&users.into_iter().map(|u| (u.id, u)).collect::<Vec<_>>())
+            .await;
+    }
+    Ok(loaded)
+}

@@ -59,6 +59,38 @@ async fn warm_reads_skip_the_database_and_say_so_in_metrics() {
     app.cleanup().await;
 }
 
+#[tokio::test]
+async fn an_instance_starts_with_the_popular_listings_warm() {
+    let app = TestApp::spawn_with(Db::Postgres, &[("cache.warm_listings", "10")]).await;
+    app.seed(40, 10, 400).await;
+    // A new instance (a deploy) over the seeded database warms its cache before it serves.
+    let fresh = app.peer(&[]).await;
+    let popular = app
+        .server()
+        .state
+        .store
+        .popular_listing_ids(1)
+        .await
+        .expect("popular")[0]
+        .0;
+    let before = fresh.statements().await;
+    let resp = fresh
+        .post(
+            json!({ "query": LISTING, "variables": { "id": popular.to_string() } }),
+            &[],
+        )
+        .await;
+    let body: Value = resp.json().await.expect("json");
+    assert!(body["data"]["property"]["title"].is_string(), "{body}");
+    assert_eq!(
+        fresh.statements().await,
+        before,
+        "the first read of a popular listing is warm"
+    );
+    fresh.stop().await;
+    app.cleanup().await;
+}
+
 /// Polls `read` until `done` says yes (invalidations travel by pub/sub: milliseconds).
 async fn eventually(mut read: impl AsyncFnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;

@@ -331,6 +331,20 @@ impl Peer {
         req.send().await.expect("request")
     }
 
+    /// SQL statements this instance ran so far, from its /metrics.
+    pub async fn statements(&self) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .filter(|l| l.starts_with("rentgraph_db_queries_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
     pub async fn stop(self) {
         self.server.stop(Duration::from_secs(5)).await;
     }
