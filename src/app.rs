@@ -77,10 +77,18 @@ impl AppState {
         if !trusted.is_empty() {
             tracing::info!(documents = trusted.len(), "trusted documents loaded");
         }
+        // Recommendation results follow the entity cache's invalidations: a user's own change
+        // drops theirs, a listing's change drops everyone's.
+        let rec = recommender.clone();
+        let forget_results: crate::cache::Hook = Arc::new(move |changed| match changed {
+            Some(crate::cache::Changed::User(id)) => rec.forget(Some(id)),
+            _ => rec.forget(None),
+        });
         let caches = Arc::new(crate::cache::Caches::new(
             &settings.cache,
             redis.clone(),
             metrics.clone(),
+            vec![forget_results],
         ));
         if let Some(r) = &redis
             && settings.cache.enabled

@@ -135,6 +135,9 @@ pub struct MlSettings {
     pub history_limit: usize,
     pub max_per_neighbourhood: usize,
     pub popular_ttl_secs: u64,
+    /// How long a user's recommendations are reused (0: never); their next interaction or
+    /// preference change, or a listing change, drops them sooner.
+    pub results_ttl_secs: u64,
     pub batcher: crate::ml::batcher::BatcherSettings,
 }
 

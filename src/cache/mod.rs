@@ -163,7 +163,12 @@ pub struct Caches {
     pub users: Tier<user::Model>,
     redis: Option<RedisStore>,
     metrics: Arc<Metrics>,
+    hooks: Vec<Hook>,
 }
+
+/// Told of every invalidation this instance applies (`None`: everything), so caches kept
+/// elsewhere (recommendation results) follow the same bus.
+pub type Hook = Arc<dyn Fn(Option<Changed>) + Send + Sync>;
 
 /// What an invalidation message names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +198,12 @@ impl Changed {
 }
 
 impl Caches {
-    pub fn new(settings: &CacheSettings, redis: Option<RedisStore>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        settings: &CacheSettings,
+        redis: Option<RedisStore>,
+        metrics: Arc<Metrics>,
+        hooks: Vec<Hook>,
+    ) -> Self {
         let redis = if settings.enabled { redis } else { None };
         Self {
             enabled: settings.enabled,
@@ -203,6 +213,7 @@ impl Caches {
             users: Tier::new("user", settings, redis.clone(), metrics.clone()),
             redis,
             metrics,
+            hooks,
         }
     }
 
@@ -247,6 +258,9 @@ impl Caches {
             }
             Changed::User(id) => self.users.forget_local(id),
         }
+        for hook in &self.hooks {
+            hook(Some(changed));
+        }
     }
 
     fn clear_local(&self) {
@@ -254,6 +268,9 @@ impl Caches {
         self.images.clear_local();
         self.amenities.clear_local();
         self.users.clear_local();
+        for hook in &self.hooks {
+            hook(None);
+        }
     }
 
     /// Listens for other instances' invalidations for as long as the process runs,

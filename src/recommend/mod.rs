@@ -64,7 +64,11 @@ pub struct Recommender {
     settings: MlSettings,
     popular: Mutex<Option<(Instant, PopularList)>>,
     metrics: Option<Arc<crate::telemetry::Metrics>>,
+    /// Recent results per user (anonymous: `None`), by arguments.
+    results: Option<moka::sync::Cache<Option<uuid::Uuid>, Arc<ResultsByArgs>>>,
 }
+
+type ResultsByArgs = Mutex<HashMap<u64, (Vec<Recommendation>, Source)>>;
 
 /// Fewer candidates than this after the preferred cities, and popular listings from anywhere
 /// are added.
@@ -135,6 +139,12 @@ impl Recommender {
         info: Option<ModelInfo>,
         settings: MlSettings,
     ) -> Self {
+        let results = (settings.results_ttl_secs > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(settings.results_ttl_secs))
+                .build()
+        });
         Self {
             store,
             batcher,
@@ -142,6 +152,7 @@ impl Recommender {
             settings,
             popular: Mutex::new(None),
             metrics: None,
+            results,
         }
     }
 
@@ -322,7 +333,55 @@ impl Recommender {
     }
 
     /// Up to `first` recommendations for `user` (popularity for anonymous callers).
+    /// Recommendations, reused for `ml.results_ttl_secs` per (user, arguments) until the user's
+    /// next interaction or preference change, or any listing's change (`forget`). Popularity
+    /// fallbacks of signed-in users are not kept: the model may answer on the next request.
     pub async fn recommend(
+        &self,
+        user: Option<&user::Model>,
+        first: usize,
+        filter: &PropertyFilter,
+    ) -> Result<(Vec<Recommendation>, Source), StoreError> {
+        let Some(results) = &self.results else {
+            return self.compute(user, first, filter).await;
+        };
+        let owner = user.map(|u| u.id);
+        let args = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (first, format!("{filter:?}")).hash(&mut h);
+            h.finish()
+        };
+        let entry = results.get_with(owner, Default::default);
+        if let Some(hit) = entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&args)
+        {
+            return Ok(hit.clone());
+        }
+        let fresh = self.compute(user, first, filter).await?;
+        if fresh.1 == Source::Model || owner.is_none() {
+            entry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(args, fresh.clone());
+        }
+        Ok(fresh)
+    }
+
+    /// Drops cached results: one user's (after their interaction or preference change), or
+    /// everyone's (`None`, after a listing changed: a cached list must not show it as it was).
+    pub fn forget(&self, user: Option<uuid::Uuid>) {
+        if let Some(results) = &self.results {
+            match user {
+                Some(id) => results.invalidate(&Some(id)),
+                None => results.invalidate_all(),
+            }
+        }
+    }
+
+    async fn compute(
         &self,
         user: Option<&user::Model>,
         first: usize,

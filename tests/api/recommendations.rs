@@ -483,3 +483,51 @@ async fn a_model_that_is_not_the_described_one_stops_start_up() {
     assert!(err.contains("no golden rows"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A user's recommendations are reused until they do something: the second identical request
+/// runs no model submission; after a dismissal, the dismissed listing is gone at once.
+#[tokio::test]
+async fn results_are_reused_until_the_user_acts() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(300, 40, 4_000).await;
+    let user = app.token(u.user, Role::User);
+    let first = items(
+        &app.data(RECS_PLAIN, json!({ "first": 5 }), Some(&user))
+            .await,
+    );
+    assert!(first.iter().all(|r| r["source"] == "MODEL"), "{first:?}");
+    let (b0, _) = batches(&app).await;
+    let again = items(
+        &app.data(RECS_PLAIN, json!({ "first": 5 }), Some(&user))
+            .await,
+    );
+    let (b1, _) = batches(&app).await;
+    assert_eq!(again, first);
+    assert_eq!(
+        b1, b0,
+        "the same request again is answered without the model"
+    );
+    // Other arguments are other results.
+    let more = items(
+        &app.data(RECS_PLAIN, json!({ "first": 7 }), Some(&user))
+            .await,
+    );
+    assert_eq!(more.len(), 7);
+    // The user dismisses the top listing: it is gone from the next answer.
+    let top = first[0]["property"]["id"].as_str().expect("id").to_owned();
+    app.data(
+        "mutation($id: ID!) { recordInteraction(propertyId: $id, type: DISMISS) { id } }",
+        json!({ "id": top }),
+        Some(&user),
+    )
+    .await;
+    let after = items(
+        &app.data(RECS_PLAIN, json!({ "first": 5 }), Some(&user))
+            .await,
+    );
+    assert!(
+        after.iter().all(|r| r["property"]["id"] != top.as_str()),
+        "{after:?}"
+    );
+    app.cleanup().await;
+}

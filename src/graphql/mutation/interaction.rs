@@ -26,12 +26,17 @@ impl InteractionMutation {
             .record_interaction(user, property, kind.into(), window)
             .await
             .map_err(ApiError::from)?;
-        if deduplicated && let Ok(refund) = ctx.data::<crate::limits::CostRefund>() {
-            // Nothing was written: the caller's budget is not spent twice either.
-            refund.add(crate::graphql::cost::weight_of(
-                "Mutation",
-                "recordInteraction",
-            ));
+        if deduplicated {
+            if let Ok(refund) = ctx.data::<crate::limits::CostRefund>() {
+                // Nothing was written: the caller's budget is not spent twice either.
+                refund.add(crate::graphql::cost::weight_of(
+                    "Mutation",
+                    "recordInteraction",
+                ));
+            }
+        } else {
+            // The user's history changed: their cached recommendations are stale.
+            super::invalidate(ctx, crate::cache::Changed::User(user)).await;
         }
         Ok(Interaction(row))
     }
