@@ -3,11 +3,11 @@
 //! start-up path (migrations, seeding, listeners) on a random port.
 use crate::auth::{Authenticator, Principals};
 use crate::config::Settings;
+use crate::datagen::SeedOptions;
 use crate::graphql::{AppSchema, build_schema};
 use crate::ml::batcher::Batcher;
 use crate::ml::model::{ModelError, ModelFiles, ModelInfo, OrtScorer, Scorer};
 use crate::recommend::Recommender;
-use crate::store::seed::SeedOptions;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{Metrics, MetricsError};
 use std::net::SocketAddr;

@@ -4,9 +4,9 @@ use clap::{Parser, Subcommand};
 use rentgraph::app::{Server, shutdown_signal};
 use rentgraph::auth::Authenticator;
 use rentgraph::config::{Settings, Sources};
+use rentgraph::datagen::SeedOptions;
 use rentgraph::graphql::ids::{self, Kind};
 use rentgraph::store::Store;
-use rentgraph::store::seed::SeedOptions;
 use rentgraph::telemetry::{Metrics, init_tracing};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -153,10 +153,10 @@ async fn main() -> Result<()> {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            let report = rentgraph::recommend::export::export(
+            let report = rentgraph::training::export(
                 &store,
                 &out,
-                rentgraph::recommend::export::ExportOptions { eval_users, seed },
+                rentgraph::training::ExportOptions { eval_users, seed },
             )
             .await?;
             eprintln!(

@@ -2,7 +2,6 @@
 //! same code that produced the training data), scores from the batching executor, then ranking
 //! with a small diversity rule and reasons a person can read. When the model cannot answer
 //! (overload, deadline, failure) the list falls back to popularity and says so.
-pub mod export;
 
 use crate::config::MlSettings;
 use crate::ml::batcher::{Batcher, ScoreError};
@@ -111,7 +110,11 @@ struct Facts {
     facts: HashMap<Uuid, ListingFacts>,
 }
 
-fn to_facts(p: &property::Model, amenities: &[Amenity], stats: PropertyStats) -> ListingFacts {
+pub(crate) fn to_facts(
+    p: &property::Model,
+    amenities: &[Amenity],
+    stats: PropertyStats,
+) -> ListingFacts {
     let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
     ListingFacts {
         city: p.city.clone(),

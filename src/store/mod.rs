@@ -5,7 +5,6 @@ mod interactions;
 mod pagination;
 mod properties;
 mod recommend;
-pub mod seed;
 mod users;
 
 pub use interactions::{HistoryCursor, SavedRow};

@@ -1,7 +1,7 @@
 use rentgraph::app::Server;
 use rentgraph::auth::Authenticator;
 use rentgraph::config::{Settings, Sources};
-use rentgraph::store::seed::SeedOptions;
+use rentgraph::datagen::SeedOptions;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -169,7 +169,7 @@ impl TestApp {
             )
             .await
             .expect("seed");
-        let data = rentgraph::store::seed::generate(SeedOptions {
+        let data = rentgraph::datagen::generate(SeedOptions {
             properties: 0,
             users,
             interactions: 0,

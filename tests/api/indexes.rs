@@ -83,7 +83,7 @@ async fn main_queries_use_their_indexes() {
     let users = store.users_by_ids(&[]).await.expect("no users");
     assert!(users.is_empty());
     let some_users: Vec<uuid::Uuid> =
-        rentgraph::store::seed::generate(rentgraph::store::seed::SeedOptions {
+        rentgraph::datagen::generate(rentgraph::datagen::SeedOptions {
             properties: 0,
             users: 2_000,
             interactions: 0,

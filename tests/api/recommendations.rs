@@ -318,7 +318,7 @@ async fn a_missing_runtime_or_model_stops_the_start_with_a_clear_error() {
 #[tokio::test]
 async fn training_data_is_exported_with_the_serving_features() {
     use rentgraph::ml::features::FEATURE_NAMES;
-    use rentgraph::recommend::export::{ExportOptions, export};
+    use rentgraph::training::{ExportOptions, export};
     let app = TestApp::spawn(Db::Sqlite).await;
     app.seed(300, 60, 6_000).await;
     let out = std::env::temp_dir().join(format!("rg_export_{}.csv", uuid::Uuid::new_v4().simple()));

@@ -9,8 +9,9 @@
 //!   of candidates and picks by affinity, and the affinity decides like/save/inquiry/dismiss.
 //!
 //! The same `seed` always yields the same rows (ids included). PostgreSQL is loaded with COPY,
-//! SQLite with multi-row INSERTs in one transaction.
-use super::{Store, StoreError, StoreResult};
+//! SQLite with multi-row INSERTs in one transaction. A generator, not data access: it lives out
+//! of `store` and loads through the store's connection.
+use crate::store::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use entity::{
     Amenity, InteractionKind, Preferences, PropertyType, Role, interaction, property,

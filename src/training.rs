@@ -1,5 +1,6 @@
 //! `rentgraph export-training-data`: the training and evaluation sets, computed with the same
-//! `features()` that serving uses.
+//! `features()` that serving uses. Offline code, kept out of the serving modules (`recommend`,
+//! `ml`); it reads through `store` like any other client.
 //!
 //! Time decides everything, so nothing from the future leaks into a row:
 //! - evaluation: profiles and popularity from interactions before the 85th percentile of time;
@@ -9,9 +10,9 @@
 //!   popularity from before the window; labels from the interactions inside it:
 //!   likes/saves/inquiries are 1, dismissals are 0, plus 4 sampled untouched listings per
 //!   positive (2 random, 2 from the user's most browsed city).
-use super::to_facts;
+use crate::datagen::Rng;
 use crate::ml::features::{FEATURE_NAMES, ListingFacts, Popularity, UserProfile, features};
-use crate::store::seed::Rng;
+use crate::recommend::to_facts;
 use crate::store::{PropertyStats, Store, StoreError};
 use chrono::{DateTime, Utc};
 use entity::{Amenity, InteractionKind, interaction, property, user};
