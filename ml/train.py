@@ -16,6 +16,7 @@ import sys
 import lightgbm as lgb
 import numpy as np
 import onnxruntime as ort
+from metrics import ndcg_recall_at_k
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
@@ -57,26 +58,6 @@ def snap_thresholds_to_float32(model):
             line = "threshold=" + " ".join(snapped)
         lines.append(line)
     model._Booster = lgb.Booster(model_str="\n".join(lines) + "\n")
-
-
-def ndcg_recall_at_k(group, label, score, k=10):
-    """Mean NDCG@k and recall@k over groups (one group = one user's candidates)."""
-    ndcgs, recalls = [], []
-    order = np.argsort(group, kind="stable")
-    g, y, s = group[order], label[order], score[order]
-    bounds = np.flatnonzero(np.diff(g)) + 1
-    for idx in np.split(np.arange(len(g)), bounds):
-        yy, ss = y[idx], s[idx]
-        positives = yy.sum()
-        if positives == 0:
-            continue
-        # Ties broken by position so a constant score earns nothing.
-        ranking = np.lexsort((np.arange(len(ss)), -ss))[:k]
-        gains = yy[ranking] / np.log2(np.arange(2, len(ranking) + 2))
-        ideal = (1.0 / np.log2(np.arange(2, min(positives, k) + 2))).sum()
-        ndcgs.append(gains.sum() / ideal)
-        recalls.append(yy[ranking].sum() / positives)
-    return float(np.mean(ndcgs)), float(np.mean(recalls)), len(ndcgs)
 
 
 def main():
