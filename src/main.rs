@@ -12,6 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc: the server allocates many small, short-lived objects per request (JSON, the parsed
+/// document, response values) from several threads; under load the system allocator showed up
+/// at about 13% of CPU in a profile (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rentgraph",
