@@ -41,6 +41,15 @@ pub struct Db {
 }
 
 impl Db {
+    /// Whose inactive listings the caller may see: their own (`Some`), or all (`None`, admins).
+    fn listing_viewer(&self) -> Option<Uuid> {
+        if self.viewer.is_admin() {
+            None
+        } else {
+            Some(self.viewer.user_id().unwrap_or(Uuid::nil()))
+        }
+    }
+
     /// Rows by id through the entity cache: hits from L1 and L2, the rest from `load` (one
     /// statement), which then fills both levels.
     async fn through<V, F, Fut>(
@@ -415,7 +424,10 @@ impl Loader<SavedCountKey> for Db {
 
     async fn load(&self, keys: &[SavedCountKey]) -> Result<HashMap<SavedCountKey, i64>, LoadError> {
         self.batch("saved_count", keys.len(), async move {
-            let counts = self.store.saved_counts(&ids(keys, |k| k.0)).await?;
+            let counts = self
+                .store
+                .saved_counts(&ids(keys, |k| k.0), self.listing_viewer())
+                .await?;
             Ok(keys
                 .iter()
                 .map(|k| (*k, counts.get(&k.0).copied().unwrap_or(0)))
@@ -473,7 +485,10 @@ impl Loader<SavedKey> for Db {
             let mut out = HashMap::new();
             for ((limit, after), group) in groups(keys, |k| (k.limit, k.after)) {
                 let users: Vec<Uuid> = group.iter().map(|k| k.user).collect();
-                let rows = self.store.saved_for_users(&users, limit, after).await?;
+                let rows = self
+                    .store
+                    .saved_for_users(&users, limit, after, self.listing_viewer())
+                    .await?;
                 let mut by_user: HashMap<Uuid, Vec<SavedRow>> = HashMap::new();
                 for row in rows {
                     by_user.entry(row.user_id).or_default().push(row);

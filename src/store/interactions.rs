@@ -180,11 +180,15 @@ impl Store {
     }
 
     /// Each user's saved listings (latest save first, one row per listing), in one statement.
+    /// Saved listings, most recently saved first. `visible_to`: leave out inactive listings
+    /// that this user does not own (`None`: an admin, who sees every listing), so pages and
+    /// counts hold only what the caller will be shown.
     pub async fn saved_for_users(
         &self,
         users: &[Uuid],
         limit: u64,
         after: Option<HistoryCursor>,
+        visible_to: Option<Uuid>,
     ) -> StoreResult<Vec<SavedRow>> {
         if users.is_empty() {
             return Ok(Vec::new());
@@ -192,6 +196,7 @@ impl Store {
         let mut p = Params::new(self.backend());
         let kind = p.push("SAVE");
         let users_in = p.in_list("user_id", users);
+        let visible = visible_listing(&mut p, visible_to);
         let mut having = String::new();
         if let Some(c) = after {
             let at = p.push(cursor_time(&c)?);
@@ -206,7 +211,7 @@ impl Store {
             "SELECT user_id, property_id, saved_at FROM (
                 SELECT user_id, property_id, MAX(created_at) AS saved_at,
                        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY MAX(created_at) DESC, property_id DESC) AS rn
-                FROM interactions WHERE kind = {kind} AND {users_in}
+                FROM interactions WHERE kind = {kind} AND {users_in}{visible}
                 GROUP BY user_id, property_id{having}
              ) ranked WHERE rn <= {lim} ORDER BY user_id, rn"
         );
@@ -215,16 +220,22 @@ impl Store {
             .await?)
     }
 
-    pub async fn saved_counts(&self, users: &[Uuid]) -> StoreResult<HashMap<Uuid, i64>> {
+    /// How many listings each user saved, counted as `saved_for_users` lists them.
+    pub async fn saved_counts(
+        &self,
+        users: &[Uuid],
+        visible_to: Option<Uuid>,
+    ) -> StoreResult<HashMap<Uuid, i64>> {
         let mut p = Params::new(self.backend());
         if users.is_empty() {
             return Ok(HashMap::new());
         }
         let kind = p.push("SAVE");
         let users_in = p.in_list("user_id", users);
+        let visible = visible_listing(&mut p, visible_to);
         let sql = format!(
             "SELECT user_id, COUNT(DISTINCT property_id) AS n FROM interactions
-             WHERE kind = {kind} AND {users_in} GROUP BY user_id"
+             WHERE kind = {kind} AND {users_in}{visible} GROUP BY user_id"
         );
         let rows = self.read().query_all_raw(p.statement(sql)).await?;
         let mut out = HashMap::new();
@@ -234,5 +245,18 @@ impl Store {
             out.insert(user, n);
         }
         Ok(out)
+    }
+}
+
+/// ` AND property_id IN (visible listings)` for a caller; nothing for an admin (`None`).
+fn visible_listing(p: &mut Params, viewer: Option<Uuid>) -> String {
+    match viewer {
+        None => String::new(),
+        Some(v) => {
+            let v = p.push(v);
+            format!(
+                " AND property_id IN (SELECT id FROM properties WHERE is_active OR owner_id = {v})"
+            )
+        }
     }
 }

@@ -469,12 +469,26 @@ async fn deactivated_listings_and_owner_profiles_are_visible_only_to_who_may_see
         Some(&user),
     )
     .await;
+    let count = "{ me { savedProperties(first: 1) { totalCount } } }";
+    let saved_before =
+        app.data(count, json!({}), Some(&user)).await["me"]["savedProperties"]["totalCount"]
+            .as_i64()
+            .expect("count");
     app.data(
         "mutation($id: ID!) { deactivateProperty(id: $id) { id } }",
         json!({ "id": listing }),
         Some(&owner),
     )
     .await;
+    let saved_after =
+        app.data(count, json!({}), Some(&user)).await["me"]["savedProperties"]["totalCount"]
+            .as_i64()
+            .expect("count");
+    assert_eq!(
+        saved_after,
+        saved_before - 1,
+        "totalCount counts what the list shows"
+    );
     let mine = "{ me { savedProperties(first: 50) { edges { node { id } } }
                      interactions(first: 50) { edges { node { type property { id } } } } } }";
     let d = app.data(mine, json!({}), Some(&user)).await;
