@@ -118,6 +118,13 @@ def main():
     pop_ndcg, pop_recall, _ = ndcg_recall_at_k(g, y, popularity[evaluation])
     rng = np.random.default_rng(0)
     rand_ndcg, rand_recall, _ = ndcg_recall_at_k(g, y, rng.random(evaluation.sum()))
+    best_baseline = max(pop_ndcg, rand_ndcg)
+    if model_ndcg <= best_baseline:
+        # A model no better than a baseline must not replace the shipped one.
+        sys.exit(
+            f"the model's NDCG@10 {model_ndcg:.4f} does not beat the best baseline "
+            f"({best_baseline:.4f}); nothing written"
+        )
 
     with open(args.onnx, "wb") as f:
         f.write(onnx_bytes)
