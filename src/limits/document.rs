@@ -240,58 +240,52 @@ pub fn check_document(
     for (_, op) in doc.operations.iter() {
         let mut f = walker.selection_set(&op.node.selection_set.node);
         f.directives = f.directives.max(op.node.directives.len());
-        if f.depth > limits.max_depth {
-            return Err(LimitExceeded {
-                code: code::MAX_DEPTH_EXCEEDED,
-                message: format!(
-                    "the operation is nested {} levels deep; at most {} are allowed",
-                    f.depth, limits.max_depth
-                ),
-            });
-        }
-        if f.fields > limits.max_root_fields {
-            // `fields` counts the root selection set only: nested fields are in `depth`.
-            return Err(exceeded(
-                code::MAX_ROOT_FIELDS_EXCEEDED,
-                "root fields",
+        // Checked in this order; the first one over its limit is reported. `fields` counts the
+        // root selection set only (nested fields are in `depth`); `selected` counts every
+        // field with fragments expanded, since a fragment spread twice in each of forty
+        // fragments is a trillion fields that the executor would never finish.
+        let checks: [(usize, usize, &'static str, &str); 6] = [
+            (
+                f.depth,
+                limits.max_depth,
+                code::MAX_DEPTH_EXCEEDED,
+                "levels of nesting",
+            ),
+            (
                 f.fields,
                 limits.max_root_fields,
-            ));
-        }
-        if f.aliases > limits.max_aliases {
-            return Err(exceeded(
-                code::MAX_ALIASES_EXCEEDED,
-                "aliases",
+                code::MAX_ROOT_FIELDS_EXCEEDED,
+                "root fields",
+            ),
+            (
                 f.aliases,
                 limits.max_aliases,
-            ));
-        }
-        if f.directives > limits.max_directives_per_field {
-            return Err(LimitExceeded {
-                code: code::MAX_DIRECTIVES_EXCEEDED,
-                message: format!(
-                    "a selection has {} directives; at most {} are allowed",
-                    f.directives, limits.max_directives_per_field
-                ),
-            });
-        }
-        if f.duplicates > limits.max_duplicate_fields {
-            return Err(exceeded(
-                code::MAX_DUPLICATE_FIELDS_EXCEEDED,
-                "repeated fields",
+                code::MAX_ALIASES_EXCEEDED,
+                "aliases",
+            ),
+            (
+                f.directives,
+                limits.max_directives_per_field,
+                code::MAX_DIRECTIVES_EXCEEDED,
+                "directives on one selection",
+            ),
+            (
                 f.duplicates,
                 limits.max_duplicate_fields,
-            ));
-        }
-        // A fragment spread twice in each of forty fragments is a trillion fields: the
-        // executor (and any walk over the document) would never finish.
-        if f.selected > limits.max_selected_fields {
-            return Err(exceeded(
-                code::MAX_FIELDS_EXCEEDED,
-                "fields (fragments expanded)",
+                code::MAX_DUPLICATE_FIELDS_EXCEEDED,
+                "repeated fields",
+            ),
+            (
                 f.selected,
                 limits.max_selected_fields,
-            ));
+                code::MAX_FIELDS_EXCEEDED,
+                "fields (fragments expanded)",
+            ),
+        ];
+        if let Some((found, limit, code, what)) =
+            checks.into_iter().find(|(found, limit, ..)| found > limit)
+        {
+            return Err(exceeded(code, what, found, limit));
         }
     }
     Ok(())
