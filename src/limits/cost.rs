@@ -6,8 +6,8 @@
 //! counts what was actually returned; the unused part of the charge is refunded. All arithmetic
 //! saturates, so `first: 2147483647` nested anywhere is a large cost, never an overflow.
 use async_graphql::parser::types::{
-    BaseType, ExecutableDocument, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
-    TypeKind, TypeSystemDefinition,
+    BaseType, ExecutableDocument, Field, FragmentDefinition, OperationDefinition, Selection,
+    SelectionSet, TypeKind, TypeSystemDefinition,
 };
 use async_graphql::{Name, Positioned, Variables};
 use async_graphql_value::{ConstValue, Value};
@@ -269,6 +269,50 @@ fn fragment<'d>(
         .map(|(k, v)| (k.as_str(), &v.node))
 }
 
+/// A walk over an operation's selections, fragments expanded (each fragment at most once on
+/// a path, so a cycle, which validation refuses later, cannot loop). The two walks differ only
+/// in what they carry down (`At`) and in how a field costs.
+trait Walk<'a> {
+    type At: Copy;
+
+    fn doc(&self) -> &'a ExecutableDocument;
+    fn visiting(&mut self) -> &mut Vec<&'a str>;
+    fn field(&mut self, f: &'a Field, parent: &str, at: Self::At) -> u64;
+
+    fn set(&mut self, set: &'a SelectionSet, parent: &str, at: Self::At) -> u64 {
+        let mut total = 0u64;
+        for item in &set.items {
+            let cost = match &item.node {
+                Selection::Field(f) => self.field(&f.node, parent, at),
+                Selection::InlineFragment(i) => {
+                    let ty = i
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.to_string())
+                        .unwrap_or_else(|| parent.to_owned());
+                    self.set(&i.node.selection_set.node, &ty, at)
+                }
+                Selection::FragmentSpread(s) => {
+                    let name = s.node.fragment_name.node.as_str();
+                    match fragment(self.doc(), name) {
+                        Some((key, def)) if !self.visiting().contains(&key) => {
+                            self.visiting().push(key);
+                            let ty = def.type_condition.node.on.node.to_string();
+                            let c = self.set(&def.selection_set.node, &ty, at);
+                            self.visiting().pop();
+                            c
+                        }
+                        _ => 0,
+                    }
+                }
+            };
+            total = total.saturating_add(cost);
+        }
+        total
+    }
+}
+
 struct Static<'a> {
     model: &'a CostModel,
     doc: &'a ExecutableDocument,
@@ -294,51 +338,25 @@ impl<'a> Static<'a> {
             _ => None,
         }
     }
+}
 
-    /// `page`: the size of the enclosing connection, for its `edges` and `nodes`.
-    fn set(&mut self, set: &'a SelectionSet, parent: &str, page: Option<u64>) -> u64 {
-        let mut total = 0u64;
-        for item in &set.items {
-            let cost = match &item.node {
-                Selection::Field(f) => self.field(&f.node, parent, page),
-                Selection::InlineFragment(i) => {
-                    let ty = i
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .map(|c| c.node.on.node.to_string())
-                        .unwrap_or_else(|| parent.to_owned());
-                    self.set(&i.node.selection_set.node, &ty, page)
-                }
-                Selection::FragmentSpread(s) => {
-                    let name = s.node.fragment_name.node.as_str();
-                    match fragment(self.doc, name) {
-                        Some((key, def)) if !self.visiting.contains(&key) => {
-                            self.visiting.push(key);
-                            let ty = def.type_condition.node.on.node.to_string();
-                            let c = self.set(&def.selection_set.node, &ty, page);
-                            self.visiting.pop();
-                            c
-                        }
-                        _ => 0,
-                    }
-                }
-            };
-            total = total.saturating_add(cost);
-        }
-        total
+impl<'a> Walk<'a> for Static<'a> {
+    /// The size of the enclosing connection, for its `edges` and `nodes`.
+    type At = Option<u64>;
+
+    fn doc(&self) -> &'a ExecutableDocument {
+        self.doc
     }
 
-    fn field(
-        &mut self,
-        f: &'a async_graphql::parser::types::Field,
-        parent: &str,
-        page: Option<u64>,
-    ) -> u64 {
+    fn visiting(&mut self) -> &mut Vec<&'a str> {
+        &mut self.visiting
+    }
+
+    fn field(&mut self, f: &'a Field, parent: &str, page: Option<u64>) -> u64 {
         let name = f.name.node.as_str();
         let m = self.model;
-        let info = m.field_info(parent, name).cloned();
-        let base = m.base(parent, name, info.as_ref());
+        let info = m.field_info(parent, name);
+        let base = m.base(parent, name, info);
         let Some(info) = info else {
             return base;
         };
@@ -380,59 +398,30 @@ struct Actual<'a> {
     visiting: Vec<&'a str>,
 }
 
-impl<'a> Actual<'a> {
-    fn set(&mut self, set: &'a SelectionSet, parent: &str, data: &ConstValue) -> u64 {
-        let ConstValue::Object(obj) = data else {
-            return 0;
-        };
-        let mut total = 0u64;
-        for item in &set.items {
-            let cost = match &item.node {
-                Selection::Field(f) => {
-                    let key = f.node.response_key().node.as_str();
-                    match obj.get(key) {
-                        Some(v) => self.field(&f.node, parent, v),
-                        None => 0,
-                    }
-                }
-                Selection::InlineFragment(i) => {
-                    let ty = i
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .map(|c| c.node.on.node.to_string())
-                        .unwrap_or_else(|| parent.to_owned());
-                    self.set(&i.node.selection_set.node, &ty, data)
-                }
-                Selection::FragmentSpread(s) => {
-                    let name = s.node.fragment_name.node.as_str();
-                    match fragment(self.doc, name) {
-                        Some((key, def)) if !self.visiting.contains(&key) => {
-                            self.visiting.push(key);
-                            let ty = def.type_condition.node.on.node.to_string();
-                            let c = self.set(&def.selection_set.node, &ty, data);
-                            self.visiting.pop();
-                            c
-                        }
-                        _ => 0,
-                    }
-                }
-            };
-            total = total.saturating_add(cost);
-        }
-        total
+impl<'a> Walk<'a> for Actual<'a> {
+    /// The response object the selection set was resolved into.
+    type At = &'a ConstValue;
+
+    fn doc(&self) -> &'a ExecutableDocument {
+        self.doc
     }
 
-    fn field(
-        &mut self,
-        f: &'a async_graphql::parser::types::Field,
-        parent: &str,
-        value: &ConstValue,
-    ) -> u64 {
+    fn visiting(&mut self) -> &mut Vec<&'a str> {
+        &mut self.visiting
+    }
+
+    fn field(&mut self, f: &'a Field, parent: &str, data: &'a ConstValue) -> u64 {
+        // A field the response does not hold (skipped, or on another type) cost nothing.
+        let Some(value) = (match data {
+            ConstValue::Object(obj) => obj.get(f.response_key().node.as_str()),
+            _ => None,
+        }) else {
+            return 0;
+        };
         let name = f.name.node.as_str();
         let m = self.model;
-        let info = m.field_info(parent, name).cloned();
-        let base = m.base(parent, name, info.as_ref());
+        let info = m.field_info(parent, name);
+        let base = m.base(parent, name, info);
         let Some(info) = info else {
             return base;
         };
