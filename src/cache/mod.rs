@@ -338,19 +338,8 @@ pub async fn warm(
     for part in ids.chunks(chunk.max(1)) {
         let listings = store.properties_by_ids(part).await?;
         let owners: Vec<Uuid> = listings.iter().map(|p| p.owner_id).collect();
-        let mut images: HashMap<Uuid, Vec<property_image::Model>> =
-            part.iter().map(|id| (*id, Vec::new())).collect();
-        for img in store.images_for(part).await? {
-            images.entry(img.property_id).or_default().push(img);
-        }
-        let mut amenities: HashMap<Uuid, Vec<Amenity>> =
-            part.iter().map(|id| (*id, Vec::new())).collect();
-        for row in store.amenities_for(part).await? {
-            amenities
-                .entry(row.property_id)
-                .or_default()
-                .push(row.amenity);
-        }
+        let images = store.images_for(part).await?;
+        let amenities = store.amenities_for(part).await?;
         let users = store.users_by_ids(&owners).await?;
         loaded += listings.len();
         let listings: Vec<(Uuid, property::Model)> =

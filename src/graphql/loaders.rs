@@ -333,12 +333,7 @@ impl Loader<ImagesKey> for Db {
             let store = self.store.clone();
             let found = self
                 .through(&self.caches.images, ids(keys, |k| k.0), |ids| async move {
-                    let mut out: HashMap<Uuid, Vec<property_image::Model>> =
-                        ids.iter().map(|id| (*id, Vec::new())).collect();
-                    for img in store.images_for(&ids).await? {
-                        out.entry(img.property_id).or_default().push(img);
-                    }
-                    Ok(out)
+                    store.images_for(&ids).await
                 })
                 .await?;
             Ok(found
@@ -364,14 +359,7 @@ impl Loader<AmenitiesKey> for Db {
                 .through(
                     &self.caches.amenities,
                     ids(keys, |k| k.0),
-                    |ids| async move {
-                        let mut out: HashMap<Uuid, Vec<Amenity>> =
-                            ids.iter().map(|id| (*id, Vec::new())).collect();
-                        for row in store.amenities_for(&ids).await? {
-                            out.entry(row.property_id).or_default().push(row.amenity);
-                        }
-                        Ok(out)
-                    },
+                    |ids| async move { store.amenities_for(&ids).await },
                 )
                 .await?;
             Ok(found

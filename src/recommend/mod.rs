@@ -172,13 +172,7 @@ impl Recommender {
     /// Amenities and counters of listings, turned into feature inputs (two statements).
     async fn facts(&self, listings: Vec<property::Model>) -> Result<Facts, StoreError> {
         let ids: Vec<Uuid> = listings.iter().map(|p| p.id).collect();
-        let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
-        for row in self.store.amenities_for(&ids).await? {
-            amenities
-                .entry(row.property_id)
-                .or_default()
-                .push(row.amenity);
-        }
+        let amenities = self.store.amenities_for(&ids).await?;
         let stats = self.store.stats_for(&ids).await?;
         let facts = listings
             .iter()

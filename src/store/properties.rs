@@ -362,8 +362,13 @@ impl Store {
             .await?)
     }
 
-    pub async fn images_for(&self, ids: &[Uuid]) -> StoreResult<Vec<property_image::Model>> {
-        Ok(property_image::Entity::find()
+    /// Each listing's images in display order, in one statement; every id is in the map (with
+    /// no images, an empty list), so a caller can cache "none" as well.
+    pub async fn images_for(
+        &self,
+        ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, Vec<property_image::Model>>> {
+        let rows = property_image::Entity::find()
             .filter(super::id_in(
                 self.backend(),
                 property_image::Column::PropertyId,
@@ -372,11 +377,13 @@ impl Store {
             .order_by_asc(property_image::Column::PropertyId)
             .order_by_asc(property_image::Column::Position)
             .all(&self.read())
-            .await?)
+            .await?;
+        Ok(by_listing(ids, rows, |r| (r.property_id, r)))
     }
 
-    pub async fn amenities_for(&self, ids: &[Uuid]) -> StoreResult<Vec<property_amenity::Model>> {
-        Ok(property_amenity::Entity::find()
+    /// Each listing's amenities, in one statement; every id is in the map.
+    pub async fn amenities_for(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<Amenity>>> {
+        let rows = property_amenity::Entity::find()
             .filter(super::id_in(
                 self.backend(),
                 property_amenity::Column::PropertyId,
@@ -384,7 +391,8 @@ impl Store {
             ))
             .order_by_asc(property_amenity::Column::Amenity)
             .all(&self.read())
-            .await?)
+            .await?;
+        Ok(by_listing(ids, rows, |r| (r.property_id, r.amenity)))
     }
 
     /// Interaction counters for many listings: one primary-key lookup each, in one statement.
@@ -550,6 +558,20 @@ async fn replace_images<C: sea_orm::ConnectionTrait>(
 pub(crate) fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// Rows grouped by listing, in their order, with an entry (maybe empty) for every id.
+fn by_listing<R, T>(
+    ids: &[Uuid],
+    rows: Vec<R>,
+    split: impl Fn(R) -> (Uuid, T),
+) -> HashMap<Uuid, Vec<T>> {
+    let mut out: HashMap<Uuid, Vec<T>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    for row in rows {
+        let (id, item) = split(row);
+        out.entry(id).or_default().push(item);
+    }
+    out
 }
 
 #[cfg(test)]
