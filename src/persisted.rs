@@ -221,10 +221,10 @@ impl ApqStore {
     #[tracing::instrument(level = "debug", name = "cache", skip(self), fields(kind = "apq"))]
     pub async fn get(&self, hash: &str) -> Option<Arc<str>> {
         if let Some(q) = self.local.get(hash) {
-            self.metrics.record_cache("l1", "apq", "hit");
+            self.metrics.record_cache("l1", "apq", "hit", 1);
             return Some(q);
         }
-        self.metrics.record_cache("l1", "apq", "miss");
+        self.metrics.record_cache("l1", "apq", "miss", 1);
         let redis = self.redis.as_ref()?;
         let mut conn = redis.connection();
         let key = redis.key(&format!("apq:{hash}"));
@@ -239,7 +239,7 @@ impl ApqStore {
             Some(None) => "miss",
             Some(Some(_)) => "hit",
         };
-        self.metrics.record_cache("l2", "apq", result);
+        self.metrics.record_cache("l2", "apq", result, 1);
         let q: Arc<str> = found.flatten()?.into();
         self.local.insert(hash.to_owned(), q.clone());
         Some(q)

@@ -106,10 +106,7 @@ impl RedisStore {
         );
         self.errors
             .add(1, &[opentelemetry::KeyValue::new("call", what)]);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = now_ms() / 1000;
         let last = self.last_logged.load(Ordering::Relaxed);
         if now >= last + LOG_EVERY_SECS
             && self

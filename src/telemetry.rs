@@ -294,18 +294,7 @@ impl Metrics {
         self.dataloader_keys.record(keys as u64, &label);
     }
 
-    pub fn record_cache(&self, level: &'static str, kind: &'static str, result: &'static str) {
-        self.cache_requests.add(
-            1,
-            &[
-                KeyValue::new("level", level),
-                KeyValue::new("kind", kind),
-                KeyValue::new("result", result),
-            ],
-        );
-    }
-
-    pub fn record_cache_n(
+    pub fn record_cache(
         &self,
         level: &'static str,
         kind: &'static str,

@@ -95,7 +95,7 @@ where
             .await;
         let Some(values) = values else {
             self.metrics
-                .record_cache_n("l2", self.kind, "error", missing.len() as u64);
+                .record_cache("l2", self.kind, "error", missing.len() as u64);
             return (found, missing);
         };
         let mut still = Vec::new();
@@ -147,9 +147,9 @@ where
 
     fn count(&self, level: &'static str, hits: usize, misses: usize) {
         self.metrics
-            .record_cache_n(level, self.kind, "hit", hits as u64);
+            .record_cache(level, self.kind, "hit", hits as u64);
         self.metrics
-            .record_cache_n(level, self.kind, "miss", misses as u64);
+            .record_cache(level, self.kind, "miss", misses as u64);
     }
 }
 

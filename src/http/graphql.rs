@@ -291,27 +291,14 @@ fn graphql_error(
     error_extensions: serde_json::Value,
     extensions: Option<serde_json::Value>,
 ) -> Response {
-    let mut ext = serde_json::json!({ "code": code });
-    if let Some(ext) = ext.as_object_mut() {
-        if let serde_json::Value::Object(extra) = error_extensions {
-            ext.extend(extra);
-        }
-        if let Some(id) = super::current_request_id() {
-            ext.insert("requestId".into(), id.into());
-        }
-    }
-    let mut body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
-    if let (Some(obj), Some(extensions)) = (body.as_object_mut(), extensions) {
-        obj.insert("extensions".into(), extensions);
-    }
-    let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(accept.media_type()),
-    );
-    resp.extensions_mut()
-        .insert(ErrorCodes(vec![code.to_owned()]));
-    resp
+    super::error_response_with(
+        status,
+        accept.media_type(),
+        code,
+        message,
+        error_extensions,
+        extensions,
+    )
 }
 
 fn request_error(accept: Accept, code: &str, message: &str) -> Response {

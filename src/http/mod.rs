@@ -59,16 +59,42 @@ pub fn current_request_id() -> Option<String> {
 
 /// A GraphQL-shaped error response, with the request id and the code recorded for metrics.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    error_response_with(
+        status,
+        "application/json",
+        code,
+        message,
+        serde_json::Value::Null,
+        None,
+    )
+}
+
+/// `error_response` with more: extensions on the error (merged beside `code`), response-level
+/// `extensions` (the cost block) and the negotiated media type.
+pub fn error_response_with(
+    status: StatusCode,
+    content_type: &'static str,
+    code: &str,
+    message: &str,
+    error_extensions: serde_json::Value,
+    extensions: Option<serde_json::Value>,
+) -> Response {
     let mut ext = serde_json::json!({ "code": code });
-    if let (Some(ext), Some(id)) = (ext.as_object_mut(), current_request_id()) {
-        ext.insert("requestId".into(), id.into());
+    if let Some(ext) = ext.as_object_mut() {
+        if let serde_json::Value::Object(extra) = error_extensions {
+            ext.extend(extra);
+        }
+        if let Some(id) = current_request_id() {
+            ext.insert("requestId".into(), id.into());
+        }
     }
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
+    let mut body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
+    if let (Some(obj), Some(extensions)) = (body.as_object_mut(), extensions) {
+        obj.insert("extensions".into(), extensions);
+    }
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp.extensions_mut()
         .insert(ErrorCodes(vec![code.to_owned()]));
     resp
