@@ -30,6 +30,16 @@ pub struct BucketState {
 }
 
 impl BucketState {
+    /// A bucket nothing was taken from.
+    pub fn full(budget: Budget) -> Self {
+        Self {
+            allowed: true,
+            available: budget.capacity,
+            capacity: budget.capacity,
+            restore_rate: budget.restore_rate,
+        }
+    }
+
     /// Whole seconds until `cost` points are available (at least 1).
     pub fn retry_after_secs(&self, cost: f64) -> u64 {
         if self.restore_rate <= 0.0 {
