@@ -8,7 +8,7 @@
 //! docs/PERFORMANCE.md).
 use rentgraph::ml::batcher::{Batcher, BatcherSettings};
 use rentgraph::ml::features::N_FEATURES;
-use rentgraph::ml::model::{ModelError, ModelFiles, ModelInfo, OrtScorer, Scorer};
+use rentgraph::ml::model::{ModelError, ModelFiles, OrtScorer, Scorer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -31,15 +31,12 @@ impl Scorer for Counting {
     }
 }
 
+/// The shipped model, as the server's default settings name it.
 fn files() -> ModelFiles {
-    let info =
-        ModelInfo::load("models/recommender.json".as_ref()).expect("models/recommender.json");
-    ModelFiles {
-        library: rentgraph::config::DEFAULT_ORT_LIBRARY.into(),
-        model: "models/recommender.onnx".into(),
-        intra_threads: 1,
-        output: info.output,
-    }
+    let settings = rentgraph::config::Settings::load(Default::default()).expect("settings");
+    ModelFiles::for_settings(&settings.ml)
+        .expect("the shipped model")
+        .1
 }
 
 fn main() {

@@ -9,21 +9,18 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rentgraph::ml::batcher::{Batcher, BatcherSettings};
 use rentgraph::ml::features::N_FEATURES;
-use rentgraph::ml::model::{ModelFiles, ModelInfo, OrtScorer, Scorer};
+use rentgraph::ml::model::{ModelFiles, OrtScorer, Scorer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROWS_PER_CALL: usize = 8;
 
+/// The shipped model, as the server's default settings name it.
 fn files() -> ModelFiles {
-    let info =
-        ModelInfo::load("models/recommender.json".as_ref()).expect("models/recommender.json");
-    ModelFiles {
-        library: rentgraph::config::DEFAULT_ORT_LIBRARY.into(),
-        model: "models/recommender.onnx".into(),
-        intra_threads: 1,
-        output: info.output,
-    }
+    let settings = rentgraph::config::Settings::load(Default::default()).expect("settings");
+    ModelFiles::for_settings(&settings.ml)
+        .expect("the shipped model")
+        .1
 }
 
 /// Deterministic, varied feature rows.

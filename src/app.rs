@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::datagen::SeedOptions;
 use crate::graphql::{AppSchema, build_schema};
 use crate::ml::batcher::Batcher;
-use crate::ml::model::{ModelError, ModelFiles, ModelInfo, OrtScorer, Scorer};
+use crate::ml::model::{ModelError, ModelFiles, OrtScorer, Scorer};
 use crate::recommend::Recommender;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{Metrics, MetricsError};
@@ -192,14 +192,8 @@ fn recommender(
         tracing::warn!("ml.enabled = false: recommendations rank by popularity");
         return Ok(Recommender::new(store, None, None, ml.clone()));
     }
-    let info = ModelInfo::load(&ml.info_path)?;
+    let (info, files) = ModelFiles::for_settings(ml)?;
     info.verify_file(&ml.model_path)?;
-    let files = ModelFiles {
-        library: ml.ort_library.clone().into(),
-        model: ml.model_path.clone(),
-        intra_threads: ml.intra_threads,
-        output: info.output.clone(),
-    };
     // The golden rows, on this ONNX Runtime, before anything is served.
     info.verify_golden(&ml.model_path, &mut OrtScorer::load(&files)?)?;
     let batcher = Batcher::start(ml.batcher.clone(), &metrics.meter(), || {

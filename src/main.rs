@@ -198,12 +198,7 @@ async fn main() -> Result<()> {
             let text = std::fs::read_to_string(&ml.info_path)
                 .with_context(|| format!("cannot read {}", ml.info_path.display()))?;
             let mut info: serde_json::Value = serde_json::from_str(&text)?;
-            let files = ModelFiles {
-                library: ml.ort_library.clone().into(),
-                model: ml.model_path.clone(),
-                intra_threads: 1,
-                output: info["output"].as_str().map(str::to_owned),
-            };
+            let (_, files) = ModelFiles::for_settings(ml)?;
             let mut scorer = OrtScorer::load(&files)?;
             let inputs = golden_inputs();
             let flat: Vec<f32> = inputs.iter().flatten().copied().collect();

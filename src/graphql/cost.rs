@@ -28,11 +28,8 @@ const fn list(
     why: &'static str,
 ) -> FieldWeight {
     FieldWeight {
-        type_name,
-        field,
-        cost,
         assumed_size: Some(assumed_size),
-        why,
+        ..w(type_name, field, cost, why)
     }
 }
 

@@ -228,6 +228,21 @@ pub struct ModelFiles {
     pub output: Option<String>,
 }
 
+impl ModelFiles {
+    /// The configured model's description (checked against this build's features) and the
+    /// files to load it from.
+    pub fn for_settings(ml: &crate::config::MlSettings) -> Result<(ModelInfo, Self), ModelError> {
+        let info = ModelInfo::load(&ml.info_path)?;
+        let files = Self {
+            library: ml.ort_library.clone().into(),
+            model: ml.model_path.clone(),
+            intra_threads: ml.intra_threads,
+            output: info.output.clone(),
+        };
+        Ok((info, files))
+    }
+}
+
 impl OrtScorer {
     pub fn load(files: &ModelFiles) -> Result<Self, ModelError> {
         let env = runtime(&files.library)?;
