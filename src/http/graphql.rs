@@ -563,9 +563,8 @@ async fn execute_inner(
         g.dataloader_delay(),
         g.dataloader_max_batch_size,
     );
-    let variables = incoming.variables;
     let mut request = async_graphql::Request::new(query)
-        .variables(variables.clone())
+        .variables(incoming.variables)
         .data(principal)
         .data(state.recommender.clone())
         .data(state.caches.clone())
@@ -625,7 +624,9 @@ async fn execute_inner(
     }
 
     // Cost: refused over the per-operation ceiling, then charged to the caller's bucket.
-    let requested = state.cost.requested(&doc, wanted.as_deref(), &variables);
+    let requested = state
+        .cost
+        .requested(&doc, wanted.as_deref(), &request.variables);
     let max_cost = state.settings.limits.max_cost;
     let (client, budget) = client_bucket(state, &caller, trusted.as_ref());
     if requested > max_cost {
