@@ -90,11 +90,7 @@ impl AppState {
             metrics.clone(),
             vec![forget_results],
         ));
-        if let Some(r) = &redis
-            && settings.cache.enabled
-        {
-            caches.spawn_listener(r.client());
-        }
+        caches.spawn_listener();
         Ok(Self {
             caches,
             schema,

@@ -274,10 +274,12 @@ impl Caches {
     }
 
     /// Listens for other instances' invalidations for as long as the process runs,
-    /// resubscribing after Redis outages.
-    pub fn spawn_listener(self: &Arc<Self>, client: redis::Client) {
+    /// resubscribing after Redis outages. Nothing to listen to without Redis (or with the cache
+    /// off).
+    pub fn spawn_listener(self: &Arc<Self>) {
         let Some(redis) = &self.redis else { return };
         let channel = Self::channel(redis);
+        let client = redis.client();
         let caches = Arc::downgrade(self);
         tokio::spawn(async move {
             use futures_util::StreamExt;
