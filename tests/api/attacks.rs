@@ -539,11 +539,13 @@ async fn deactivated_listings_and_owner_profiles_are_visible_only_to_who_may_see
     app.cleanup().await;
 }
 
-/// PostgreSQL terminates the server's connections twice during a burst of listing reads, as a
-/// restart or failover does: every read still answers.
+/// PostgreSQL terminates the server's connections while a read is running on one of them, as
+/// a restart or failover does, twice: the read still answers. Deterministic: another client
+/// holds a lock the read waits on, so the read is certainly in flight when its backend is
+/// terminated, and the lock is released only afterwards.
 #[tokio::test]
 async fn reads_survive_terminated_connections() {
-    use sea_orm::ConnectionTrait;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn(Db::Postgres).await;
     app.seed(50, 20, 100).await;
     let db_name = app
@@ -554,57 +556,65 @@ async fn reads_survive_terminated_connections() {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let killer = app.db_connection().await;
+    let admin = app.db_connection().await;
     let q = "{ properties(first: 20) { totalCount edges { node { title owner { displayName } images { url } stats { views } } } } }";
-    let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..6 {
+    for round in 0..2 {
+        let locker = app.db_connection().await;
+        let txn = locker.begin().await.expect("begin");
+        txn.execute_unprepared("LOCK TABLE properties IN ACCESS EXCLUSIVE MODE")
+            .await
+            .expect("lock");
         let client = app.client.clone();
         let url = format!("{}/graphql", app.base);
-        let errors = errors.clone();
-        let done = done.clone();
-        workers.push(tokio::spawn(async move {
-            for _ in 0..60 {
-                let resp = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(json!({ "query": q }).to_string())
-                    .send()
-                    .await;
-                let ok = match resp {
-                    Ok(r) if r.status() == 200 => r
-                        .json::<Value>()
-                        .await
-                        .is_ok_and(|b| b.get("errors").is_none()),
-                    _ => false,
-                };
-                if !ok {
-                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let read = tokio::spawn(async move {
+            let resp = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(json!({ "query": q }).to_string())
+                .send()
+                .await
+                .expect("request");
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        });
+        // Wait until the server's read is blocked on the lock, then terminate exactly the
+        // backends that are waiting (the server's, mid-statement).
+        let waiting = format!(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '{db_name}' AND wait_event_type = 'Lock'"
+        );
+        let mut terminated = 0;
+        for _ in 0..500 {
+            let rows = admin
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!("SELECT pg_terminate_backend(pid) AS t FROM ({waiting}) w"),
+                ))
+                .await
+                .expect("terminate");
+            terminated = rows.len();
+            if terminated > 0 {
+                break;
             }
-        }));
-    }
-    let terminate = format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db_name}' AND pid <> pg_backend_pid()"
-    );
-    for at in [60, 200] {
-        while done.load(std::sync::atomic::Ordering::Relaxed) < at {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        killer
-            .execute_unprepared(&terminate)
-            .await
-            .expect("terminate");
+        assert!(
+            terminated > 0,
+            "round {round}: the read never reached the database"
+        );
+        txn.rollback().await.expect("unlock");
+        let (status, body) = read.await.expect("read");
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert!(
+            body.get("errors").is_none(),
+            "round {round}: the read failed: {body}"
+        );
+        assert!(
+            body["data"]["properties"]["totalCount"]
+                .as_i64()
+                .is_some_and(|n| n > 0)
+        );
     }
-    for w in workers {
-        w.await.expect("worker");
-    }
-    assert_eq!(
-        errors.load(std::sync::atomic::Ordering::Relaxed),
-        0,
-        "reads failed"
-    );
     app.cleanup().await;
 }
