@@ -61,8 +61,10 @@ impl AppState {
         let metrics = Arc::new(Metrics::new()?);
         let store = Store::connect(&settings.database, metrics.clone()).await?;
         let redis = crate::redis_store::RedisStore::connect(&settings.redis, &metrics.meter())?;
+        // User state shares Redis with the entity cache, and is off with it.
+        let shared = redis.clone().filter(|_| settings.cache.enabled);
         let recommender = Arc::new(
-            recommender(&settings, store.clone(), &metrics)?.with_metrics(metrics.clone()),
+            recommender(&settings, store.clone(), &metrics, shared)?.with_metrics(metrics.clone()),
         );
         metrics.register_process_and_build_info(recommender.model_version());
         let schema = build_schema(&settings.graphql, Some(store.clone()));
@@ -77,13 +79,11 @@ impl AppState {
         if !trusted.is_empty() {
             tracing::info!(documents = trusted.len(), "trusted documents loaded");
         }
-        // Recommendation results follow the entity cache's invalidations: a user's own change
-        // drops theirs, a listing's change drops everyone's.
+        // Recommendations (results, listing index, user state) follow the entity cache's
+        // invalidation bus.
         let rec = recommender.clone();
-        let forget_results: crate::cache::Hook = Arc::new(move |changed| match changed {
-            Some(crate::cache::Changed::User(id)) => rec.forget(Some(id)),
-            _ => rec.forget(None),
-        });
+        let forget_results: crate::cache::Hook =
+            Arc::new(move |changed, origin| rec.changed(changed, origin));
         let caches = Arc::new(crate::cache::Caches::new(
             &settings.cache,
             redis.clone(),
@@ -182,11 +182,12 @@ fn recommender(
     settings: &Settings,
     store: Store,
     metrics: &Metrics,
+    redis: Option<crate::redis_store::RedisStore>,
 ) -> Result<Recommender, ModelError> {
     let ml = &settings.ml;
     if !ml.enabled {
         tracing::warn!("ml.enabled = false: recommendations rank by popularity");
-        return Ok(Recommender::new(store, None, None, ml.clone()));
+        return Ok(Recommender::new(store, None, None, ml.clone(), redis));
     }
     let (info, files) = ModelFiles::for_settings(ml)?;
     info.verify_file(&ml.model_path)?;
@@ -201,6 +202,7 @@ fn recommender(
         Some(Arc::new(batcher)),
         Some(info),
         ml.clone(),
+        redis,
     ))
 }
 
@@ -217,6 +219,7 @@ impl Server {
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
         let state = AppState::new(settings).await?;
         state.prepare_database().await?;
+        state.recommender.start_index().await?;
         state.warm_cache().await;
         let addr = format!(
             "{}:{}",

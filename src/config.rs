@@ -134,7 +134,11 @@ pub struct MlSettings {
     pub candidates: usize,
     pub history_limit: usize,
     pub max_per_neighbourhood: usize,
-    pub popular_ttl_secs: u64,
+    /// The listing index is reloaded whole this often (changes on the bus apply sooner).
+    pub index_refresh_secs: u64,
+    /// Interactions held in process over all users' recommendation state.
+    pub user_state_capacity: u64,
+    pub user_state_ttl_secs: u64,
     /// How long a user's recommendations are reused (0: never); their next interaction or
     /// preference change, or a listing change, drops them sooner.
     pub results_ttl_secs: u64,

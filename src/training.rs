@@ -12,7 +12,6 @@
 //!   positive (2 random, 2 from the user's most browsed city).
 use crate::datagen::Rng;
 use crate::ml::features::{FEATURE_NAMES, ListingFacts, Popularity, UserProfile, features};
-use crate::recommend::to_facts;
 use crate::store::{PropertyStats, Store, StoreError};
 use chrono::{DateTime, Utc};
 use entity::{Amenity, InteractionKind, interaction, property, user};
@@ -351,4 +350,29 @@ pub async fn export(
     }
     out.flush().map_err(io)?;
     Ok(report)
+}
+
+fn to_facts(
+    p: &entity::property::Model,
+    amenities: &[entity::Amenity],
+    stats: PropertyStats,
+) -> crate::ml::features::ListingFacts {
+    let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    crate::ml::features::ListingFacts {
+        city: p.city.clone(),
+        neighbourhood: p.neighbourhood.clone(),
+        property_type: p.property_type,
+        monthly_price: p.monthly_price,
+        bedrooms: p.bedrooms,
+        area: p.area,
+        amenities: crate::ml::features::ListingFacts::amenity_mask(amenities),
+        created_at: p.created_at,
+        popularity: crate::ml::features::Popularity {
+            views: c(stats.views),
+            likes: c(stats.likes),
+            saves: c(stats.saves),
+            inquiries: c(stats.inquiries),
+            dismissals: c(stats.dismissals),
+        },
+    }
 }

@@ -161,14 +161,25 @@ pub struct Caches {
     pub images: Tier<Vec<property_image::Model>>,
     pub amenities: Tier<Vec<Amenity>>,
     pub users: Tier<user::Model>,
+    /// The invalidation bus (with or without the entity cache).
     redis: Option<RedisStore>,
     metrics: Arc<Metrics>,
     hooks: Vec<Hook>,
+    /// Tags this instance's messages, so it does not apply its own changes twice.
+    instance: Uuid,
 }
 
-/// Told of every invalidation this instance applies (`None`: everything), so caches kept
-/// elsewhere (recommendation results) follow the same bus.
-pub type Hook = Arc<dyn Fn(Option<Changed>) + Send + Sync>;
+/// Told of every invalidation this instance applies (`None`: everything, after messages may
+/// have been lost), and whether the change was made here, so state kept elsewhere
+/// (recommendation results, the listing index, user state) follows the same bus.
+pub type Hook = Arc<dyn Fn(Option<Changed>, Origin) + Send + Sync>;
+
+/// Where an invalidated change was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Here,
+    Elsewhere,
+}
 
 /// What an invalidation message names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,16 +215,23 @@ impl Caches {
         metrics: Arc<Metrics>,
         hooks: Vec<Hook>,
     ) -> Self {
-        let redis = if settings.enabled { redis } else { None };
+        // The bus runs whenever Redis is configured: listing indexes and user state follow it
+        // even with the entity cache off.
+        let l2 = if settings.enabled {
+            redis.clone()
+        } else {
+            None
+        };
         Self {
             enabled: settings.enabled,
-            properties: Tier::new("property", settings, redis.clone(), metrics.clone()),
-            images: Tier::new("images", settings, redis.clone(), metrics.clone()),
-            amenities: Tier::new("amenities", settings, redis.clone(), metrics.clone()),
-            users: Tier::new("user", settings, redis.clone(), metrics.clone()),
+            properties: Tier::new("property", settings, l2.clone(), metrics.clone()),
+            images: Tier::new("images", settings, l2.clone(), metrics.clone()),
+            amenities: Tier::new("amenities", settings, l2.clone(), metrics.clone()),
+            users: Tier::new("user", settings, l2, metrics.clone()),
             redis,
             metrics,
             hooks,
+            instance: Uuid::new_v4(),
         }
     }
 
@@ -223,22 +241,23 @@ impl Caches {
 
     /// After a write: gone from this instance's L1, from L2, and announced to the others.
     pub async fn invalidate(&self, changed: Changed) {
-        self.forget_local(changed);
+        self.forget_local(changed, Origin::Here);
         let Some(redis) = &self.redis else { return };
         let mut pipe = redis::pipe();
         match changed {
-            Changed::Property(id) => {
+            Changed::Property(id) if self.enabled => {
                 for kind in ["property", "images", "amenities"] {
                     pipe.cmd("DEL").arg(entity_key(redis, kind, id)).ignore();
                 }
             }
-            Changed::User(id) => {
+            Changed::User(id) if self.enabled => {
                 pipe.cmd("DEL").arg(entity_key(redis, "user", id)).ignore();
             }
+            _ => {}
         }
         pipe.cmd("PUBLISH")
             .arg(Self::channel(redis))
-            .arg(changed.encode())
+            .arg(format!("{}@{}", changed.encode(), self.instance))
             .ignore();
         let mut conn = redis.connection();
         let sent: Option<()> = redis
@@ -249,7 +268,7 @@ impl Caches {
         }
     }
 
-    fn forget_local(&self, changed: Changed) {
+    fn forget_local(&self, changed: Changed, origin: Origin) {
         match changed {
             Changed::Property(id) => {
                 self.properties.forget_local(id);
@@ -259,7 +278,7 @@ impl Caches {
             Changed::User(id) => self.users.forget_local(id),
         }
         for hook in &self.hooks {
-            hook(Some(changed));
+            hook(Some(changed), origin);
         }
     }
 
@@ -269,7 +288,7 @@ impl Caches {
         self.amenities.clear_local();
         self.users.clear_local();
         for hook in &self.hooks {
-            hook(None);
+            hook(None, Origin::Elsewhere);
         }
     }
 
@@ -302,8 +321,13 @@ impl Caches {
                             while let Some(msg) = messages.next().await {
                                 let Some(c) = caches.upgrade() else { return };
                                 let text: String = msg.get_payload().unwrap_or_default();
-                                if let Some(changed) = Changed::decode(&text) {
-                                    c.forget_local(changed);
+                                let (text, from) =
+                                    text.split_once('@').unwrap_or((text.as_str(), ""));
+                                if from == c.instance.to_string() {
+                                    continue;
+                                }
+                                if let Some(changed) = Changed::decode(text) {
+                                    c.forget_local(changed, Origin::Elsewhere);
                                     c.metrics.record_invalidation("received");
                                 }
                             }

@@ -504,12 +504,19 @@ impl Loader<MatchKey> for Db {
             let Some(viewer) = self.viewer.user_id() else {
                 return Ok(HashMap::new());
             };
+            let store = self.store.clone();
             let users = self
-                .store
-                .users_by_ids(&[viewer])
+                .through(&self.caches.users, vec![viewer], |ids| async move {
+                    let rows = store.users_by_ids(&ids).await?;
+                    Ok(rows.into_iter().map(|u| (u.id, u)).collect())
+                })
                 .await
-                .map_err(|e| Arc::new(e.into()))?;
-            let Some(user) = users.first() else {
+                .map_err(|e| {
+                    let e = Arc::try_unwrap(e)
+                        .unwrap_or_else(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())));
+                    Arc::new(RecommendError::Store(e))
+                })?;
+            let Some(user) = users.get(&viewer) else {
                 return Ok(HashMap::new());
             };
             let scores = self

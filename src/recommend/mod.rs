@@ -1,20 +1,27 @@
-//! Recommendations and match scores: candidates from SQL, features from `ml::features` (the
-//! same code that produced the training data), scores from the batching executor, then ranking
-//! with a small diversity rule and reasons a person can read. When the model cannot answer
-//! (overload, deadline, failure) the list falls back to popularity and says so.
+//! Recommendations and match scores, from memory: candidates and listing features from the
+//! listing index (`index`), the user's recent interactions and exclusions from their cached
+//! state (`user_state`), features from `ml::features` (the same code that produced the
+//! training data), scores from the batching executor, then ranking with a small diversity
+//! rule and reasons a person can read. A warm request runs no SQL. When the model cannot
+//! answer (overload, deadline, failure) the list falls back to popularity and says so.
+
+pub mod index;
+pub mod user_state;
 
 use crate::config::MlSettings;
 use crate::ml::batcher::{Batcher, ScoreError};
 use crate::ml::features::{
-    FEATURE_NAMES, FeatureRow, ListingFacts, N_FEATURES, Popularity, UserProfile, features,
+    FEATURE_NAMES, FeatureRow, ListingFacts, N_FEATURES, UserProfile, features,
 };
 use crate::ml::model::ModelInfo;
-use crate::store::{PropertyFilter, PropertyStats, Store, StoreError};
+use crate::store::{PropertyFilter, Store, StoreError};
 use chrono::Utc;
-use entity::{Amenity, property, user};
+use entity::{Amenity, InteractionKind, user};
+use index::{Entry, ListingIndex, Snapshot};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use user_state::{UserState, UserStates};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +56,9 @@ pub enum Source {
 
 #[derive(Debug, Clone)]
 pub struct Recommendation {
-    pub property: property::Model,
+    /// The listing; the caller loads it (through the entity cache) and checks it is still
+    /// active.
+    pub id: Uuid,
     pub score: f64,
     pub rank: usize,
     pub reasons: Vec<String>,
@@ -57,11 +66,11 @@ pub struct Recommendation {
 }
 
 pub struct Recommender {
-    store: Store,
+    index: Arc<ListingIndex>,
+    states: UserStates,
     batcher: Option<Arc<Batcher>>,
     info: Option<ModelInfo>,
     settings: MlSettings,
-    popular: Mutex<Option<(Instant, PopularList)>>,
     metrics: Option<Arc<crate::telemetry::Metrics>>,
     /// Recent results per user (anonymous: `None`), by arguments.
     results: Option<moka::sync::Cache<Option<uuid::Uuid>, Arc<ResultsByArgs>>>,
@@ -73,66 +82,68 @@ type ResultsByArgs = Mutex<HashMap<u64, (Vec<Recommendation>, Source)>>;
 /// are added.
 const MIN_CANDIDATES: usize = 50;
 
-/// Listing ids with their popularity score, most popular first.
-type PopularList = Arc<Vec<(Uuid, f64)>>;
-
-/// A user's latest interactions and the listings involved.
-struct History {
-    events: Vec<entity::interaction::Model>,
-    listings: Vec<property::Model>,
-}
-
-impl History {
-    /// The profile, from preferences and history; `facts` must cover the history's listings.
-    fn profile(&self, user: &user::Model, facts: &HashMap<Uuid, ListingFacts>) -> UserProfile {
-        UserProfile::build(
-            user.preferences.clone(),
-            self.events
-                .iter()
-                .filter_map(|i| facts.get(&i.property_id).map(|f| (i.kind, f))),
-        )
-    }
-
-    /// Enough of the profile to know where the user looks: cities need no amenities or counters.
-    fn whereabouts(&self, user: &user::Model) -> UserProfile {
-        let bare: HashMap<Uuid, ListingFacts> = self
-            .listings
+/// The profile: stated preferences, and the user's latest interactions with the listings the
+/// index knows (inactive ones included: they still say what the user likes).
+pub fn profile_of(user: &user::Model, state: &UserState, snap: &Snapshot) -> UserProfile {
+    UserProfile::build(
+        user.preferences.clone(),
+        state
+            .events
             .iter()
-            .map(|p| (p.id, to_facts(p, &[], PropertyStats::default())))
-            .collect();
-        self.profile(user, &bare)
-    }
+            .filter_map(|(kind, id)| snap.get(id).map(|e| (*kind, e.static_facts()))),
+    )
 }
 
-/// Listings with what features need about them.
-struct Facts {
-    listings: Vec<property::Model>,
-    facts: HashMap<Uuid, ListingFacts>,
-}
-
-pub(crate) fn to_facts(
-    p: &property::Model,
-    amenities: &[Amenity],
-    stats: PropertyStats,
-) -> ListingFacts {
-    let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
-    ListingFacts {
-        city: p.city.clone(),
-        neighbourhood: p.neighbourhood.clone(),
-        property_type: p.property_type,
-        monthly_price: p.monthly_price,
-        bedrooms: p.bedrooms,
-        area: p.area,
-        amenities: ListingFacts::amenity_mask(amenities),
-        created_at: p.created_at,
-        popularity: Popularity {
-            views: c(stats.views),
-            likes: c(stats.likes),
-            saves: c(stats.saves),
-            inquiries: c(stats.inquiries),
-            dismissals: c(stats.dismissals),
-        },
+/// Candidates for one user (anonymous: `None`), all passing `keep`:
+/// - where the user looks (stated cities, else the two they browse most) within their budget
+///   widened by a fifth either way, most popular first, plus a tenth of the newest there
+///   (exploration: new listings have no popularity yet);
+/// - then the most popular listings in the stated cities, or anywhere when there are none or
+///   too few.
+pub fn retrieve<'s>(
+    snap: &'s Snapshot,
+    user: Option<(&user::Model, &UserProfile)>,
+    total: usize,
+    keep: &dyn Fn(&Entry) -> bool,
+) -> Vec<&'s Entry> {
+    let mut out: Vec<&Entry> = Vec::with_capacity(total);
+    let mut seen: HashSet<Uuid> = HashSet::with_capacity(total);
+    let mut add = |out: &mut Vec<&'s Entry>, more: Vec<&'s Entry>| {
+        for e in more {
+            if seen.insert(e.id) {
+                out.push(e);
+            }
+        }
+    };
+    let stated: &[String] = user.map_or(&[], |(u, _)| u.preferences.cities.as_slice());
+    if let Some((u, profile)) = user {
+        let prefs = &u.preferences;
+        let cities: Vec<String> = if prefs.cities.is_empty() {
+            let mut cities: Vec<(&String, &f32)> = profile.city_share.iter().collect();
+            cities.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+            cities.into_iter().take(2).map(|(c, _)| c.clone()).collect()
+        } else {
+            prefs.cities.clone()
+        };
+        let lo = prefs.min_price.map(|x| (f64::from(x) * 0.8) as i32);
+        let hi = prefs.max_price.map(|x| (f64::from(x) * 1.25) as i32);
+        if !cities.is_empty() || hi.is_some() {
+            let in_budget = |e: &Entry| {
+                let price = e.static_facts().monthly_price;
+                lo.is_none_or(|lo| price >= lo) && hi.is_none_or(|hi| price <= hi) && keep(e)
+            };
+            let explore = if cities.is_empty() { 0 } else { total / 10 };
+            let n = (total * 2 / 3).saturating_sub(explore);
+            add(&mut out, snap.popular_in(&cities, n, &in_budget));
+            add(&mut out, snap.newest_in(&cities, explore, &in_budget));
+        }
     }
+    let room = total.saturating_sub(out.len()).max(total / 3);
+    add(&mut out, snap.popular_in(stated, room, keep));
+    if !stated.is_empty() && out.len() < MIN_CANDIDATES {
+        add(&mut out, snap.popular_in(&[], room, keep));
+    }
+    out
 }
 
 impl Recommender {
@@ -141,6 +152,7 @@ impl Recommender {
         batcher: Option<Arc<Batcher>>,
         info: Option<ModelInfo>,
         settings: MlSettings,
+        redis: Option<crate::redis_store::RedisStore>,
     ) -> Self {
         let results = (settings.results_ttl_secs > 0).then(|| {
             moka::sync::Cache::builder()
@@ -149,18 +161,27 @@ impl Recommender {
                 .build()
         });
         Self {
-            store,
+            index: Arc::new(ListingIndex::new(store.clone())),
+            states: UserStates::new(
+                store,
+                settings.history_limit,
+                settings.user_state_capacity,
+                Duration::from_secs(settings.user_state_ttl_secs.max(1)),
+                redis,
+                None,
+            ),
             batcher,
             info,
             settings,
-            popular: Mutex::new(None),
             metrics: None,
             results,
         }
     }
 
-    /// Counts popularity fallbacks in these metrics.
+    /// Counts popularity fallbacks and user-state hits in these metrics.
     pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::Metrics>) -> Self {
+        self.states.set_metrics(metrics.clone());
+        self.index.register_metrics(&metrics.meter());
         self.metrics = Some(metrics);
         self
     }
@@ -169,55 +190,70 @@ impl Recommender {
         self.info.as_ref().map(|i| i.version.as_str())
     }
 
-    /// Amenities and counters of listings, turned into feature inputs (two statements).
-    async fn facts(&self, listings: Vec<property::Model>) -> Result<Facts, StoreError> {
-        let ids: Vec<Uuid> = listings.iter().map(|p| p.id).collect();
-        let amenities = self.store.amenities_for(&ids).await?;
-        let stats = self.store.stats_for(&ids).await?;
-        let facts = listings
-            .iter()
-            .map(|p| {
-                let a = amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-                (
-                    p.id,
-                    to_facts(p, a, stats.get(&p.id).copied().unwrap_or_default()),
-                )
-            })
-            .collect();
-        Ok(Facts { listings, facts })
+    pub fn index(&self) -> &Arc<ListingIndex> {
+        &self.index
     }
 
-    /// The user's latest interactions and the listings they touched (two statements).
-    async fn history(&self, user: &user::Model) -> Result<History, StoreError> {
-        let events = self
-            .store
-            .interactions_for_users(&[user.id], self.settings.history_limit as u64, None)
-            .await?;
-        let ids: Vec<Uuid> = events
-            .iter()
-            .map(|i| i.property_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let listings = self.store.properties_by_ids(&ids).await?;
-        Ok(History { events, listings })
-    }
-
-    /// Facts for `listings` and for the history's listings in one pass (two statements);
-    /// returns `listings` in their order and the facts of both.
-    async fn facts_with_history(
-        &self,
-        mut listings: Vec<property::Model>,
-        history: Option<&History>,
-    ) -> Result<Facts, StoreError> {
-        let n = listings.len();
-        if let Some(h) = history {
-            let have: HashSet<Uuid> = listings.iter().map(|p| p.id).collect();
-            listings.extend(h.listings.iter().filter(|p| !have.contains(&p.id)).cloned());
+    /// Loads the listing index now, then again every `ml.index_refresh_secs` in the
+    /// background (a failed reload keeps the old snapshot and is logged).
+    pub async fn start_index(&self) -> Result<(), StoreError> {
+        self.index.reload().await?;
+        let every = Duration::from_secs(self.settings.index_refresh_secs);
+        if every.is_zero() {
+            return Ok(());
         }
-        let mut facts = self.facts(listings).await?;
-        facts.listings.truncate(n);
-        Ok(facts)
+        let index = Arc::downgrade(&self.index);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(index) = index.upgrade() else { return };
+                if let Err(e) = index.reload().await {
+                    tracing::warn!(error = %e, "reloading the listing index failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// An interaction recorded through this instance: the user's state and the listing's
+    /// counters move in place.
+    pub async fn interaction_recorded(&self, user: Uuid, listing: Uuid, kind: InteractionKind) {
+        self.states.record(user, kind, listing).await;
+        self.index.record(listing, kind);
+    }
+
+    /// Follows the invalidation bus: a listing's change reaches the index and drops every
+    /// cached result; a user's change drops their results, and their state when the change was
+    /// made elsewhere (changes made here updated it in place); `None` (messages may have been
+    /// lost) drops all of it and reloads the index.
+    pub fn changed(&self, changed: Option<crate::cache::Changed>, origin: crate::cache::Origin) {
+        use crate::cache::{Changed, Origin};
+        match changed {
+            Some(Changed::Property(id)) => {
+                self.index.changed(id);
+                self.forget(None);
+            }
+            Some(Changed::User(id)) => {
+                if origin == Origin::Elsewhere {
+                    self.states.forget(id);
+                }
+                self.forget(Some(id));
+            }
+            None => {
+                self.states.forget_all();
+                self.forget(None);
+                let snap = self.index.snapshot();
+                // At start-up the index is loading anyway.
+                if !snap.is_empty() && snap.age() > Duration::from_secs(5) {
+                    let index = self.index.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = index.reload().await {
+                            tracing::warn!(error = %e, "reloading the listing index failed");
+                        }
+                    });
+                }
+            }
+        }
     }
 
     async fn score_rows(&self, rows: Vec<f32>) -> Result<Vec<f32>, RecommendError> {
@@ -226,107 +262,6 @@ impl Recommender {
         use tracing::Instrument;
         let span = tracing::debug_span!("model", rows = rows.len() / N_FEATURES);
         Ok(batcher.score(rows, deadline).instrument(span).await?)
-    }
-
-    /// Most popular listing ids, cached for `popular_ttl_secs` (one GROUP BY over interactions).
-    async fn popular(&self) -> Result<PopularList, StoreError> {
-        let ttl = Duration::from_secs(self.settings.popular_ttl_secs);
-        if let Some((at, list)) = self
-            .popular
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            && at.elapsed() < ttl
-        {
-            return Ok(list.clone());
-        }
-        let list = Arc::new(
-            self.store
-                .popular_listing_ids(self.settings.candidates as u64)
-                .await?,
-        );
-        *self.popular.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((Instant::now(), list.clone()));
-        Ok(list)
-    }
-
-    /// Candidates: listings matching the user's stated (or, failing that, observed) cities and
-    /// budget, plus popular listings; all within `filter`, none the user dismissed.
-    async fn candidates(
-        &self,
-        user: Option<&user::Model>,
-        profile: Option<&UserProfile>,
-        filter: &PropertyFilter,
-    ) -> Result<Vec<property::Model>, StoreError> {
-        let total = self.settings.candidates as u64;
-        let mut base = filter.clone();
-        base.active = Some(true);
-        if let Some(u) = user {
-            base.exclude_dismissed_by = Some(u.id);
-        }
-        let mut out: Vec<property::Model> = Vec::new();
-        if let (Some(u), Some(p)) = (user, profile) {
-            let mut matching = base.clone();
-            let prefs = &u.preferences;
-            matching.cities = if prefs.cities.is_empty() {
-                let mut cities: Vec<(&String, &f32)> = p.city_share.iter().collect();
-                cities.sort_by(|a, b| b.1.total_cmp(a.1));
-                cities.into_iter().take(2).map(|(c, _)| c.clone()).collect()
-            } else {
-                prefs.cities.clone()
-            };
-            let widen = |v: Option<i32>, f: f64| v.map(|x| (f64::from(x) * f) as i32);
-            matching.min_price = matching.min_price.max(widen(prefs.min_price, 0.8));
-            matching.max_price = match (matching.max_price, widen(prefs.max_price, 1.25)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if !matching.cities.is_empty() || prefs.max_price.is_some() {
-                out = self
-                    .store
-                    .candidate_listings(&matching, total * 2 / 3)
-                    .await?;
-            }
-        }
-        let popular = self.popular().await?;
-        let mut pop_filter = base;
-        pop_filter.ids = popular.iter().map(|(id, _)| *id).collect();
-        // Cities the user asked for bound the popular candidates too: history pulls the model
-        // towards where the user used to look, and a stated search area should win over that.
-        // Too few listings there, and popular ones from anywhere fill up.
-        let stated: Vec<String> = user
-            .map(|u| u.preferences.cities.clone())
-            .unwrap_or_default();
-        let widen = !stated.is_empty();
-        pop_filter.cities = stated;
-        if !pop_filter.ids.is_empty() {
-            self.add_candidates(&mut out, &pop_filter, total).await?;
-            if widen && out.len() < MIN_CANDIDATES {
-                pop_filter.cities = Vec::new();
-                self.add_candidates(&mut out, &pop_filter, total).await?;
-            }
-        }
-        if out.is_empty() {
-            // Nothing popular yet (a fresh database): newest listings within the filter.
-            let mut newest = filter.clone();
-            newest.active = Some(true);
-            out = self.store.candidate_listings(&newest, total).await?;
-        }
-        Ok(out)
-    }
-
-    /// Adds listings matching `filter` that are not candidates yet, up to the total.
-    async fn add_candidates(
-        &self,
-        out: &mut Vec<property::Model>,
-        filter: &PropertyFilter,
-        total: u64,
-    ) -> Result<(), StoreError> {
-        let seen: HashSet<Uuid> = out.iter().map(|p| p.id).collect();
-        let room = total.saturating_sub(out.len() as u64).max(total / 3);
-        let extra = self.store.candidate_listings(filter, room).await?;
-        out.extend(extra.into_iter().filter(|p| !seen.contains(&p.id)));
-        Ok(())
     }
 
     /// Up to `first` recommendations for `user` (popularity for anonymous callers).
@@ -384,27 +319,34 @@ impl Recommender {
         first: usize,
         filter: &PropertyFilter,
     ) -> Result<(Vec<Recommendation>, Source), StoreError> {
-        let history = match user {
-            Some(u) => Some(self.history(u).await?),
+        let snap = self.index.fresh().await?;
+        let state = match user {
+            Some(u) => Some(self.states.get(u.id).await?),
             None => None,
         };
-        let looking = history.as_ref().zip(user).map(|(h, u)| h.whereabouts(u));
-        let candidates = self.candidates(user, looking.as_ref(), filter).await?;
-        let Facts { listings, facts } = self
-            .facts_with_history(candidates, history.as_ref())
-            .await?;
-        let profile = history
-            .as_ref()
-            .zip(user)
-            .map(|(h, u)| h.profile(u, &facts));
+        let (profile, candidates) = {
+            let guard = state
+                .as_ref()
+                .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner));
+            let profile = user
+                .zip(guard.as_deref())
+                .map(|(u, s)| profile_of(u, s, &snap));
+            let keep =
+                |e: &Entry| e.matches(filter) && !guard.as_ref().is_some_and(|g| g.excludes(&e.id));
+            let candidates = retrieve(
+                &snap,
+                user.zip(profile.as_ref()),
+                self.settings.candidates,
+                &keep,
+            );
+            (profile, candidates)
+        };
+        let facts: Vec<ListingFacts> = candidates.iter().map(|e| e.facts()).collect();
         let now = Utc::now();
-        let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(listings.len());
+        let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(facts.len());
         let mut source = Source::Popularity;
         if let Some(profile) = &profile {
-            let rows: Vec<FeatureRow> = listings
-                .iter()
-                .map(|p| features(profile, &facts[&p.id], now))
-                .collect();
+            let rows: Vec<FeatureRow> = facts.iter().map(|f| features(profile, f, now)).collect();
             let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
             match self.score_rows(flat).await {
                 Ok(scores) => {
@@ -425,37 +367,32 @@ impl Recommender {
             }
         }
         if source == Source::Popularity {
-            let max = listings
+            let max = facts
                 .iter()
-                .map(|p| facts[&p.id].popularity.score())
+                .map(|f| f.popularity.score())
                 .fold(1.0, f64::max);
-            scored = listings
+            scored = facts
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (i, facts[&p.id].popularity.score().max(0.0) / max, None))
+                .map(|(i, f)| (i, f.popularity.score().max(0.0) / max, None))
                 .collect();
         }
         scored.sort_by(|a, b| {
             b.1.total_cmp(&a.1)
-                .then(listings[a.0].id.cmp(&listings[b.0].id))
+                .then(candidates[a.0].id.cmp(&candidates[b.0].id))
         });
-        let picked = diversify(
-            &scored,
-            &listings,
-            first,
-            self.settings.max_per_neighbourhood,
-        );
+        let picked = diversify(&scored, &facts, first, self.settings.max_per_neighbourhood);
         let out = picked
             .into_iter()
             .enumerate()
             .map(|(rank, (i, score, row))| {
-                let p = &listings[i];
+                let f = &facts[i];
                 let reasons = match (&row, &profile) {
-                    (Some(row), Some(prof)) => reasons(row, p, &facts[&p.id], prof),
-                    _ => popularity_reasons(&facts[&p.id]),
+                    (Some(row), Some(prof)) => reasons(row, f, prof),
+                    _ => popularity_reasons(f),
                 };
                 Recommendation {
-                    property: p.clone(),
+                    id: candidates[i].id,
                     score,
                     rank: rank + 1,
                     reasons,
@@ -475,19 +412,26 @@ impl Recommender {
         if self.batcher.is_none() {
             return Err(RecommendError::Disabled);
         }
-        let history = self.history(user).await?;
-        let listings = self.store.properties_by_ids(ids).await?;
-        let Facts { listings, facts } = self.facts_with_history(listings, Some(&history)).await?;
-        let profile = history.profile(user, &facts);
-        let now = Utc::now();
-        let flat: Vec<f32> = listings
+        let snap = self.index.fresh().await?;
+        let state = self.states.get(user.id).await?;
+        let profile = profile_of(
+            user,
+            &state.lock().unwrap_or_else(PoisonError::into_inner),
+            &snap,
+        );
+        let known: Vec<(Uuid, ListingFacts)> = ids
             .iter()
-            .flat_map(|p| features(&profile, &facts[&p.id], now))
+            .filter_map(|id| snap.get(id).map(|e| (*id, e.facts())))
+            .collect();
+        let now = Utc::now();
+        let flat: Vec<f32> = known
+            .iter()
+            .flat_map(|(_, f)| features(&profile, f, now))
             .collect();
         let scores = self.score_rows(flat).await?;
-        Ok(listings
+        Ok(known
             .iter()
-            .map(|p| p.id)
+            .map(|(id, _)| *id)
             .zip(scores.into_iter().map(f64::from))
             .collect())
     }
@@ -497,7 +441,7 @@ impl Recommender {
 /// are left; the rest fill up in score order.
 fn diversify(
     scored: &[(usize, f64, Option<FeatureRow>)],
-    listings: &[property::Model],
+    listings: &[ListingFacts],
     first: usize,
     per_neighbourhood: usize,
 ) -> Vec<(usize, f64, Option<FeatureRow>)> {
@@ -550,12 +494,8 @@ fn label(a: Amenity) -> String {
 }
 
 /// Up to three short reasons, from the strongest signals in the features.
-fn reasons(
-    row: &FeatureRow,
-    p: &property::Model,
-    f: &ListingFacts,
-    profile: &UserProfile,
-) -> Vec<String> {
+fn reasons(row: &FeatureRow, f: &ListingFacts, profile: &UserProfile) -> Vec<String> {
+    let p = f;
     let mut out = Vec::new();
     if at(row, "pref_city_match") > 0.0 {
         out.push(format!("In {}, where you are looking", p.city));

@@ -162,6 +162,32 @@ impl Store {
         Ok(p.statement(sql))
     }
 
+    /// What recommendations keep of one user, in one statement: the newest `limit`
+    /// interactions, plus every dismissal and inquiry however old (those listings are never
+    /// recommended again). Newest first.
+    pub async fn user_state_rows(
+        &self,
+        user: Uuid,
+        limit: u64,
+    ) -> StoreResult<Vec<interaction::Model>> {
+        let mut p = Params::new(self.backend());
+        let u1 = p.push(user);
+        let dismiss = p.push(sea_orm::ActiveEnum::to_value(&InteractionKind::Dismiss));
+        let inquiry = p.push(sea_orm::ActiveEnum::to_value(&InteractionKind::Inquiry));
+        let u2 = p.push(user);
+        let lim = p.push(limit as i64);
+        let sql = format!(
+            "SELECT id, user_id, property_id, kind, created_at FROM interactions
+             WHERE user_id = {u1} AND (kind IN ({dismiss}, {inquiry}) OR id IN (
+                SELECT id FROM interactions WHERE user_id = {u2}
+                ORDER BY created_at DESC, id DESC LIMIT {lim}))
+             ORDER BY created_at DESC, id DESC"
+        );
+        Ok(interaction::Model::find_by_statement(p.statement(sql))
+            .all(&self.read())
+            .await?)
+    }
+
     pub async fn interaction_counts(&self, users: &[Uuid]) -> StoreResult<HashMap<Uuid, i64>> {
         let rows: Vec<(Uuid, i64)> = interaction::Entity::find()
             .select_only()

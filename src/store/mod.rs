@@ -13,6 +13,7 @@ pub use properties::{
     NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField, PropertyPatch,
     PropertyStats,
 };
+pub use recommend::IndexRow;
 
 use crate::config::DatabaseSettings;
 use crate::telemetry::Metrics;

@@ -1,25 +1,29 @@
 //! Queries behind recommendations: candidates, popularity, similar listings and the bulk reads
 //! the training-data export needs.
-use super::{Params, PropertyFilter, Store, StoreResult};
+use super::{Params, Store, StoreResult};
 use entity::{interaction, property, property_amenity, user};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-impl Store {
-    /// Active listings matching a filter, newest first.
-    pub async fn candidate_listings(
-        &self,
-        filter: &PropertyFilter,
-        limit: u64,
-    ) -> StoreResult<Vec<property::Model>> {
-        Ok(super::properties::filtered(filter)
-            .order_by_desc(property::Column::CreatedAt)
-            .limit(limit)
-            .all(&self.read())
-            .await?)
-    }
+/// What the listing index keeps of a listing row.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct IndexRow {
+    pub id: Uuid,
+    pub city: String,
+    pub neighbourhood: String,
+    pub property_type: entity::PropertyType,
+    pub monthly_price: i32,
+    pub bedrooms: i32,
+    pub area: i32,
+    pub is_active: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
 
+impl Store {
     /// Listings by popularity (views count 1, likes/saves/inquiries 3, dismissals -1), most
     /// first: a walk down the `property_stats_score` index.
     pub async fn popular_listing_ids(&self, limit: u64) -> StoreResult<Vec<(Uuid, f64)>> {
@@ -70,6 +74,53 @@ impl Store {
             out.entry(target).or_default().push(id);
         }
         Ok(out)
+    }
+
+    /// Up to `limit` listings (active or not) with ids after `after`, in id order, with only
+    /// the columns the listing index keeps: the index loads in chunks of these.
+    pub async fn index_rows(&self, after: Option<Uuid>, limit: u64) -> StoreResult<Vec<IndexRow>> {
+        use property::Column as C;
+        let mut q = property::Entity::find()
+            .select_only()
+            .columns([
+                C::Id,
+                C::City,
+                C::Neighbourhood,
+                C::PropertyType,
+                C::MonthlyPrice,
+                C::Bedrooms,
+                C::Area,
+                C::IsActive,
+                C::CreatedAt,
+            ])
+            .order_by_asc(C::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            q = q.filter(C::Id.gt(after));
+        }
+        Ok(q.into_model::<IndexRow>().all(&self.read()).await?)
+    }
+
+    /// These listings' index rows, in one statement.
+    pub async fn index_rows_for(&self, ids: &[Uuid]) -> StoreResult<Vec<IndexRow>> {
+        use property::Column as C;
+        Ok(property::Entity::find()
+            .select_only()
+            .columns([
+                C::Id,
+                C::City,
+                C::Neighbourhood,
+                C::PropertyType,
+                C::MonthlyPrice,
+                C::Bedrooms,
+                C::Area,
+                C::IsActive,
+                C::CreatedAt,
+            ])
+            .filter(super::id_in(self.backend(), C::Id, ids))
+            .into_model::<IndexRow>()
+            .all(&self.read())
+            .await?)
     }
 
     pub async fn all_users(&self) -> StoreResult<Vec<user::Model>> {

@@ -330,3 +330,59 @@ async fn redis_going_away_and_coming_back_costs_no_request() {
     drop(redis);
     app.cleanup().await;
 }
+
+/// The listing index of every instance follows changes made through any of them.
+#[tokio::test]
+async fn recommendations_through_another_instance_follow_listing_changes() {
+    let prefix = redis_prefix();
+    let url = redis_url();
+    let a = TestApp::spawn_with(
+        Db::Postgres,
+        &[
+            ("redis.url", &url),
+            ("redis.prefix", &prefix),
+            ("ml.results_ttl_secs", "0"),
+        ],
+    )
+    .await;
+    let u = a.seed(20, 10, 20).await;
+    let b = a.peer(&[]).await;
+    let recs =
+        "query { recommendations(first: 5, filter: { city: \"Elsewhere\" }) { property { id } } }";
+    let read_b = || async {
+        let resp = b.post(json!({ "query": recs }), &[]).await;
+        resp.json::<Value>().await.unwrap_or(Value::Null)
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]["recommendations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["property"]["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(ids(&read_b().await).is_empty());
+    let owner = a.token(u.owner, Role::Owner);
+    let id = a
+        .data(
+            "mutation { createProperty(input: { title: \"T\", description: \"d\", monthlyPrice: 900, city: \"Elsewhere\", neighbourhood: \"Centre\", latitude: 1.0, longitude: 1.0, bedrooms: 1, bathrooms: 1, area: 40, propertyType: APARTMENT }) { id } }",
+            json!({}),
+            Some(&owner),
+        )
+        .await["createProperty"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let seen = eventually(read_b, |v| ids(v) == vec![id.clone()]).await;
+    assert_eq!(ids(&seen), vec![id.clone()], "{seen}");
+    a.data(
+        "mutation($id: ID!) { deactivateProperty(id: $id) { id } }",
+        json!({ "id": id }),
+        Some(&owner),
+    )
+    .await;
+    let gone = eventually(read_b, |v| ids(v).is_empty()).await;
+    assert!(ids(&gone).is_empty(), "{gone}");
+    b.stop().await;
+    a.cleanup().await;
+}

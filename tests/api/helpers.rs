@@ -169,6 +169,15 @@ impl TestApp {
             )
             .await
             .expect("seed");
+        // Rows written behind the server's back, as `rentgraph seed` writes them: the listing
+        // index learns of them as it would at its next periodic reload.
+        self.server()
+            .state
+            .recommender
+            .index()
+            .reload()
+            .await
+            .expect("index");
         let data = rentgraph::datagen::generate(SeedOptions {
             properties: 0,
             users,

@@ -144,9 +144,10 @@ async fn a_page_of_match_scores_is_one_model_submission() {
     let app = TestApp::spawn(Db::Postgres).await;
     let u = app.seed(300, 40, 4_000).await;
     let user = app.token(u.user, Role::User);
-    // The token's user is looked up once and then cached: measure warm requests.
-    app.data("{ me { id } }", json!({}), Some(&user)).await;
     let q = "query($n: Int!) { properties(first: $n) { edges { node { id matchScore } } } }";
+    // The token's user and their recommendation state are loaded once and then cached:
+    // measure warm requests.
+    app.data(q, json!({ "n": 1 }), Some(&user)).await;
     let (b0, r0) = batches(&app).await;
     let s0 = app.statements().await;
     let page = app.data(q, json!({ "n": 50 }), Some(&user)).await;
@@ -529,5 +530,108 @@ async fn results_are_reused_until_the_user_acts() {
         after.iter().all(|r| r["property"]["id"] != top.as_str()),
         "{after:?}"
     );
+    app.cleanup().await;
+}
+
+const CREATE_IN: &str = "mutation($city: String!) { createProperty(input: { title: \"New\", description: \"d\", monthlyPrice: 900, city: $city, neighbourhood: \"Centre\", latitude: 1.0, longitude: 1.0, bedrooms: 1, bathrooms: 1, area: 40, propertyType: APARTMENT }) { id } }";
+
+const RECS_IN: &str = "query($city: String!) { recommendations(first: 5, filter: { city: $city }) { property { id } } }";
+
+fn ids_of(v: &Value) -> Vec<String> {
+    items(v)
+        .iter()
+        .filter_map(|r| r["property"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Candidates, features and the user's state come from memory: once warm, a recommendation
+/// runs no statement (results caching off, so every request ranks afresh), and after the
+/// user acts at most one (their user row, which the interaction invalidated).
+#[tokio::test]
+async fn a_warm_recommendation_runs_at_most_one_statement() {
+    let app = TestApp::spawn_with(Db::Postgres, &[("ml.results_ttl_secs", "0")]).await;
+    let u = app.seed(300, 40, 4_000).await;
+    let user = app.token(u.user, Role::User);
+    // Loads the user's state, and (through the entity cache) the listings a list can show.
+    app.data(RECS_PLAIN, json!({ "first": 30 }), Some(&user))
+        .await;
+    let first = items(
+        &app.data(RECS_PLAIN, json!({ "first": 10 }), Some(&user))
+            .await,
+    );
+    assert!(first.iter().all(|r| r["source"] == "MODEL"), "{first:?}");
+    let (b0, _) = batches(&app).await;
+    let s0 = app.statements().await;
+    let again = items(
+        &app.data(RECS_PLAIN, json!({ "first": 10 }), Some(&user))
+            .await,
+    );
+    let s1 = app.statements().await;
+    let (b1, _) = batches(&app).await;
+    assert_eq!(again, first);
+    assert_eq!(b1 - b0, 1, "ranked afresh by the model");
+    assert_eq!(s1 - s0, 0, "a warm recommendation runs no SQL");
+    // The user asks about the top listing: it is never recommended to them again, and their
+    // state moved in place.
+    let top = first[0]["property"]["id"].as_str().expect("id").to_owned();
+    app.data(
+        "mutation($id: ID!) { recordInteraction(propertyId: $id, type: INQUIRY) { id } }",
+        json!({ "id": top }),
+        Some(&user),
+    )
+    .await;
+    let s2 = app.statements().await;
+    let after = items(
+        &app.data(RECS_PLAIN, json!({ "first": 10 }), Some(&user))
+            .await,
+    );
+    let s3 = app.statements().await;
+    assert!(s3 - s2 <= 1, "{} statements after an interaction", s3 - s2);
+    assert!(
+        after.iter().all(|r| r["property"]["id"] != top.as_str()),
+        "an already-contacted listing was recommended: {after:?}"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    assert_eq!(
+        gauge("rentgraph_listing_index_listings"),
+        300.0,
+        "{metrics}"
+    );
+    assert!(gauge("rentgraph_listing_index_bytes") > 0.0);
+    assert!(gauge("rentgraph_listing_index_age_seconds") >= 0.0);
+    app.cleanup().await;
+}
+
+/// A listing created, then taken off the market, is a candidate at once and then never again.
+#[tokio::test]
+async fn new_and_deactivated_listings_reach_recommendations_at_once() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let u = app.seed(100, 20, 500).await;
+    let user = app.token(u.user, Role::User);
+    let owner = app.token(u.owner, Role::Owner);
+    let vars = json!({ "city": "Nowhereville" });
+    assert!(ids_of(&app.data(RECS_IN, vars.clone(), Some(&user)).await).is_empty());
+    let id = app.data(CREATE_IN, vars.clone(), Some(&owner)).await["createProperty"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        ids_of(&app.data(RECS_IN, vars.clone(), Some(&user)).await),
+        vec![id.clone()]
+    );
+    app.data(
+        "mutation($id: ID!) { deactivateProperty(id: $id) { id } }",
+        json!({ "id": id }),
+        Some(&owner),
+    )
+    .await;
+    assert!(ids_of(&app.data(RECS_IN, vars, Some(&user)).await).is_empty());
     app.cleanup().await;
 }

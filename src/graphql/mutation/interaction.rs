@@ -35,6 +35,9 @@ impl InteractionMutation {
                 ));
             }
         } else {
+            if let Ok(rec) = ctx.data::<std::sync::Arc<crate::recommend::Recommender>>() {
+                rec.interaction_recorded(user, property, kind.into()).await;
+            }
             // The user's history changed: their cached recommendations are stale.
             super::invalidate(ctx, crate::cache::Changed::User(user)).await;
         }

@@ -142,6 +142,8 @@ impl PropertyMutation {
             .create_property(owner, new)
             .await
             .map_err(ApiError::from)?;
+        // Nothing cached to drop, but every instance's listing index learns of it.
+        super::invalidate(ctx, crate::cache::Changed::Property(created.id)).await;
         Ok(Property(created))
     }
 

@@ -1,6 +1,7 @@
 use super::{Property, PropertyFilterInput};
 use crate::graphql::context::Ctx;
 use crate::graphql::errors::{ApiError, ApiResult};
+use crate::graphql::loaders::PropertyKey;
 use crate::recommend::{Recommender, Source};
 use async_graphql::{Context, Enum, SimpleObject};
 use std::sync::Arc;
@@ -55,12 +56,24 @@ pub async fn recommendations_for(
         Source::Model => recommender.model_version().map(str::to_owned),
         Source::Popularity => None,
     };
+    // Through the entity cache, and only what is still active: a listing deactivated since
+    // the list was made (or cached) drops out.
+    let found = ctx
+        .loaders()?
+        .load_many(items.iter().map(|r| PropertyKey(r.id)))
+        .await
+        .map_err(ApiError::from)?;
     Ok(items
         .into_iter()
-        .map(|r| Recommendation {
-            property: Property(r.property),
+        .filter_map(|r| {
+            let p = found.get(&PropertyKey(r.id)).filter(|p| p.is_active)?;
+            Some((r, p.clone()))
+        })
+        .enumerate()
+        .map(|(rank, (r, p))| Recommendation {
+            property: Property(p),
             score: r.score,
-            rank: r.rank as i32,
+            rank: rank as i32 + 1,
             reasons: r.reasons,
             source: match r.source {
                 Source::Model => RecommendationSource::Model,

@@ -1,0 +1,568 @@
+//! The in-process listing index: what recommendations need of every listing (city,
+//! neighbourhood, type, price, bedrooms, area, amenities as a bit mask, age, counters), in an
+//! immutable snapshot with per-city candidate pools, swapped whole when something changed.
+//! Recommendations read candidates and features from it and run no SQL for them.
+//!
+//! Kept current three ways:
+//! - a listing changed through any instance (the cache's invalidation bus) is marked pending,
+//!   and the next read applies pending changes first (one chunk of statements for all of
+//!   them), so a change is visible to the next recommendation everywhere it was announced;
+//! - interactions recorded through this instance bump the listing's counters in place;
+//! - every `ml.index_refresh_secs` the whole index is reloaded, which reconciles counters with
+//!   `property_stats` (interactions recorded by other instances) and covers lost messages.
+//!
+//! Inactive listings stay in the index (a user's history still describes their taste) but are
+//! never in a pool, so never a candidate.
+use crate::ml::features::{ListingFacts, Popularity};
+use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
+use entity::{Amenity, InteractionKind};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// Listings loaded per round trip (one statement each for rows, amenities and counters).
+const CHUNK: u64 = 5_000;
+
+/// One listing as the index keeps it.
+pub struct Entry {
+    pub id: Uuid,
+    pub active: bool,
+    /// Counters as of the last load.
+    facts: ListingFacts,
+    /// Interactions recorded through this instance since: shared by every snapshot that holds
+    /// this entry, so a swap does not lose them.
+    bumps: [AtomicU32; 5],
+}
+
+impl Entry {
+    fn new(row: IndexRow, amenities: &[Amenity], stats: PropertyStats) -> Self {
+        let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        Self {
+            id: row.id,
+            active: row.is_active,
+            facts: ListingFacts {
+                city: row.city,
+                neighbourhood: row.neighbourhood,
+                property_type: row.property_type,
+                monthly_price: row.monthly_price,
+                bedrooms: row.bedrooms,
+                area: row.area,
+                amenities: ListingFacts::amenity_mask(amenities),
+                created_at: row.created_at,
+                popularity: Popularity {
+                    views: c(stats.views),
+                    likes: c(stats.likes),
+                    saves: c(stats.saves),
+                    inquiries: c(stats.inquiries),
+                    dismissals: c(stats.dismissals),
+                },
+            },
+            bumps: Default::default(),
+        }
+    }
+
+    pub fn popularity(&self) -> Popularity {
+        let b = |i: usize| self.bumps[i].load(Ordering::Relaxed);
+        let p = self.facts.popularity;
+        Popularity {
+            views: p.views.saturating_add(b(0)),
+            likes: p.likes.saturating_add(b(1)),
+            saves: p.saves.saturating_add(b(2)),
+            inquiries: p.inquiries.saturating_add(b(3)),
+            dismissals: p.dismissals.saturating_add(b(4)),
+        }
+    }
+
+    /// The facts with current counters: the features' input.
+    pub fn facts(&self) -> ListingFacts {
+        let mut f = self.facts.clone();
+        f.popularity = self.popularity();
+        f
+    }
+
+    /// The facts as loaded, counters aside (cities, prices, amenities never change in place).
+    pub fn static_facts(&self) -> &ListingFacts {
+        &self.facts
+    }
+
+    fn bump(&self, kind: InteractionKind) {
+        let i = match kind {
+            InteractionKind::View => 0,
+            InteractionKind::Like => 1,
+            InteractionKind::Save => 2,
+            InteractionKind::Inquiry => 3,
+            InteractionKind::Dismiss => 4,
+        };
+        self.bumps[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the listing passes a request's filter (the same tests `store` runs in SQL;
+    /// `owner_id`, `ids` and dismissals are not used for recommendations' candidates).
+    pub fn matches(&self, f: &PropertyFilter) -> bool {
+        let l = &self.facts;
+        if let Some(active) = f.active
+            && active != self.active
+        {
+            return false;
+        }
+        if f.city.as_ref().is_some_and(|c| *c != l.city) {
+            return false;
+        }
+        if !f.cities.is_empty() && !f.cities.contains(&l.city) {
+            return false;
+        }
+        if f.min_price.is_some_and(|m| l.monthly_price < m)
+            || f.max_price.is_some_and(|m| l.monthly_price > m)
+            || f.min_bedrooms.is_some_and(|m| l.bedrooms < m)
+            || f.max_bedrooms.is_some_and(|m| l.bedrooms > m)
+        {
+            return false;
+        }
+        if !f.property_types.is_empty() && !f.property_types.contains(&l.property_type) {
+            return false;
+        }
+        let wanted = ListingFacts::amenity_mask(&f.amenities);
+        l.amenities & wanted == wanted
+    }
+
+    /// Rough heap and inline bytes, for the size metric.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.facts.city.capacity()
+            + self.facts.neighbourhood.capacity()
+    }
+}
+
+/// One consistent view of every listing.
+pub struct Snapshot {
+    entries: Vec<Arc<Entry>>,
+    by_id: HashMap<Uuid, u32>,
+    /// Active listings of each city, most popular first (at build time).
+    popular_in: HashMap<String, Vec<u32>>,
+    /// Active listings of each city, newest first.
+    newest_in: HashMap<String, Vec<u32>>,
+    /// Active listings everywhere, most popular first.
+    popular: Vec<u32>,
+    built: Instant,
+    bytes: usize,
+}
+
+impl Snapshot {
+    fn build(entries: Vec<Arc<Entry>>) -> Self {
+        let by_id = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, i as u32))
+            .collect();
+        let score = |i: &u32| entries[*i as usize].popularity().score();
+        let mut popular: Vec<u32> = (0..entries.len() as u32)
+            .filter(|i| entries[*i as usize].active)
+            .collect();
+        // Ties by id, so two instances (and two runs) rank alike.
+        popular.sort_by(|a, b| {
+            score(b)
+                .total_cmp(&score(a))
+                .then(entries[*a as usize].id.cmp(&entries[*b as usize].id))
+        });
+        let mut popular_in: HashMap<String, Vec<u32>> = HashMap::new();
+        for i in &popular {
+            popular_in
+                .entry(entries[*i as usize].facts.city.clone())
+                .or_default()
+                .push(*i);
+        }
+        let mut newest_in = popular_in.clone();
+        for pool in newest_in.values_mut() {
+            pool.sort_by(|a, b| {
+                let (ea, eb) = (&entries[*a as usize], &entries[*b as usize]);
+                eb.facts
+                    .created_at
+                    .cmp(&ea.facts.created_at)
+                    .then(ea.id.cmp(&eb.id))
+            });
+        }
+        let mut s = Self {
+            entries,
+            by_id,
+            popular_in,
+            newest_in,
+            popular,
+            built: Instant::now(),
+            bytes: 0,
+        };
+        s.bytes = s.measure();
+        s
+    }
+
+    pub fn get(&self, id: &Uuid) -> Option<&Entry> {
+        self.by_id.get(id).map(|i| &*self.entries[*i as usize])
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn active(&self) -> usize {
+        self.popular.len()
+    }
+
+    pub fn age(&self) -> std::time::Duration {
+        self.built.elapsed()
+    }
+
+    /// Approximate memory held by the snapshot (entries are shared with older snapshots while
+    /// those are still read).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn measure(&self) -> usize {
+        let pools: usize = self
+            .popular_in
+            .values()
+            .chain(self.newest_in.values())
+            .map(|v| v.capacity() * 4 + 48)
+            .sum();
+        self.entries.iter().map(|e| e.bytes() + 8).sum::<usize>()
+            + self.by_id.capacity() * (16 + 4 + 8)
+            + self.popular.capacity() * 4
+            + pools
+    }
+
+    /// Up to `n` entries from `pool` passing `keep`, in pool order.
+    fn take<'a>(
+        &'a self,
+        pool: &'a [u32],
+        n: usize,
+        mut keep: impl FnMut(&Entry) -> bool,
+    ) -> impl Iterator<Item = &'a Entry> {
+        pool.iter()
+            .map(|i| &*self.entries[*i as usize])
+            .filter(move |e| keep(e))
+            .take(n)
+    }
+
+    /// Up to `n` of the most popular entries in any of `cities` (everywhere when empty)
+    /// passing `keep`, most popular first.
+    pub fn popular_in<'a>(
+        &'a self,
+        cities: &[String],
+        n: usize,
+        keep: &dyn Fn(&Entry) -> bool,
+    ) -> Vec<&'a Entry> {
+        if cities.is_empty() {
+            return self.take(&self.popular, n, keep).collect();
+        }
+        let mut out: Vec<&Entry> = cities
+            .iter()
+            .filter_map(|c| self.popular_in.get(c))
+            .flat_map(|pool| self.take(pool, n, keep))
+            .collect();
+        if cities.len() > 1 {
+            out.sort_by(|a, b| {
+                b.popularity()
+                    .score()
+                    .total_cmp(&a.popularity().score())
+                    .then(a.id.cmp(&b.id))
+            });
+            out.truncate(n);
+        }
+        out
+    }
+
+    /// Up to `n` of the newest entries in any of `cities` passing `keep`.
+    pub fn newest_in<'a>(
+        &'a self,
+        cities: &[String],
+        n: usize,
+        keep: &dyn Fn(&Entry) -> bool,
+    ) -> Vec<&'a Entry> {
+        let mut out: Vec<&Entry> = cities
+            .iter()
+            .filter_map(|c| self.newest_in.get(c))
+            .flat_map(|pool| self.take(pool, n, keep))
+            .collect();
+        out.sort_by(|a, b| {
+            b.facts
+                .created_at
+                .cmp(&a.facts.created_at)
+                .then(a.id.cmp(&b.id))
+        });
+        out.truncate(n);
+        out
+    }
+
+    /// The newest active entries anywhere passing `keep` (a database with no popularity yet).
+    pub fn newest<'a>(&'a self, n: usize, keep: &dyn Fn(&Entry) -> bool) -> Vec<&'a Entry> {
+        let cities: Vec<String> = self.newest_in.keys().cloned().collect();
+        self.newest_in(&cities, n, keep)
+    }
+}
+
+/// The index: the current snapshot, and what changed since it was built.
+pub struct ListingIndex {
+    store: Store,
+    current: RwLock<Arc<Snapshot>>,
+    /// Listings changed since the snapshot was built (any instance).
+    pending: Mutex<HashSet<Uuid>>,
+    has_pending: AtomicBool,
+    /// One refresh at a time: concurrent readers that find changes pending wait for it rather
+    /// than each loading the same rows.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl ListingIndex {
+    /// An empty index; `reload` fills it.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            current: RwLock::new(Arc::new(Snapshot::build(Vec::new()))),
+            pending: Mutex::new(HashSet::new()),
+            has_pending: AtomicBool::new(false),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Size, memory and age of the index in /metrics.
+    pub fn register_metrics(self: &Arc<Self>, meter: &opentelemetry::metrics::Meter) {
+        let (a, b, c) = (
+            Arc::downgrade(self),
+            Arc::downgrade(self),
+            Arc::downgrade(self),
+        );
+        meter
+            .u64_observable_gauge("rentgraph_listing_index_listings")
+            .with_description("Listings in the listing index (active or not)")
+            .with_callback(move |o| {
+                if let Some(i) = a.upgrade() {
+                    o.observe(i.snapshot().len() as u64, &[]);
+                }
+            })
+            .build();
+        meter
+            .u64_observable_gauge("rentgraph_listing_index")
+            .with_unit("By")
+            .with_description("Approximate memory the listing index holds")
+            .with_callback(move |o| {
+                if let Some(i) = b.upgrade() {
+                    o.observe(i.snapshot().bytes() as u64, &[]);
+                }
+            })
+            .build();
+        meter
+            .f64_observable_gauge("rentgraph_listing_index_age")
+            .with_unit("s")
+            .with_description("Time since the listing index snapshot was built")
+            .with_callback(move |o| {
+                if let Some(i) = c.upgrade() {
+                    o.observe(i.snapshot().age().as_secs_f64(), &[]);
+                }
+            })
+            .build();
+    }
+
+    /// The current snapshot, without looking for changes.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The current snapshot with every announced change applied.
+    pub async fn fresh(&self) -> Result<Arc<Snapshot>, StoreError> {
+        if self.has_pending.load(Ordering::Acquire) {
+            let _one = self.refreshing.lock().await;
+            let ids: Vec<Uuid> = {
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                self.has_pending.store(false, Ordering::Release);
+                pending.drain().collect()
+            };
+            if !ids.is_empty()
+                && let Err(e) = self.apply(&ids).await
+            {
+                // Not lost: tried again on the next read.
+                self.changed_many(&ids);
+                return Err(e);
+            }
+        }
+        Ok(self.snapshot())
+    }
+
+    /// A listing was created, changed or deactivated (here or on another instance).
+    pub fn changed(&self, id: Uuid) {
+        self.changed_many(&[id]);
+    }
+
+    fn changed_many(&self, ids: &[Uuid]) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.extend(ids.iter().copied());
+        self.has_pending.store(true, Ordering::Release);
+    }
+
+    /// An interaction recorded through this instance.
+    pub fn record(&self, listing: Uuid, kind: InteractionKind) {
+        if let Some(e) = self.snapshot().get(&listing) {
+            e.bump(kind);
+        }
+    }
+
+    /// Loads every listing again (`CHUNK` at a time) and swaps the new snapshot in.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let _one = self.refreshing.lock().await;
+        // Changes announced from now on are applied after this load, which may predate them.
+        let started = Instant::now();
+        let mut entries = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = self.store.index_rows(after, CHUNK).await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.id);
+            let n = rows.len() as u64;
+            entries.extend(self.entries(rows).await?);
+            if n < CHUNK {
+                break;
+            }
+        }
+        let snapshot = Snapshot::build(entries);
+        tracing::info!(
+            listings = snapshot.len(),
+            active = snapshot.active(),
+            bytes = snapshot.bytes(),
+            ms = started.elapsed().as_millis() as u64,
+            "listing index loaded"
+        );
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        Ok(())
+    }
+
+    async fn entries(&self, rows: Vec<IndexRow>) -> Result<Vec<Arc<Entry>>, StoreError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let amenities = self.store.amenities_for(&ids).await?;
+        let stats = self.store.stats_for(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let a = amenities.get(&r.id).map(Vec::as_slice).unwrap_or(&[]);
+                let s = stats.get(&r.id).copied().unwrap_or_default();
+                Arc::new(Entry::new(r, a, s))
+            })
+            .collect())
+    }
+
+    /// Reloads these listings and swaps in a snapshot with them (three statements).
+    async fn apply(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let rows = self.store.index_rows_for(ids).await?;
+        let fresh: HashMap<Uuid, Arc<Entry>> = self
+            .entries(rows)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let old = self.snapshot();
+        let mut entries: Vec<Arc<Entry>> = old
+            .entries
+            .iter()
+            .map(|e| fresh.get(&e.id).cloned().unwrap_or_else(|| e.clone()))
+            .collect();
+        entries.extend(
+            fresh
+                .values()
+                .filter(|e| !old.by_id.contains_key(&e.id))
+                .cloned(),
+        );
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(Snapshot::build(entries));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use entity::PropertyType;
+
+    fn entry(city: &str, price: i32, views: i64, active: bool, day: u32) -> Arc<Entry> {
+        Arc::new(Entry::new(
+            IndexRow {
+                id: Uuid::new_v4(),
+                city: city.into(),
+                neighbourhood: "Centre".into(),
+                property_type: PropertyType::Apartment,
+                monthly_price: price,
+                bedrooms: 2,
+                area: 60,
+                is_active: active,
+                created_at: Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap(),
+            },
+            &[Amenity::Parking],
+            PropertyStats {
+                views,
+                ..Default::default()
+            },
+        ))
+    }
+
+    #[test]
+    fn pools_hold_active_listings_by_popularity_and_age() {
+        let a = entry("Lisbon", 1000, 5, true, 1);
+        let b = entry("Lisbon", 1200, 50, true, 2);
+        let gone = entry("Lisbon", 900, 500, false, 3);
+        let c = entry("Porto", 800, 20, true, 4);
+        let snap = Snapshot::build(vec![a.clone(), b.clone(), gone.clone(), c.clone()]);
+        let all = |_: &Entry| true;
+        let ids = |v: Vec<&Entry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(snap.popular_in(&[], 10, &all)), vec![b.id, c.id, a.id]);
+        assert_eq!(
+            ids(snap.popular_in(&["Lisbon".into()], 10, &all)),
+            vec![b.id, a.id]
+        );
+        assert_eq!(
+            ids(snap.newest_in(&["Lisbon".into(), "Porto".into()], 2, &all)),
+            vec![c.id, b.id]
+        );
+        let cheap = |e: &Entry| e.static_facts().monthly_price < 1100;
+        assert_eq!(ids(snap.popular_in(&[], 10, &cheap)), vec![c.id, a.id]);
+        // The inactive listing is known (history) but never a candidate.
+        assert!(snap.get(&gone.id).is_some_and(|e| !e.active));
+        assert_eq!(snap.active(), 3);
+    }
+
+    #[test]
+    fn bumps_add_to_the_loaded_counters_and_survive_a_swap() {
+        let a = entry("Lisbon", 1000, 5, true, 1);
+        a.bump(InteractionKind::View);
+        a.bump(InteractionKind::Save);
+        let snap = Snapshot::build(vec![a.clone()]);
+        let p = snap.get(&a.id).map(Entry::popularity).unwrap_or_default();
+        assert_eq!((p.views, p.saves), (6, 1));
+    }
+
+    #[test]
+    fn filters_match_like_the_sql() {
+        let a = entry("Lisbon", 1000, 5, true, 1);
+        let mut f = PropertyFilter {
+            active: Some(true),
+            min_price: Some(900),
+            max_price: Some(1000),
+            amenities: vec![Amenity::Parking],
+            ..Default::default()
+        };
+        assert!(a.matches(&f));
+        f.amenities.push(Amenity::Pool);
+        assert!(!a.matches(&f));
+        f.amenities.clear();
+        f.cities = vec!["Porto".into()];
+        assert!(!a.matches(&f));
+        f.cities.clear();
+        f.max_price = Some(999);
+        assert!(!a.matches(&f));
+    }
+}
