@@ -77,8 +77,12 @@ enum Command {
     /// Print a bearer token for a user (development).
     Token {
         /// The user's id as `User.id` shows it (a raw UUID works too).
-        #[arg(long)]
-        user: String,
+        #[arg(long, required_unless_present = "users_file")]
+        user: Option<String>,
+        /// A file of user ids, one a line: prints one token a line, in the same order (load
+        /// tests sign in as thousands of users).
+        #[arg(long, conflicts_with = "user")]
+        users_file: Option<PathBuf>,
         /// USER, OWNER, PARTNER or ADMIN.
         #[arg(long, default_value = "USER")]
         role: String,
@@ -227,14 +231,34 @@ async fn main() -> Result<()> {
             print!("{}", rentgraph::graphql::sdl(&settings.graphql));
             Ok(())
         }
-        Command::Token { user, role } => {
-            let id = ids::decode(Kind::User, &user)
-                .map_err(|e| anyhow::anyhow!("--user: {}", e.message()))?;
+        Command::Token {
+            user,
+            users_file,
+            role,
+        } => {
             let role: entity::Role =
                 serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
                     .map_err(|_| anyhow::anyhow!("--role must be USER, OWNER, PARTNER or ADMIN"))?;
-            let token = Authenticator::new(&settings.auth)?.mint(id, role)?;
-            println!("{token}");
+            let users: Vec<String> = match (user, users_file) {
+                (Some(user), _) => vec![user],
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                (None, None) => bail!("--user or --users-file"),
+            };
+            let auth = Authenticator::new(&settings.auth)?;
+            let mut out = String::new();
+            for user in users {
+                let id = ids::decode(Kind::User, &user)
+                    .map_err(|e| anyhow::anyhow!("user {user}: {}", e.message()))?;
+                out.push_str(&auth.mint(id, role)?);
+                out.push('\n');
+            }
+            print!("{out}");
             Ok(())
         }
     }

@@ -1,37 +1,10 @@
 -- wrk script: a listing by id with its owner and images, the id drawn for every request from
--- $IDS_FILE (one listing id a line): uniformly, or Zipf-like (s = 1) when $DIST is "zipf", so a
--- few listings are hot and most are cold, as on a real site. Counts GraphQL errors.
-local ids = {}
-for line in io.lines(os.getenv("IDS_FILE")) do
-  ids[#ids + 1] = line
-end
-local n = #ids
-local zipf = os.getenv("DIST") == "zipf"
-local cdf = {}
-if zipf then
-  local total = 0
-  for k = 1, n do
-    total = total + 1 / k
-    cdf[k] = total
-  end
-  for k = 1, n do
-    cdf[k] = cdf[k] / total
-  end
-end
-
-local function pick()
-  if not zipf then
-    return ids[math.random(n)]
-  end
-  local u = math.random()
-  local lo, hi = 1, n
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if cdf[mid] < u then lo = mid + 1 else hi = mid end
-  end
-  return ids[lo]
-end
-
+-- $IDS_FILE (one listing id a line): uniformly, or Zipf-like when $DIST is "zipf", so a few
+-- listings are hot and most are cold, as on a real site.
+package.path = "benches/load/?.lua;" .. package.path
+local c = require("common")
+local ids = c.lines(os.getenv("IDS_FILE"))
+local pick = c.picker(#ids, os.getenv("DIST") == "zipf")
 local query = "query($id: ID!) { property(id: $id) { id title monthlyPrice owner { displayName } images { url } } }"
 
 init = function(args)
@@ -39,17 +12,10 @@ init = function(args)
 end
 
 request = function()
-  local body = '{"query":"' .. query .. '","variables":{"id":"' .. pick() .. '"}}'
+  local body = '{"query":"' .. query .. '","variables":{"id":"' .. ids[pick()] .. '"}}'
   return wrk.format("POST", "/graphql", { ["Content-Type"] = "application/json" }, body)
 end
 
-local errors = 0
-response = function(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then
-    errors = errors + 1
-  end
-end
-
-done = function(summary, latency, requests)
-  io.write(string.format("graphql errors or non-200: %d\n", errors))
-end
+setup = c.setup
+response = c.response
+done = c.done

@@ -1,23 +1,31 @@
--- wrk script: POSTs the GraphQL document in $QUERY_FILE, with $TOKEN as bearer token if set,
--- and counts responses that carry GraphQL errors.
+-- wrk script: POSTs the GraphQL document in $QUERY_FILE. With $TOKENS_FILE (one bearer token a
+-- line), every request signs in as a user drawn Zipf-like from the file (a few users are very
+-- active, most are not); with $TOKEN, always as that user; else anonymously.
+package.path = "benches/load/?.lua;" .. package.path
+local c = require("common")
 local f = assert(io.open(os.getenv("QUERY_FILE"), "r"))
-local query = f:read("*a")
+local body = '{"query":' .. c.escape(f:read("*a")) .. '}'
 f:close()
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local token = os.getenv("TOKEN")
-if token and #token > 0 then
-  wrk.headers["Authorization"] = "Bearer " .. token
+local tokens = {}
+if os.getenv("TOKENS_FILE") then
+  tokens = c.lines(os.getenv("TOKENS_FILE"))
+elseif os.getenv("TOKEN") and #os.getenv("TOKEN") > 0 then
+  tokens = { os.getenv("TOKEN") }
 end
-wrk.body = '{"query":' .. string.format("%q", query):gsub("\\\n", "\\n") .. '}'
+local pick = #tokens > 0 and c.picker(#tokens, true) or nil
 
-local errors = 0
-response = function(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then
-    errors = errors + 1
+init = function(args)
+  math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
+end
+
+request = function()
+  local headers = { ["Content-Type"] = "application/json" }
+  if pick then
+    headers["Authorization"] = "Bearer " .. tokens[pick()]
   end
+  return wrk.format("POST", "/graphql", headers, body)
 end
 
-done = function(summary, latency, requests)
-  io.write(string.format("graphql errors or non-200: %d\n", errors))
-end
+setup = c.setup
+response = c.response
+done = c.done
