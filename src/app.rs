@@ -31,6 +31,10 @@ pub struct AppState {
     pub trusted: Arc<crate::persisted::Registry>,
     pub apq: Arc<crate::persisted::ApqStore>,
     pub caches: Arc<crate::cache::Caches>,
+    /// Parsed documents that passed the document limits, by their text
+    /// (`graphql.document_cache_entries`).
+    pub documents:
+        moka::sync::Cache<Arc<str>, Arc<async_graphql::parser::types::ExecutableDocument>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,9 @@ impl AppState {
         ));
         caches.spawn_listener();
         Ok(Self {
+            documents: moka::sync::Cache::builder()
+                .max_capacity(settings.graphql.document_cache_entries)
+                .build(),
             caches,
             schema,
             recommender,

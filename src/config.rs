@@ -225,6 +225,9 @@ pub enum JwtAlgorithm {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphqlSettings {
+    /// Parsed documents kept by their text, so a repeated operation is not parsed or checked
+    /// again (0: none).
+    pub document_cache_entries: u64,
     pub max_page_size: usize,
     pub default_page_size: usize,
     pub max_depth: usize,

@@ -36,6 +36,9 @@ fn entity_key(redis: &RedisStore, kind: &str, id: Uuid) -> String {
 pub struct Tier<V> {
     kind: &'static str,
     l1: moka::sync::Cache<Uuid, V>,
+    /// Ids being loaded from the database right now, each with the channel its waiters watch
+    /// (closed when the load is over).
+    inflight: std::sync::Mutex<HashMap<Uuid, tokio::sync::watch::Receiver<()>>>,
     redis: Option<RedisStore>,
     l2_ttl: Duration,
     metrics: Arc<Metrics>,
@@ -57,6 +60,7 @@ where
                 .max_capacity(settings.l1_max_entries)
                 .time_to_live(Duration::from_secs(settings.l1_ttl_secs))
                 .build(),
+            inflight: Default::default(),
             redis,
             l2_ttl: Duration::from_secs(settings.l2_ttl_secs),
             metrics,
@@ -141,6 +145,68 @@ where
         self.l1.invalidate(&id);
     }
 
+    /// Claims the ids no other request is loading (this caller loads them, then drops the
+    /// claim); returns the others, with what to wait on.
+    pub fn claim(
+        &self,
+        ids: &[Uuid],
+    ) -> (Claim<'_, V>, Vec<(Uuid, tokio::sync::watch::Receiver<()>)>) {
+        let mut inflight = self
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tx, rx) = tokio::sync::watch::channel(());
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        for id in ids {
+            match inflight.get(id) {
+                Some(waiting) => theirs.push((*id, waiting.clone())),
+                None => {
+                    inflight.insert(*id, rx.clone());
+                    mine.push(*id);
+                }
+            }
+        }
+        if !theirs.is_empty() {
+            self.metrics
+                .record_cache("l1", self.kind, "coalesced", theirs.len() as u64);
+        }
+        (
+            Claim {
+                tier: self,
+                ids: mine,
+                _done: tx,
+            },
+            theirs,
+        )
+    }
+
+    /// Waits until the loads of these ids are over (finished or failed); returns the ids.
+    pub async fn wait(&self, theirs: Vec<(Uuid, tokio::sync::watch::Receiver<()>)>) -> Vec<Uuid> {
+        let mut ids = Vec::with_capacity(theirs.len());
+        for (id, mut rx) in theirs {
+            // Err: the sender is gone, i.e. the load is over.
+            while rx.changed().await.is_ok() {}
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// What L1 holds of these ids, and the rest.
+    pub fn get_local(&self, ids: &[Uuid]) -> (HashMap<Uuid, V>, Vec<Uuid>) {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.l1.get(id) {
+                Some(v) => {
+                    found.insert(*id, v);
+                }
+                None => missing.push(*id),
+            }
+        }
+        (found, missing)
+    }
+
     fn clear_local(&self) {
         self.l1.invalidate_all();
     }
@@ -150,6 +216,33 @@ where
             .record_cache(level, self.kind, "hit", hits as u64);
         self.metrics
             .record_cache(level, self.kind, "miss", misses as u64);
+    }
+}
+
+/// Ids a request is loading; dropping it (after the load, or when the request is cancelled)
+/// releases them and wakes whoever waits for them.
+pub struct Claim<'a, V> {
+    tier: &'a Tier<V>,
+    ids: Vec<Uuid>,
+    _done: tokio::sync::watch::Sender<()>,
+}
+
+impl<V> Claim<'_, V> {
+    pub fn ids(&self) -> &[Uuid] {
+        &self.ids
+    }
+}
+
+impl<V> Drop for Claim<'_, V> {
+    fn drop(&mut self) {
+        let mut inflight = self
+            .tier
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &self.ids {
+            inflight.remove(id);
+        }
     }
 }
 

@@ -51,7 +51,9 @@ impl Db {
     }
 
     /// Rows by id through the entity cache: hits from L1 and L2, the rest from `load` (one
-    /// statement), which then fills both levels.
+    /// statement), which then fills both levels. Single flight: ids another request of this
+    /// instance is loading right now are not loaded again; this one waits for that load and
+    /// reads its result from L1 (and loads itself only what that did not bring).
     async fn through<V, F, Fut>(
         &self,
         tier: &Tier<V>,
@@ -60,17 +62,36 @@ impl Db {
     ) -> Result<HashMap<Uuid, V>, LoadError>
     where
         V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-        F: FnOnce(Vec<Uuid>) -> Fut,
+        F: Fn(Store, Vec<Uuid>) -> Fut,
         Fut: Future<Output = Result<HashMap<Uuid, V>, StoreError>>,
     {
         if !self.caches.enabled {
-            return Ok(load(ids).await?);
+            return Ok(load(self.store.clone(), ids).await?);
         }
         let (mut found, missing) = tier.get_many(&ids).await;
-        if !missing.is_empty() {
-            let loaded: Vec<(Uuid, V)> = load(missing).await?.into_iter().collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        // Ours are loaded and released before waiting for theirs: two requests each waiting
+        // for the other's ids cannot happen.
+        let (claim, theirs) = tier.claim(&missing);
+        if !claim.ids().is_empty() {
+            let loaded: Vec<(Uuid, V)> = load(self.store.clone(), claim.ids().to_vec())
+                .await?
+                .into_iter()
+                .collect();
             tier.put_many(&loaded).await;
             found.extend(loaded);
+        }
+        drop(claim);
+        if !theirs.is_empty() {
+            let waited = tier.wait(theirs).await;
+            let (hits, still) = tier.get_local(&waited);
+            found.extend(hits);
+            if !still.is_empty() {
+                // Rows that do not exist, or a load that failed: ask the database ourselves.
+                found.extend(load(self.store.clone(), still).await?);
+            }
         }
         Ok(found)
     }
@@ -261,12 +282,15 @@ impl Loader<UserKey> for Db {
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, user::Model>, LoadError> {
         self.batch("user", keys.len(), async move {
-            let store = self.store.clone();
             let found = self
-                .through(&self.caches.users, ids(keys, |k| k.0), |ids| async move {
-                    let rows = store.users_by_ids(&ids).await?;
-                    Ok(rows.into_iter().map(|u| (u.id, u)).collect())
-                })
+                .through(
+                    &self.caches.users,
+                    ids(keys, |k| k.0),
+                    |store, ids| async move {
+                        let rows = store.users_by_ids(&ids).await?;
+                        Ok(rows.into_iter().map(|u| (u.id, u)).collect())
+                    },
+                )
                 .await?;
             Ok(found.into_iter().map(|(id, u)| (UserKey(id), u)).collect())
         })
@@ -283,12 +307,11 @@ impl Loader<PropertyKey> for Db {
         keys: &[PropertyKey],
     ) -> Result<HashMap<PropertyKey, property::Model>, LoadError> {
         self.batch("property", keys.len(), async move {
-            let store = self.store.clone();
             let found = self
                 .through(
                     &self.caches.properties,
                     ids(keys, |k| k.0),
-                    |ids| async move {
+                    |store, ids| async move {
                         let rows = store.properties_by_ids(&ids).await?;
                         Ok(rows.into_iter().map(|p| (p.id, p)).collect())
                     },
@@ -330,11 +353,12 @@ impl Loader<ImagesKey> for Db {
 
     async fn load(&self, keys: &[ImagesKey]) -> Result<HashMap<ImagesKey, Self::Value>, LoadError> {
         self.batch("images", keys.len(), async move {
-            let store = self.store.clone();
             let found = self
-                .through(&self.caches.images, ids(keys, |k| k.0), |ids| async move {
-                    store.images_for(&ids).await
-                })
+                .through(
+                    &self.caches.images,
+                    ids(keys, |k| k.0),
+                    |store, ids| async move { store.images_for(&ids).await },
+                )
                 .await?;
             Ok(found
                 .into_iter()
@@ -354,12 +378,11 @@ impl Loader<AmenitiesKey> for Db {
         keys: &[AmenitiesKey],
     ) -> Result<HashMap<AmenitiesKey, Self::Value>, LoadError> {
         self.batch("amenities", keys.len(), async move {
-            let store = self.store.clone();
             let found = self
                 .through(
                     &self.caches.amenities,
                     ids(keys, |k| k.0),
-                    |ids| async move { store.amenities_for(&ids).await },
+                    |store, ids| async move { store.amenities_for(&ids).await },
                 )
                 .await?;
             Ok(found
@@ -504,9 +527,8 @@ impl Loader<MatchKey> for Db {
             let Some(viewer) = self.viewer.user_id() else {
                 return Ok(HashMap::new());
             };
-            let store = self.store.clone();
             let users = self
-                .through(&self.caches.users, vec![viewer], |ids| async move {
+                .through(&self.caches.users, vec![viewer], |store, ids| async move {
                     let rows = store.users_by_ids(&ids).await?;
                     Ok(rows.into_iter().map(|u| (u.id, u)).collect())
                 })

@@ -6,13 +6,14 @@ use crate::graphql::loaders;
 use crate::telemetry::{ErrorCodes, OperationRecord, Outcome};
 use async_graphql::Variables;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use axum::body::Body;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -547,9 +548,14 @@ async fn execute_inner(
         span.record("document_hash", crate::persisted::sha256_hex(&query));
     }
     let limits = g.document_limits();
-    let checked = crate::limits::document::check_text(&query, &limits).and_then(|()| {
-        crate::limits::input::check_variables(&incoming.variables, &g.input_limits())
-    });
+    // A document seen before passed the text, shape and literal checks then (limits do not
+    // change while the process runs) and is not parsed again.
+    let known = state.documents.get(query.as_str());
+    let checked = match known {
+        Some(_) => Ok(()),
+        None => crate::limits::document::check_text(&query, &limits),
+    }
+    .and_then(|()| crate::limits::input::check_variables(&incoming.variables, &g.input_limits()));
     if let Err(e) = checked {
         return request_error(accept, e.code, &e.message);
     }
@@ -576,6 +582,9 @@ async fn execute_inner(
     // validation, and GET must refuse mutations before anything runs. The parsed document is
     // kept for execution; a copy stays here to count the actual cost from the response.
     let wanted = request.operation_name.clone();
+    if let Some(doc) = &known {
+        request.set_parsed_query(ExecutableDocument::clone(doc));
+    }
     let doc = match request.parsed_query() {
         Ok(doc) => doc.clone(),
         Err(e) => {
@@ -607,10 +616,15 @@ async fn execute_inner(
         None => "unknown",
     };
     span.record("operation_type", meta.kind);
-    let checked = crate::limits::document::check_document(&doc, &limits)
-        .and_then(|()| crate::limits::input::check_document(&doc, &g.input_limits()));
-    if let Err(e) = checked {
-        return request_error(accept, e.code, &e.message);
+    if known.is_none() {
+        let checked = crate::limits::document::check_document(&doc, &limits)
+            .and_then(|()| crate::limits::input::check_document(&doc, &g.input_limits()));
+        if let Err(e) = checked {
+            return request_error(accept, e.code, &e.message);
+        }
+        state
+            .documents
+            .insert(Arc::from(request.query.as_str()), Arc::new(doc.clone()));
     }
     if incoming.via_get && operation == Some(OperationType::Mutation) {
         let mut resp = error_response(

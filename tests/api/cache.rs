@@ -386,3 +386,33 @@ async fn recommendations_through_another_instance_follow_listing_changes() {
     b.stop().await;
     a.cleanup().await;
 }
+
+/// Concurrent misses on one listing load it once: 24 anonymous requests for the same cold
+/// listing run one statement per kind (listing, owner, images), whether they overlap (single
+/// flight) or not (the first fills the cache).
+#[tokio::test]
+async fn concurrent_misses_on_one_listing_load_it_once() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    app.seed(20, 10, 20).await;
+    let (id, _) = first_listing(&app).await;
+    // The listing itself was read by the page above; forget it as a write would.
+    app.server()
+        .state
+        .caches
+        .invalidate(rentgraph::cache::Changed::Property(
+            crate::helpers::decode_gid(&id).parse().expect("uuid"),
+        ))
+        .await;
+    let q = "query($id: ID!) { property(id: $id) { id title images { url } } }";
+    let before = app.statements().await;
+    let requests = (0..24).map(|_| app.data(q, json!({ "id": id }), None));
+    let answers = futures_util::future::join_all(requests).await;
+    let after = app.statements().await;
+    assert!(answers.iter().all(|a| a["property"]["id"] == id.as_str()));
+    assert_eq!(
+        after - before,
+        2,
+        "one statement for the listing, one for its images"
+    );
+    app.cleanup().await;
+}
