@@ -47,8 +47,8 @@ def panel(x0, y0, w, h, title, data, pick, log_y):
         s.append(f'<text x="{px(c)}" y="{y0 + h - 14}" text-anchor="middle">{c}</text>')
     ticks = [bottom + (top - bottom) * i / 4 for i in range(5)]
     if log_y:
-        ticks = [10 ** e for e in range(math.floor(tr_y(bottom)), math.ceil(tr_y(top)) + 1)
-                 if bottom <= 10 ** e <= top]
+        ticks = [m * 10 ** e for e in range(math.floor(tr_y(bottom)), math.ceil(tr_y(top)) + 1)
+                 for m in (1, 2, 5) if bottom <= m * 10 ** e <= top]
     for t in ticks:
         s.append(f'<text x="{x0 + 46}" y="{py(t) + 4}" text-anchor="end">{t:,.0f}</text>')
         s.append(f'<line x1="{x0 + 50}" y1="{py(t)}" x2="{x0 + w - 20}" y2="{py(t)}" stroke="#eee"/>')

@@ -106,6 +106,9 @@ for cache in false true; do
   run "page of 50" "$cache" "$conns" 8099 query.lua QUERY_FILE=benches/load/nested.graphql
   run "recommendations" "$cache" $((conns * 2)) 8099 query.lua \
     QUERY_FILE=benches/load/recommendations.graphql TOKENS_FILE="$tokens"
+  # One at a time: the latency of a single request.
+  run "recommendations, 1 connection" "$cache" 1 8099 query.lua \
+    QUERY_FILE=benches/load/recommendations.graphql TOKENS_FILE="$tokens"
   run "page match scores" "$cache" "$conns" 8099 query.lua \
     QUERY_FILE=benches/load/page_match_score.graphql TOKENS_FILE="$tokens"
   metrics=$(curl -s localhost:8099/metrics)
