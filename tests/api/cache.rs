@@ -416,3 +416,57 @@ async fn concurrent_misses_on_one_listing_load_it_once() {
     );
     app.cleanup().await;
 }
+
+/// A user's state follows them across instances: what they dismiss through one is never
+/// recommended by another (whose copy of their state the bus drops).
+#[tokio::test]
+async fn a_dismissal_through_one_instance_is_respected_by_another() {
+    let prefix = redis_prefix();
+    let url = redis_url();
+    let a = TestApp::spawn_with(
+        Db::Postgres,
+        &[
+            ("redis.url", &url),
+            ("redis.prefix", &prefix),
+            ("ml.results_ttl_secs", "0"),
+        ],
+    )
+    .await;
+    let u = a.seed(200, 20, 500).await;
+    let b = a.peer(&[]).await;
+    let token = a.token(u.user, Role::User);
+    let recs = "query { recommendations(first: 10) { property { id } } }";
+    let read_b = || async {
+        let resp = b
+            .post(
+                json!({ "query": recs }),
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await;
+        resp.json::<Value>().await.unwrap_or(Value::Null)
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]["recommendations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["property"]["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // B holds the user's state now (L1, and Redis).
+    let before = ids(&read_b().await);
+    let top = before.first().cloned().expect("recommendations");
+    a.data(
+        "mutation($id: ID!) { recordInteraction(propertyId: $id, type: DISMISS) { id } }",
+        json!({ "id": top }),
+        Some(&token),
+    )
+    .await;
+    let after = eventually(read_b, |v| !ids(v).is_empty() && !ids(v).contains(&top)).await;
+    assert!(
+        !ids(&after).is_empty() && !ids(&after).contains(&top),
+        "B still recommends the dismissed listing: {after}"
+    );
+    b.stop().await;
+    a.cleanup().await;
+}
