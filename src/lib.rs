@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod datagen;
+pub mod evaluation;
 pub mod graphql;
 pub mod http;
 pub mod limits;

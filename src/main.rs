@@ -62,6 +62,21 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Replays serving at a past moment for users with later likes, saves and inquiries, and
+    /// scores the model against popularity and random baselines (JSON on stdout).
+    Evaluate {
+        /// Users evaluated at most (picked at random among those with targets).
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// The cutoff, as a quantile of all interaction times.
+        #[arg(long, default_value_t = 0.85)]
+        cutoff: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Recommendations per user.
+        #[arg(long, default_value_t = 10)]
+        first: usize,
+    },
     /// Trusted documents (persisted query manifests).
     Persisted {
         #[command(subcommand)]
@@ -150,6 +165,31 @@ async fn main() -> Result<()> {
                 report.generate_ms,
                 report.load_ms
             );
+            Ok(())
+        }
+        Command::Evaluate {
+            users,
+            cutoff,
+            seed,
+            first,
+        } => {
+            let _tracing = init_tracing(&settings.telemetry);
+            let store = connect(&settings).await?;
+            let (_, files) = rentgraph::ml::model::ModelFiles::for_settings(&settings.ml)?;
+            let mut scorer = rentgraph::ml::model::OrtScorer::load(&files)?;
+            let report = rentgraph::evaluation::evaluate(
+                &store,
+                &mut scorer,
+                &settings.ml,
+                &rentgraph::evaluation::EvalOptions {
+                    max_users: users,
+                    cutoff_quantile: cutoff,
+                    seed,
+                    first,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::ExportTrainingData {

@@ -37,7 +37,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(row: IndexRow, amenities: &[Amenity], stats: PropertyStats) -> Self {
+    pub fn new(row: IndexRow, amenities: &[Amenity], stats: PropertyStats) -> Self {
         let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
         Self {
             id: row.id,
@@ -194,6 +194,11 @@ impl Snapshot {
         };
         s.bytes = s.measure();
         s
+    }
+
+    /// A snapshot of these entries (the offline evaluation builds one as of a past moment).
+    pub fn from_entries(entries: Vec<Arc<Entry>>) -> Self {
+        Self::build(entries)
     }
 
     pub fn get(&self, id: &Uuid) -> Option<&Entry> {

@@ -377,11 +377,13 @@ impl Recommender {
                 .map(|(i, f)| (i, f.popularity.score().max(0.0) / max, None))
                 .collect();
         }
-        scored.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then(candidates[a.0].id.cmp(&candidates[b.0].id))
-        });
-        let picked = diversify(&scored, &facts, first, self.settings.max_per_neighbourhood);
+        let picked = pick(
+            scored,
+            &candidates,
+            &facts,
+            first,
+            self.settings.max_per_neighbourhood,
+        );
         let out = picked
             .into_iter()
             .enumerate()
@@ -435,6 +437,22 @@ impl Recommender {
             .zip(scores.into_iter().map(f64::from))
             .collect())
     }
+}
+
+/// The final list from scored candidates (index into `candidates`, score, features): best
+/// first, ties by id, then the diversity rule.
+pub fn pick(
+    mut scored: Vec<(usize, f64, Option<FeatureRow>)>,
+    candidates: &[&Entry],
+    facts: &[ListingFacts],
+    first: usize,
+    per_neighbourhood: usize,
+) -> Vec<(usize, f64, Option<FeatureRow>)> {
+    scored.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(candidates[a.0].id.cmp(&candidates[b.0].id))
+    });
+    diversify(&scored, facts, first, per_neighbourhood)
 }
 
 /// Best first, but at most `per_neighbourhood` listings from one neighbourhood while others

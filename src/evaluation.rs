@@ -1,0 +1,444 @@
+//! `rentgraph evaluate`: what the served recommendations are worth, measured by replaying the
+//! serving path. Offline code, kept out of the serving modules; it reads through `store`.
+//!
+//! Protocol:
+//! - Time splits. The cutoff is a quantile of all interaction times (0.85 by default).
+//! - Serving is rebuilt as it stood at the cutoff:
+//!   - a listing index of the listings created before it, with counters from the
+//!     interactions before it;
+//!   - each evaluated user's state from their interactions before it.
+//! - The real serving code then produces each user's top `first`: `recommend::retrieve`,
+//!   `ml::features`, the model, and `recommend::pick` (ranking and the diversity rule).
+//! - Targets are the user's likes, saves and inquiries after the cutoff on listings that
+//!   existed then. They are scored over all of them, and separately over listings new to the
+//!   user (never touched before the cutoff).
+//! - Evaluated users are users with such targets, picked at random (seeded). Run it on a data
+//!   set generated with another seed than the training set's, and the users are held out as
+//!   well (ml/evaluate.sh does).
+//! - Baselines on the same protocol:
+//!   - global popularity;
+//!   - popularity within the user's cities (stated, else the two they browse most) and stated
+//!     budget;
+//!   - random.
+//! - Every method excludes what serving excludes (dismissed, already contacted), and
+//!   popularity ties are broken at random.
+//! - Retrieval's own ceiling is reported too: the share of targets among the candidates.
+//! - Means with 95% confidence intervals (normal approximation over users).
+use crate::config::MlSettings;
+use crate::datagen::Rng;
+use crate::ml::features::{ListingFacts, features};
+use crate::ml::model::{ModelError, Scorer};
+use crate::recommend::index::{Entry, Snapshot};
+use crate::recommend::user_state::UserState;
+use crate::recommend::{pick, profile_of, retrieve};
+use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
+use chrono::{DateTime, Utc};
+use entity::{Amenity, InteractionKind, Role, interaction, user};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("no interactions to evaluate on: seed the database first")]
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub max_users: usize,
+    pub cutoff_quantile: f64,
+    pub seed: u64,
+    pub first: usize,
+}
+
+/// A mean over users with the half-width of its 95% confidence interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub ci95: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub users: usize,
+    pub ndcg: Estimate,
+    pub recall: Estimate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodScores {
+    /// Over all later likes, saves and inquiries.
+    pub all: Scores,
+    /// Over those on listings the user had never touched before the cutoff.
+    pub new_to_user: Scores,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub cutoff: DateTime<Utc>,
+    pub first: usize,
+    pub candidates: usize,
+    pub users: usize,
+    /// Share of each user's targets among the candidates retrieval gives the model.
+    pub retrieval_recall: MethodScores,
+    pub methods: BTreeMap<String, MethodScores>,
+}
+
+fn positive(k: InteractionKind) -> bool {
+    matches!(
+        k,
+        InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
+    )
+}
+
+/// NDCG and recall of a ranked list against a set of relevant ids (binary relevance).
+pub fn ndcg_recall(ranked: &[Uuid], relevant: &HashSet<Uuid>, k: usize) -> (f64, f64) {
+    if relevant.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut dcg = 0.0;
+    let mut hits = 0usize;
+    for (i, id) in ranked.iter().take(k).enumerate() {
+        if relevant.contains(id) {
+            dcg += 1.0 / ((i + 2) as f64).log2();
+            hits += 1;
+        }
+    }
+    let ideal: f64 = (0..relevant.len().min(k))
+        .map(|i| 1.0 / ((i + 2) as f64).log2())
+        .sum();
+    (dcg / ideal, hits as f64 / relevant.len() as f64)
+}
+
+fn estimate(values: &[f64]) -> Estimate {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return Estimate {
+            mean: 0.0,
+            ci95: 0.0,
+        };
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    Estimate {
+        mean: round(mean),
+        ci95: round(1.96 * (var / n).sqrt()),
+    }
+}
+
+/// Per-method accumulator: (ndcg, recall) per user, over all targets and new ones.
+#[derive(Default)]
+struct Tally {
+    all: Vec<(f64, f64)>,
+    new: Vec<(f64, f64)>,
+}
+
+impl Tally {
+    fn add(&mut self, ranked: &[Uuid], all: &HashSet<Uuid>, new: &HashSet<Uuid>, k: usize) {
+        self.all.push(ndcg_recall(ranked, all, k));
+        if !new.is_empty() {
+            self.new.push(ndcg_recall(ranked, new, k));
+        }
+    }
+
+    fn scores(&self) -> MethodScores {
+        let s = |v: &[(f64, f64)]| Scores {
+            users: v.len(),
+            ndcg: estimate(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
+            recall: estimate(&v.iter().map(|x| x.1).collect::<Vec<_>>()),
+        };
+        MethodScores {
+            all: s(&self.all),
+            new_to_user: s(&self.new),
+        }
+    }
+}
+
+/// The `n` best of `pool` by popularity, ties broken at random.
+fn by_popularity(pool: Vec<&Entry>, n: usize, rng: &mut Rng) -> Vec<Uuid> {
+    let mut keyed: Vec<(f64, u64, Uuid)> = pool
+        .into_iter()
+        .map(|e| (e.popularity().score(), rng.next_u64(), e.id))
+        .collect();
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    keyed.into_iter().take(n).map(|k| k.2).collect()
+}
+
+pub async fn evaluate(
+    store: &Store,
+    scorer: &mut dyn Scorer,
+    ml: &MlSettings,
+    opts: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    let users: HashMap<Uuid, user::Model> = store
+        .all_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let listings = store.all_properties().await?;
+    let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
+    for a in store.all_amenities().await? {
+        amenities.entry(a.property_id).or_default().push(a.amenity);
+    }
+    let interactions = store.all_interactions().await?;
+    if interactions.is_empty() {
+        return Err(EvalError::Empty);
+    }
+    let q = opts.cutoff_quantile.clamp(0.0, 1.0);
+    let cut_at = ((interactions.len() - 1) as f64 * q) as usize;
+    let cutoff = interactions[cut_at].created_at;
+    let (before, after) = interactions.split_at(
+        interactions
+            .iter()
+            .position(|i| i.created_at >= cutoff)
+            .unwrap_or(interactions.len()),
+    );
+
+    // The listing index as it stood at the cutoff.
+    let mut stats: HashMap<Uuid, PropertyStats> = HashMap::new();
+    for i in before {
+        let s = stats.entry(i.property_id).or_default();
+        match i.kind {
+            InteractionKind::View => s.views += 1,
+            InteractionKind::Like => s.likes += 1,
+            InteractionKind::Save => s.saves += 1,
+            InteractionKind::Inquiry => s.inquiries += 1,
+            InteractionKind::Dismiss => s.dismissals += 1,
+        }
+    }
+    let entries: Vec<Arc<Entry>> = listings
+        .iter()
+        .filter(|p| p.created_at < cutoff)
+        .map(|p| {
+            let row = IndexRow {
+                id: p.id,
+                city: p.city.clone(),
+                neighbourhood: p.neighbourhood.clone(),
+                property_type: p.property_type,
+                monthly_price: p.monthly_price,
+                bedrooms: p.bedrooms,
+                area: p.area,
+                is_active: p.is_active,
+                created_at: p.created_at,
+            };
+            let a = amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
+            Arc::new(Entry::new(
+                row,
+                a,
+                stats.get(&p.id).copied().unwrap_or_default(),
+            ))
+        })
+        .collect();
+    let snap = Snapshot::from_entries(entries);
+
+    // Each user's history before the cutoff (newest first) and targets after it.
+    let mut history: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
+    for i in before.iter().rev() {
+        history.entry(i.user_id).or_default().push(i.clone());
+    }
+    let mut targets: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+    for i in after {
+        if positive(i.kind) && snap.get(&i.property_id).is_some_and(|e| e.active) {
+            targets.entry(i.user_id).or_default().insert(i.property_id);
+        }
+    }
+    let mut rng = Rng::new(opts.seed);
+    let mut chosen: Vec<(u64, Uuid)> = targets
+        .keys()
+        .filter(|u| users.get(u).is_some_and(|u| u.role == Role::User))
+        .map(|u| (0, *u))
+        .collect();
+    chosen.sort_by_key(|c| c.1);
+    for c in &mut chosen {
+        c.0 = rng.next_u64();
+    }
+    chosen.sort();
+    chosen.truncate(opts.max_users);
+
+    let k = opts.first;
+    let active_filter = PropertyFilter {
+        active: Some(true),
+        ..Default::default()
+    };
+    let actives: Vec<&Entry> = snap.popular_in(&[], usize::MAX, &|e: &Entry| e.active);
+    let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut retrieval = Tally::default();
+    for (_, uid) in &chosen {
+        let Some(user) = users.get(uid) else { continue };
+        let rows = history.get(uid).map(Vec::as_slice).unwrap_or(&[]);
+        let state = UserState::from_rows(rows, ml.history_limit);
+        let touched: HashSet<Uuid> = rows.iter().map(|i| i.property_id).collect();
+        let all = &targets[uid];
+        let new: HashSet<Uuid> = all.difference(&touched).copied().collect();
+        let profile = profile_of(user, &state, &snap);
+        let keep = |e: &Entry| e.matches(&active_filter) && !state.excludes(&e.id);
+
+        // The model, through the serving path.
+        let candidates = retrieve(&snap, Some((user, &profile)), ml.candidates, &keep);
+        let cand_ids: Vec<Uuid> = candidates.iter().map(|e| e.id).collect();
+        let cand_set: HashSet<Uuid> = cand_ids.iter().copied().collect();
+        retrieval.all.push((
+            0.0,
+            all.intersection(&cand_set).count() as f64 / all.len() as f64,
+        ));
+        if !new.is_empty() {
+            retrieval.new.push((
+                0.0,
+                new.intersection(&cand_set).count() as f64 / new.len() as f64,
+            ));
+        }
+        let facts: Vec<ListingFacts> = candidates.iter().map(|e| e.facts()).collect();
+        let feature_rows: Vec<crate::ml::features::FeatureRow> = facts
+            .iter()
+            .map(|f| features(&profile, f, cutoff))
+            .collect();
+        let flat: Vec<f32> = feature_rows
+            .iter()
+            .flat_map(|r| r.iter().copied())
+            .collect();
+        let scores = if feature_rows.is_empty() {
+            Vec::new()
+        } else {
+            scorer.score(&flat, feature_rows.len())?
+        };
+        let scored = feature_rows
+            .into_iter()
+            .zip(scores)
+            .enumerate()
+            .map(|(i, (r, s))| (i, f64::from(s), Some(r)))
+            .collect();
+        let ranked: Vec<Uuid> = pick(scored, &candidates, &facts, k, ml.max_per_neighbourhood)
+            .into_iter()
+            .map(|(i, _, _)| cand_ids[i])
+            .collect();
+        tallies
+            .entry("model")
+            .or_default()
+            .add(&ranked, all, &new, k);
+
+        // Popularity within the user's cities and stated budget.
+        let prefs = &user.preferences;
+        let cities: Vec<String> = if prefs.cities.is_empty() {
+            let mut c: Vec<(&String, &f32)> = profile.city_share.iter().collect();
+            c.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+            c.into_iter().take(2).map(|(c, _)| c.clone()).collect()
+        } else {
+            prefs.cities.clone()
+        };
+        let in_budget = |e: &Entry| {
+            let p = e.static_facts().monthly_price;
+            keep(e)
+                && prefs.min_price.is_none_or(|m| p >= m)
+                && prefs.max_price.is_none_or(|m| p <= m)
+        };
+        let mut local = by_popularity(snap.popular_in(&cities, 200, &in_budget), k, &mut rng);
+        if local.len() < k {
+            let have: HashSet<Uuid> = local.iter().copied().collect();
+            let more = by_popularity(
+                snap.popular_in(&[], 200, &|e: &Entry| keep(e) && !have.contains(&e.id)),
+                k - local.len(),
+                &mut rng,
+            );
+            local.extend(more);
+        }
+        tallies
+            .entry("popularity_in_cities_and_budget")
+            .or_default()
+            .add(&local, all, &new, k);
+
+        // Global popularity.
+        let global = by_popularity(snap.popular_in(&[], 200, &keep), k, &mut rng);
+        tallies
+            .entry("popularity")
+            .or_default()
+            .add(&global, all, &new, k);
+
+        // Random.
+        let mut random = Vec::with_capacity(k);
+        let mut seen = HashSet::new();
+        for _ in 0..k * 20 {
+            if random.len() == k || actives.is_empty() {
+                break;
+            }
+            let e = actives[rng.below(actives.len())];
+            if keep(e) && seen.insert(e.id) {
+                random.push(e.id);
+            }
+        }
+        tallies
+            .entry("random")
+            .or_default()
+            .add(&random, all, &new, k);
+    }
+    Ok(EvalReport {
+        cutoff,
+        first: k,
+        candidates: ml.candidates,
+        users: chosen.len(),
+        retrieval_recall: retrieval.scores(),
+        methods: tallies
+            .into_iter()
+            .map(|(name, t)| (name.to_owned(), t.scores()))
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndcg_rewards_early_hits_and_recall_counts_them() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let relevant: HashSet<Uuid> = [a, b].into();
+        let (best, r) = ndcg_recall(&[a, b, c], &relevant, 10);
+        assert!((best - 1.0).abs() < 1e-12 && (r - 1.0).abs() < 1e-12);
+        let (late, r) = ndcg_recall(&[c, a], &relevant, 10);
+        assert!(late < best && (r - 0.5).abs() < 1e-12);
+        assert_eq!(ndcg_recall(&[c], &relevant, 10), (0.0, 0.0));
+    }
+
+    #[test]
+    fn popularity_ties_are_broken_at_random_not_by_position() {
+        // Every entry has the same popularity: over many draws each comes first sometimes.
+        let entries: Vec<Arc<Entry>> = (0..4)
+            .map(|i| {
+                Arc::new(Entry::new(
+                    IndexRow {
+                        id: Uuid::from_u128(i),
+                        city: "A".into(),
+                        neighbourhood: "N".into(),
+                        property_type: entity::PropertyType::Apartment,
+                        monthly_price: 1000,
+                        bedrooms: 1,
+                        area: 40,
+                        is_active: true,
+                        created_at: DateTime::<Utc>::UNIX_EPOCH,
+                    },
+                    &[],
+                    PropertyStats::default(),
+                ))
+            })
+            .collect();
+        let snap = Snapshot::from_entries(entries);
+        let mut rng = Rng::new(1);
+        let mut firsts = HashSet::new();
+        for _ in 0..50 {
+            let pool = snap.popular_in(&[], 10, &|_: &Entry| true);
+            firsts.insert(by_popularity(pool, 1, &mut rng)[0]);
+        }
+        assert_eq!(firsts.len(), 4);
+    }
+}
