@@ -185,6 +185,8 @@ pub struct DemoSettings {
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: String,
+    /// `url` lists Redis Cluster nodes, comma-separated.
+    pub cluster: bool,
     pub connect_timeout_ms: u64,
     /// Each call's deadline; past it the caller uses its in-process state.
     pub timeout_ms: u64,

@@ -16,10 +16,72 @@ use std::time::Duration;
 
 const LOG_EVERY_SECS: u64 = 10;
 
+/// A connection to one Redis or to a Redis Cluster; commands are the same, except that a
+/// cluster cannot run a pipeline whose keys live on different nodes (see `run_pipeline`).
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(Arc<Cluster>),
+}
+
+/// A cluster client, connected on first use (start-up never waits for Redis).
+pub struct Cluster {
+    client: redis::cluster::ClusterClient,
+    conn: tokio::sync::OnceCell<redis::cluster_async::ClusterConnection>,
+}
+
+impl Cluster {
+    async fn connection(&self) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(cluster) => {
+                Box::pin(async move { cluster.connection().await?.req_packed_command(cmd).await })
+            }
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(cluster) => Box::pin(async move {
+                cluster
+                    .connection()
+                    .await?
+                    .req_packed_commands(cmd, offset, count)
+                    .await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(_) => 0,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     client: redis::Client,
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
     last_logged: Arc<AtomicU64>,
@@ -48,14 +110,36 @@ impl RedisStore {
         if url.is_empty() {
             return Ok(None);
         }
-        let client = redis::Client::open(url)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+        let (client, conn) = if settings.cluster {
+            let nodes: Vec<&str> = url
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            let cluster = redis::cluster::ClusterClient::builder(nodes.clone())
+                .connection_timeout(connect_timeout)
+                .response_timeout(timeout)
+                .retries(1)
+                .build()?;
+            // Invalidations are published cluster-wide: any one node hears them all.
+            let first = redis::Client::open(nodes.first().copied().unwrap_or_default())?;
+            let cluster = Cluster {
+                client: cluster,
+                conn: tokio::sync::OnceCell::new(),
+            };
+            (first, Conn::Cluster(Arc::new(cluster)))
+        } else {
+            let client = redis::Client::open(url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_secs(2));
+            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+            (client, Conn::Single(conn))
+        };
         Ok(Some(Self {
             client,
             conn,
@@ -81,8 +165,31 @@ impl RedisStore {
         self.client.clone()
     }
 
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Conn {
         self.conn.clone()
+    }
+
+    /// Runs a pipeline of independent commands (`.ignore()`d results). A cluster cannot run
+    /// one whose keys live on several nodes: there they run one by one, concurrently.
+    pub async fn run_pipeline(&self, what: &'static str, pipe: redis::Pipeline) -> Option<()> {
+        let mut conn = self.connection();
+        match &conn {
+            Conn::Single(_) => self.run(what, pipe.query_async(&mut conn)).await,
+            Conn::Cluster(..) => {
+                let calls = pipe.cmd_iter().map(|cmd| {
+                    let mut conn = conn.clone();
+                    async move { cmd.query_async::<redis::Value>(&mut conn).await.map(|_| ()) }
+                });
+                let all = async {
+                    futures_util::future::join_all(calls)
+                        .await
+                        .into_iter()
+                        .collect::<redis::RedisResult<Vec<()>>>()
+                        .map(|_| ())
+                };
+                self.run(what, all).await
+            }
+        }
     }
 
     /// Runs one call with the timeout; `None` (logged and counted) when it fails.

@@ -137,8 +137,7 @@ where
                     .ignore();
             }
         }
-        let mut conn = redis.connection();
-        let _: Option<()> = redis.run("cache_put", pipe.query_async(&mut conn)).await;
+        let _ = redis.run_pipeline("cache_put", pipe).await;
     }
 
     fn forget_local(&self, id: Uuid) {
@@ -352,10 +351,7 @@ impl Caches {
             .arg(Self::channel(redis))
             .arg(format!("{}@{}", changed.encode(), self.instance))
             .ignore();
-        let mut conn = redis.connection();
-        let sent: Option<()> = redis
-            .run("cache_invalidate", pipe.query_async(&mut conn))
-            .await;
+        let sent = redis.run_pipeline("cache_invalidate", pipe).await;
         if sent.is_some() {
             self.metrics.record_invalidation("sent");
         }

@@ -470,3 +470,196 @@ async fn a_dismissal_through_one_instance_is_respected_by_another() {
     b.stop().await;
     a.cleanup().await;
 }
+
+/// A Redis Cluster of three masters on free ports, for one test, in a directory of its own.
+struct OwnCluster {
+    ports: Vec<u16>,
+    nodes: Vec<std::process::Child>,
+    dir: std::path::PathBuf,
+}
+
+impl OwnCluster {
+    async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("rentgraph-cluster-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ports: Vec<u16> = (0..3)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .expect("port")
+            })
+            .collect();
+        let nodes = ports
+            .iter()
+            .map(|p| {
+                std::process::Command::new("redis-server")
+                    .args([
+                        "--port",
+                        &p.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &format!("nodes-{p}.conf"),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .current_dir(&dir)
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("redis-server (installed with Redis)")
+            })
+            .collect();
+        let cluster = Self { ports, nodes, dir };
+        for p in &cluster.ports {
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut create = std::process::Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for p in &cluster.ports {
+            create.arg(format!("127.0.0.1:{p}"));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // Every node must know every slot before the test starts.
+        for _ in 0..200 {
+            let ok = cluster.ports.iter().all(|p| {
+                std::process::Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "cluster", "info"])
+                    .output()
+                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+            });
+            if ok {
+                return cluster;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the cluster did not come up");
+    }
+
+    fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// With `redis.cluster`, the shared level and the invalidation bus run on a Redis Cluster:
+/// rows cached by one instance (keys on every node) are read by another without SQL, and a
+/// change through one is seen through the other.
+#[tokio::test]
+async fn two_instances_share_a_redis_cluster() {
+    let cluster = OwnCluster::start().await;
+    let url = cluster.url();
+    let a = TestApp::spawn_with(
+        Db::Postgres,
+        &[("redis.url", &url), ("redis.cluster", "true")],
+    )
+    .await;
+    let u = a.seed(20, 10, 20).await;
+    let b = a.peer(&[]).await;
+    let ids: Vec<String> = a
+        .data(
+            "{ properties(first: 20) { edges { node { id } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(ids.len() >= 15, "{} active listings", ids.len());
+    // A reads every listing with its images and amenities: they go to L2, over all nodes.
+    for id in &ids {
+        a.data(LISTING, json!({ "id": id }), None).await;
+    }
+    let before = b.statements().await;
+    for id in &ids {
+        let resp = b
+            .post(json!({ "query": LISTING, "variables": { "id": id } }), &[])
+            .await;
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["data"]["property"]["id"], id.as_str(), "{body}");
+    }
+    let owners = b.statements().await - before;
+    assert!(
+        owners <= 1,
+        "B read listings, images and amenities from the cluster; {owners} statements (owners)"
+    );
+    // A change through A reaches B through the cluster's pub/sub.
+    let listing = a
+        .data(
+            "{ properties(first: 100) { edges { node { id owner { id } } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", u.owner))
+        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+        .expect("the owner has a listing");
+    let read_b = || async {
+        let resp = b
+            .post(
+                json!({ "query": LISTING, "variables": { "id": listing } }),
+                &[],
+            )
+            .await;
+        resp.json::<Value>().await.unwrap_or(Value::Null)
+    };
+    assert!(read_b().await["data"]["property"]["title"].is_string());
+    a.data(
+        "mutation($id: ID!) { updateProperty(id: $id, input: { title: \"Renamed in the cluster\" }) { id } }",
+        json!({ "id": listing }),
+        Some(&a.token(u.owner, Role::Owner)),
+    )
+    .await;
+    let after = eventually(read_b, |v| {
+        v["data"]["property"]["title"] == "Renamed in the cluster"
+    })
+    .await;
+    assert_eq!(
+        after["data"]["property"]["title"], "Renamed in the cluster",
+        "{after}"
+    );
+    let metrics = a.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(
+        !metrics.contains("rentgraph_redis_errors_total"),
+        "Redis calls failed: {metrics}"
+    );
+    b.stop().await;
+    a.cleanup().await;
+    drop(cluster);
+}
