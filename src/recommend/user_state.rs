@@ -5,7 +5,9 @@
 //!
 //! `recordInteraction` updates the in-process state in place, in O(1), and deletes the shared
 //! copy; other instances drop theirs when the invalidation reaches them. `updatePreferences`
-//! changes the user row, not this state (preferences are read from the user).
+//! changes the user row, not this state (preferences are read from the user). An interaction
+//! recorded while the same user's state is being loaded for the first time can be missing from
+//! it until it idles out (`ml.user_state_ttl_secs`): the load read the database just before.
 use crate::redis_store::RedisStore;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
