@@ -69,16 +69,7 @@ where
 
     /// What the cache holds for `ids`, and the ids it does not hold.
     pub async fn get_many(&self, ids: &[Uuid]) -> (HashMap<Uuid, V>, Vec<Uuid>) {
-        let mut found = HashMap::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        for id in ids {
-            match self.l1.get(id) {
-                Some(v) => {
-                    found.insert(*id, v);
-                }
-                None => missing.push(*id),
-            }
-        }
+        let (mut found, missing) = self.get_local(ids);
         self.count("l1", found.len(), missing.len());
         let Some(redis) = &self.redis else {
             return (found, missing);
