@@ -76,48 +76,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` listings (active or not) with ids after `after`, in id order, with only
-    /// the columns the listing index keeps: the index loads in chunks of these.
+    /// Up to `limit` listings (active or not) with ids after `after`, in id order: the index
+    /// loads in chunks of these.
     pub async fn index_rows(&self, after: Option<Uuid>, limit: u64) -> StoreResult<Vec<IndexRow>> {
-        use property::Column as C;
-        let mut q = property::Entity::find()
-            .select_only()
-            .columns([
-                C::Id,
-                C::City,
-                C::Neighbourhood,
-                C::PropertyType,
-                C::MonthlyPrice,
-                C::Bedrooms,
-                C::Area,
-                C::IsActive,
-                C::CreatedAt,
-            ])
-            .order_by_asc(C::Id)
+        let mut q = index_select()
+            .order_by_asc(property::Column::Id)
             .limit(limit);
         if let Some(after) = after {
-            q = q.filter(C::Id.gt(after));
+            q = q.filter(property::Column::Id.gt(after));
         }
         Ok(q.into_model::<IndexRow>().all(&self.read()).await?)
     }
 
     /// These listings' index rows, in one statement.
     pub async fn index_rows_for(&self, ids: &[Uuid]) -> StoreResult<Vec<IndexRow>> {
-        use property::Column as C;
-        Ok(property::Entity::find()
-            .select_only()
-            .columns([
-                C::Id,
-                C::City,
-                C::Neighbourhood,
-                C::PropertyType,
-                C::MonthlyPrice,
-                C::Bedrooms,
-                C::Area,
-                C::IsActive,
-                C::CreatedAt,
-            ])
-            .filter(super::id_in(self.backend(), C::Id, ids))
+        Ok(index_select()
+            .filter(super::id_in(self.backend(), property::Column::Id, ids))
             .into_model::<IndexRow>()
             .all(&self.read())
             .await?)
@@ -141,4 +115,20 @@ impl Store {
             .all(self.conn())
             .await?)
     }
+}
+
+/// Listings with only the columns the listing index keeps (`IndexRow`).
+fn index_select() -> sea_orm::Select<property::Entity> {
+    use property::Column as C;
+    property::Entity::find().select_only().columns([
+        C::Id,
+        C::City,
+        C::Neighbourhood,
+        C::PropertyType,
+        C::MonthlyPrice,
+        C::Bedrooms,
+        C::Area,
+        C::IsActive,
+        C::CreatedAt,
+    ])
 }
