@@ -253,6 +253,28 @@ impl Snapshot {
             .take(n)
     }
 
+    /// Up to `n` entries passing `keep` from the pools of `cities`, each pool in its own order;
+    /// from several pools, merged by `order`.
+    fn merged<'a>(
+        &'a self,
+        pools: &'a HashMap<String, Vec<u32>>,
+        cities: &[String],
+        n: usize,
+        keep: &dyn Fn(&Entry) -> bool,
+        order: impl Fn(&Entry, &Entry) -> std::cmp::Ordering,
+    ) -> Vec<&'a Entry> {
+        let mut out: Vec<&Entry> = cities
+            .iter()
+            .filter_map(|c| pools.get(c))
+            .flat_map(|pool| self.take(pool, n, keep))
+            .collect();
+        if cities.len() > 1 {
+            out.sort_by(|a, b| order(a, b).then(a.id.cmp(&b.id)));
+            out.truncate(n);
+        }
+        out
+    }
+
     /// Up to `n` of the most popular entries in any of `cities` (everywhere when empty)
     /// passing `keep`, most popular first.
     pub fn popular_in<'a>(
@@ -264,21 +286,9 @@ impl Snapshot {
         if cities.is_empty() {
             return self.take(&self.popular, n, keep).collect();
         }
-        let mut out: Vec<&Entry> = cities
-            .iter()
-            .filter_map(|c| self.popular_in.get(c))
-            .flat_map(|pool| self.take(pool, n, keep))
-            .collect();
-        if cities.len() > 1 {
-            out.sort_by(|a, b| {
-                b.popularity()
-                    .score()
-                    .total_cmp(&a.popularity().score())
-                    .then(a.id.cmp(&b.id))
-            });
-            out.truncate(n);
-        }
-        out
+        self.merged(&self.popular_in, cities, n, keep, |a, b| {
+            b.popularity().score().total_cmp(&a.popularity().score())
+        })
     }
 
     /// Up to `n` of the newest entries in any of `cities` passing `keep`.
@@ -288,25 +298,9 @@ impl Snapshot {
         n: usize,
         keep: &dyn Fn(&Entry) -> bool,
     ) -> Vec<&'a Entry> {
-        let mut out: Vec<&Entry> = cities
-            .iter()
-            .filter_map(|c| self.newest_in.get(c))
-            .flat_map(|pool| self.take(pool, n, keep))
-            .collect();
-        out.sort_by(|a, b| {
-            b.facts
-                .created_at
-                .cmp(&a.facts.created_at)
-                .then(a.id.cmp(&b.id))
-        });
-        out.truncate(n);
-        out
-    }
-
-    /// The newest active entries anywhere passing `keep` (a database with no popularity yet).
-    pub fn newest<'a>(&'a self, n: usize, keep: &dyn Fn(&Entry) -> bool) -> Vec<&'a Entry> {
-        let cities: Vec<String> = self.newest_in.keys().cloned().collect();
-        self.newest_in(&cities, n, keep)
+        self.merged(&self.newest_in, cities, n, keep, |a, b| {
+            b.facts.created_at.cmp(&a.facts.created_at)
+        })
     }
 }
 
