@@ -26,14 +26,15 @@
 //! - Means with 95% confidence intervals (normal approximation over users).
 use crate::config::MlSettings;
 use crate::datagen::Rng;
-use crate::ml::features::{ListingFacts, features};
+use crate::ml::features::{ListingFacts, Popularity, features};
 use crate::ml::model::{ModelError, Scorer};
 use crate::recommend::index::{Entry, Snapshot};
 use crate::recommend::user_state::UserState;
 use crate::recommend::{pick, profile_of, retrieve};
-use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
+use crate::store::{IndexRow, PropertyFilter, Store, StoreError};
+use crate::training::{Corpus, positive};
 use chrono::{DateTime, Utc};
-use entity::{Amenity, InteractionKind, Role, interaction, user};
+use entity::{Role, interaction};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -88,13 +89,6 @@ pub struct EvalReport {
     /// Share of each user's targets among the candidates retrieval gives the model.
     pub retrieval_recall: MethodScores,
     pub methods: BTreeMap<String, MethodScores>,
-}
-
-fn positive(k: InteractionKind) -> bool {
-    matches!(
-        k,
-        InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
-    )
 }
 
 /// NDCG and recall of a ranked list against a set of relevant ids (binary relevance).
@@ -181,18 +175,12 @@ pub async fn evaluate(
     ml: &MlSettings,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    let users: HashMap<Uuid, user::Model> = store
-        .all_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
-    let listings = store.all_properties().await?;
-    let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
-    for a in store.all_amenities().await? {
-        amenities.entry(a.property_id).or_default().push(a.amenity);
-    }
-    let interactions = store.all_interactions().await?;
+    let Corpus {
+        users,
+        listings,
+        amenities,
+        interactions,
+    } = Corpus::load(store).await?;
     if interactions.is_empty() {
         return Err(EvalError::Empty);
     }
@@ -207,38 +195,17 @@ pub async fn evaluate(
     );
 
     // The listing index as it stood at the cutoff.
-    let mut stats: HashMap<Uuid, PropertyStats> = HashMap::new();
+    let mut counters: HashMap<Uuid, Popularity> = HashMap::new();
     for i in before {
-        let s = stats.entry(i.property_id).or_default();
-        match i.kind {
-            InteractionKind::View => s.views += 1,
-            InteractionKind::Like => s.likes += 1,
-            InteractionKind::Save => s.saves += 1,
-            InteractionKind::Inquiry => s.inquiries += 1,
-            InteractionKind::Dismiss => s.dismissals += 1,
-        }
+        counters.entry(i.property_id).or_default().add(i.kind);
     }
     let entries: Vec<Arc<Entry>> = listings
         .iter()
         .filter(|p| p.created_at < cutoff)
         .map(|p| {
-            let row = IndexRow {
-                id: p.id,
-                city: p.city.clone(),
-                neighbourhood: p.neighbourhood.clone(),
-                property_type: p.property_type,
-                monthly_price: p.monthly_price,
-                bedrooms: p.bedrooms,
-                area: p.area,
-                is_active: p.is_active,
-                created_at: p.created_at,
-            };
             let a = amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-            Arc::new(Entry::new(
-                row,
-                a,
-                stats.get(&p.id).copied().unwrap_or_default(),
-            ))
+            let counted = counters.get(&p.id).copied().unwrap_or_default();
+            Arc::new(Entry::new(IndexRow::from(p), a, counted))
         })
         .collect();
     let snap = Snapshot::from_entries(entries);
@@ -428,7 +395,7 @@ mod tests {
                         created_at: DateTime::<Utc>::UNIX_EPOCH,
                     },
                     &[],
-                    PropertyStats::default(),
+                    Popularity::default(),
                 ))
             })
             .collect();

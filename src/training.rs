@@ -12,7 +12,8 @@
 //!   positive (2 random, 2 from the user's most browsed city).
 use crate::datagen::Rng;
 use crate::ml::features::{FEATURE_NAMES, ListingFacts, Popularity, UserProfile, features};
-use crate::store::{PropertyStats, Store, StoreError};
+use crate::recommend::index::facts_of;
+use crate::store::{IndexRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use entity::{Amenity, InteractionKind, interaction, property, user};
 use std::collections::{HashMap, HashSet};
@@ -46,7 +47,40 @@ pub enum ExportError {
     TooFew(usize),
 }
 
-fn positive(k: InteractionKind) -> bool {
+/// What the offline tools (this export, `evaluation`) read: every user, listing and
+/// amenity, and every interaction, oldest first.
+pub(crate) struct Corpus {
+    pub(crate) users: HashMap<Uuid, user::Model>,
+    pub(crate) listings: Vec<property::Model>,
+    pub(crate) amenities: HashMap<Uuid, Vec<Amenity>>,
+    pub(crate) interactions: Vec<interaction::Model>,
+}
+
+impl Corpus {
+    pub(crate) async fn load(store: &Store) -> Result<Self, StoreError> {
+        let users = store
+            .all_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let listings = store.all_properties().await?;
+        let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
+        for a in store.all_amenities().await? {
+            amenities.entry(a.property_id).or_default().push(a.amenity);
+        }
+        let interactions = store.all_interactions().await?;
+        Ok(Self {
+            users,
+            listings,
+            amenities,
+            interactions,
+        })
+    }
+}
+
+/// Likes, saves and inquiries: what a recommendation is for.
+pub(crate) fn positive(k: InteractionKind) -> bool {
     matches!(
         k,
         InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
@@ -81,9 +115,7 @@ impl World {
             .zip(pop)
             .map(|(p, pop)| {
                 let a = self.amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-                let mut f = to_facts(p, a, PropertyStats::default());
-                f.popularity = pop;
-                f
+                facts_of(IndexRow::from(p), a, pop)
             })
             .collect()
     }
@@ -163,18 +195,12 @@ pub async fn export(
     path: &Path,
     opts: ExportOptions,
 ) -> Result<ExportReport, ExportError> {
-    let users: HashMap<Uuid, user::Model> = store
-        .all_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
-    let listings = store.all_properties().await?;
-    let mut amenities: HashMap<Uuid, Vec<Amenity>> = HashMap::new();
-    for a in store.all_amenities().await? {
-        amenities.entry(a.property_id).or_default().push(a.amenity);
-    }
-    let interactions = store.all_interactions().await?;
+    let Corpus {
+        users,
+        listings,
+        amenities,
+        interactions,
+    } = Corpus::load(store).await?;
     if interactions.len() < 100 {
         return Err(ExportError::TooFew(interactions.len()));
     }
@@ -350,29 +376,4 @@ pub async fn export(
     }
     out.flush().map_err(io)?;
     Ok(report)
-}
-
-fn to_facts(
-    p: &entity::property::Model,
-    amenities: &[entity::Amenity],
-    stats: PropertyStats,
-) -> crate::ml::features::ListingFacts {
-    let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
-    crate::ml::features::ListingFacts {
-        city: p.city.clone(),
-        neighbourhood: p.neighbourhood.clone(),
-        property_type: p.property_type,
-        monthly_price: p.monthly_price,
-        bedrooms: p.bedrooms,
-        area: p.area,
-        amenities: crate::ml::features::ListingFacts::amenity_mask(amenities),
-        created_at: p.created_at,
-        popularity: crate::ml::features::Popularity {
-            views: c(stats.views),
-            likes: c(stats.likes),
-            saves: c(stats.saves),
-            inquiries: c(stats.inquiries),
-            dismissals: c(stats.dismissals),
-        },
-    }
 }

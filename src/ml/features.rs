@@ -94,6 +94,19 @@ impl Popularity {
     }
 }
 
+impl From<crate::store::PropertyStats> for Popularity {
+    fn from(s: crate::store::PropertyStats) -> Self {
+        let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        Self {
+            views: c(s.views),
+            likes: c(s.likes),
+            saves: c(s.saves),
+            inquiries: c(s.inquiries),
+            dismissals: c(s.dismissals),
+        }
+    }
+}
+
 /// What both training and serving know about a listing.
 #[derive(Debug, Clone)]
 pub struct ListingFacts {

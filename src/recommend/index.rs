@@ -14,7 +14,7 @@
 //! Inactive listings stay in the index (a user's history still describes their taste) but are
 //! never in a pool, so never a candidate.
 use crate::ml::features::{ListingFacts, Popularity};
-use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
+use crate::store::{IndexRow, PropertyFilter, Store, StoreError};
 use entity::{Amenity, InteractionKind};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -24,6 +24,21 @@ use uuid::Uuid;
 
 /// Listings loaded per round trip (one statement each for rows, amenities and counters).
 const CHUNK: u64 = 5_000;
+
+/// What features need of a listing row (the one construction, for serving and training).
+pub fn facts_of(row: IndexRow, amenities: &[Amenity], popularity: Popularity) -> ListingFacts {
+    ListingFacts {
+        city: row.city,
+        neighbourhood: row.neighbourhood,
+        property_type: row.property_type,
+        monthly_price: row.monthly_price,
+        bedrooms: row.bedrooms,
+        area: row.area,
+        amenities: ListingFacts::amenity_mask(amenities),
+        created_at: row.created_at,
+        popularity,
+    }
+}
 
 /// One listing as the index keeps it.
 pub struct Entry {
@@ -37,28 +52,11 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(row: IndexRow, amenities: &[Amenity], stats: PropertyStats) -> Self {
-        let c = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    pub fn new(row: IndexRow, amenities: &[Amenity], popularity: Popularity) -> Self {
         Self {
             id: row.id,
             active: row.is_active,
-            facts: ListingFacts {
-                city: row.city,
-                neighbourhood: row.neighbourhood,
-                property_type: row.property_type,
-                monthly_price: row.monthly_price,
-                bedrooms: row.bedrooms,
-                area: row.area,
-                amenities: ListingFacts::amenity_mask(amenities),
-                created_at: row.created_at,
-                popularity: Popularity {
-                    views: c(stats.views),
-                    likes: c(stats.likes),
-                    saves: c(stats.saves),
-                    inquiries: c(stats.inquiries),
-                    dismissals: c(stats.dismissals),
-                },
-            },
+            facts: facts_of(row, amenities, popularity),
             bumps: Default::default(),
         }
     }
@@ -450,7 +448,7 @@ impl ListingIndex {
             .map(|r| {
                 let a = amenities.get(&r.id).map(Vec::as_slice).unwrap_or(&[]);
                 let s = stats.get(&r.id).copied().unwrap_or_default();
-                Arc::new(Entry::new(r, a, s))
+                Arc::new(Entry::new(r, a, s.into()))
             })
             .collect())
     }
@@ -485,6 +483,7 @@ impl ListingIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::PropertyStats;
     use chrono::{TimeZone, Utc};
     use entity::PropertyType;
 
@@ -505,7 +504,8 @@ mod tests {
             PropertyStats {
                 views,
                 ..Default::default()
-            },
+            }
+            .into(),
         ))
     }
 

@@ -23,6 +23,22 @@ pub struct IndexRow {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl From<&property::Model> for IndexRow {
+    fn from(p: &property::Model) -> Self {
+        Self {
+            id: p.id,
+            city: p.city.clone(),
+            neighbourhood: p.neighbourhood.clone(),
+            property_type: p.property_type,
+            monthly_price: p.monthly_price,
+            bedrooms: p.bedrooms,
+            area: p.area,
+            is_active: p.is_active,
+            created_at: p.created_at,
+        }
+    }
+}
+
 impl Store {
     /// Listings by popularity (views count 1, likes/saves/inquiries 3, dismissals -1), most
     /// first: a walk down the `property_stats_score` index.
