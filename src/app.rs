@@ -86,13 +86,13 @@ impl AppState {
         // Recommendations (results, listing index, user state) follow the entity cache's
         // invalidation bus.
         let rec = recommender.clone();
-        let forget_results: crate::cache::Hook =
+        let follow_bus: crate::cache::Hook =
             Arc::new(move |changed, origin| rec.changed(changed, origin));
         let caches = Arc::new(crate::cache::Caches::new(
             &settings.cache,
             redis.clone(),
             metrics.clone(),
-            vec![forget_results],
+            vec![follow_bus],
         ));
         caches.spawn_listener();
         Ok(Self {

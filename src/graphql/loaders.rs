@@ -96,6 +96,15 @@ impl Db {
         Ok(found)
     }
 
+    /// Users by id, through the entity cache.
+    async fn users(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, user::Model>, LoadError> {
+        self.through(&self.caches.users, ids, |store, ids| async move {
+            let rows = store.users_by_ids(&ids).await?;
+            Ok(rows.into_iter().map(|u| (u.id, u)).collect())
+        })
+        .await
+    }
+
     /// Runs one batch: counted per loader, in a span of its own, and a failure logged here once
     /// (the fields waiting on it then fail without logging it again).
     async fn batch<T, E: std::fmt::Display>(
@@ -282,16 +291,7 @@ impl Loader<UserKey> for Db {
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, user::Model>, LoadError> {
         self.batch("user", keys.len(), async move {
-            let found = self
-                .through(
-                    &self.caches.users,
-                    ids(keys, |k| k.0),
-                    |store, ids| async move {
-                        let rows = store.users_by_ids(&ids).await?;
-                        Ok(rows.into_iter().map(|u| (u.id, u)).collect())
-                    },
-                )
-                .await?;
+            let found = self.users(ids(keys, |k| k.0)).await?;
             Ok(found.into_iter().map(|(id, u)| (UserKey(id), u)).collect())
         })
         .await
@@ -528,16 +528,9 @@ impl Loader<MatchKey> for Db {
                 return Ok(HashMap::new());
             };
             let users = self
-                .through(&self.caches.users, vec![viewer], |store, ids| async move {
-                    let rows = store.users_by_ids(&ids).await?;
-                    Ok(rows.into_iter().map(|u| (u.id, u)).collect())
-                })
+                .users(vec![viewer])
                 .await
-                .map_err(|e| {
-                    let e = Arc::try_unwrap(e)
-                        .unwrap_or_else(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())));
-                    Arc::new(RecommendError::Store(e))
-                })?;
+                .map_err(|e| Arc::new(RecommendError::Store(StoreError::unshare(e))))?;
             let Some(user) = users.get(&viewer) else {
                 return Ok(HashMap::new());
             };

@@ -140,10 +140,7 @@ impl UserStates {
                 Ok::<_, StoreError>(Arc::new(Mutex::new(state)))
             })
             .await
-            .map_err(|e| {
-                Arc::try_unwrap(e)
-                    .unwrap_or_else(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))
-            })
+            .map_err(StoreError::unshare)
     }
 
     async fn read_shared(&self, user: Uuid) -> Option<UserState> {

@@ -37,6 +37,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The error of a load shared by several callers (single flight, loaders): the error
+    /// itself when this is the last holder, else a database error with its text.
+    pub fn unshare(e: Arc<StoreError>) -> StoreError {
+        Arc::try_unwrap(e).unwrap_or_else(|e| StoreError::Db(DbErr::Custom(e.to_string())))
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
