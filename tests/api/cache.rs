@@ -91,6 +91,32 @@ async fn an_instance_starts_with_the_popular_listings_warm() {
     app.cleanup().await;
 }
 
+/// One of `owner`'s listings.
+async fn owners_listing(app: &TestApp, owner: uuid::Uuid) -> String {
+    app.data(
+        "{ properties(first: 100) { edges { node { id owner { id } } } } }",
+        json!({}),
+        None,
+    )
+    .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", owner))
+        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+        .expect("the owner has a listing")
+}
+
+/// The listing ids of a `recommendations` response body, in order.
+fn recommended(v: &Value) -> Vec<String> {
+    v["data"]["recommendations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["property"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Polls `read` until `done` says yes (invalidations travel by pub/sub: milliseconds).
 async fn eventually(mut read: impl AsyncFnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
@@ -115,19 +141,7 @@ async fn a_change_through_one_instance_is_seen_through_another() {
     .await;
     let u = a.seed(20, 10, 20).await;
     let b = a.peer(&[]).await;
-    let listing = a
-        .data(
-            "{ properties(first: 100) { edges { node { id owner { id } } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", u.owner))
-        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
-        .expect("the owner has a listing");
+    let listing = owners_listing(&a, u.owner).await;
     let read_b = || async {
         let resp = b
             .post(
@@ -353,15 +367,7 @@ async fn recommendations_through_another_instance_follow_listing_changes() {
         let resp = b.post(json!({ "query": recs }), &[]).await;
         resp.json::<Value>().await.unwrap_or(Value::Null)
     };
-    let ids = |v: &Value| -> Vec<String> {
-        v["data"]["recommendations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["property"]["id"].as_str().map(str::to_owned))
-            .collect()
-    };
-    assert!(ids(&read_b().await).is_empty());
+    assert!(recommended(&read_b().await).is_empty());
     let owner = a.token(u.owner, Role::Owner);
     let id = a
         .data(
@@ -373,16 +379,16 @@ async fn recommendations_through_another_instance_follow_listing_changes() {
         .as_str()
         .expect("id")
         .to_owned();
-    let seen = eventually(read_b, |v| ids(v) == vec![id.clone()]).await;
-    assert_eq!(ids(&seen), vec![id.clone()], "{seen}");
+    let seen = eventually(read_b, |v| recommended(v) == vec![id.clone()]).await;
+    assert_eq!(recommended(&seen), vec![id.clone()], "{seen}");
     a.data(
         "mutation($id: ID!) { deactivateProperty(id: $id) { id } }",
         json!({ "id": id }),
         Some(&owner),
     )
     .await;
-    let gone = eventually(read_b, |v| ids(v).is_empty()).await;
-    assert!(ids(&gone).is_empty(), "{gone}");
+    let gone = eventually(read_b, |v| recommended(v).is_empty()).await;
+    assert!(recommended(&gone).is_empty(), "{gone}");
     b.stop().await;
     a.cleanup().await;
 }
@@ -445,16 +451,8 @@ async fn a_dismissal_through_one_instance_is_respected_by_another() {
             .await;
         resp.json::<Value>().await.unwrap_or(Value::Null)
     };
-    let ids = |v: &Value| -> Vec<String> {
-        v["data"]["recommendations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["property"]["id"].as_str().map(str::to_owned))
-            .collect()
-    };
     // B holds the user's state now (L1, and Redis).
-    let before = ids(&read_b().await);
+    let before = recommended(&read_b().await);
     let top = before.first().cloned().expect("recommendations");
     a.data(
         "mutation($id: ID!) { recordInteraction(propertyId: $id, type: DISMISS) { id } }",
@@ -462,9 +460,12 @@ async fn a_dismissal_through_one_instance_is_respected_by_another() {
         Some(&token),
     )
     .await;
-    let after = eventually(read_b, |v| !ids(v).is_empty() && !ids(v).contains(&top)).await;
+    let after = eventually(read_b, |v| {
+        !recommended(v).is_empty() && !recommended(v).contains(&top)
+    })
+    .await;
     assert!(
-        !ids(&after).is_empty() && !ids(&after).contains(&top),
+        !recommended(&after).is_empty() && !recommended(&after).contains(&top),
         "B still recommends the dismissed listing: {after}"
     );
     b.stop().await;
@@ -617,19 +618,7 @@ async fn two_instances_share_a_redis_cluster() {
         "B read listings, images and amenities from the cluster; {owners} statements (owners)"
     );
     // A change through A reaches B through the cluster's pub/sub.
-    let listing = a
-        .data(
-            "{ properties(first: 100) { edges { node { id owner { id } } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", u.owner))
-        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
-        .expect("the owner has a listing");
+    let listing = owners_listing(&a, u.owner).await;
     let read_b = || async {
         let resp = b
             .post(
