@@ -579,14 +579,19 @@ async fn execute_inner(
         request = request.operation_name(name);
     }
     // Parse once up front: limits and cost are checked on the parsed document before
-    // validation, and GET must refuse mutations before anything runs. The parsed document is
-    // kept for execution; a copy stays here to count the actual cost from the response.
+    // validation, and GET must refuse mutations before anything runs. The request gets its own
+    // copy to execute; the one kept here (shared with the document cache) counts the actual
+    // cost from the response.
     let wanted = request.operation_name.clone();
-    if let Some(doc) = &known {
-        request.set_parsed_query(ExecutableDocument::clone(doc));
-    }
-    let doc = match request.parsed_query() {
-        Ok(doc) => doc.clone(),
+    let parsed = match &known {
+        Some(doc) => {
+            request.set_parsed_query(ExecutableDocument::clone(doc));
+            Ok(doc.clone())
+        }
+        None => request.parsed_query().map(|doc| Arc::new(doc.clone())),
+    };
+    let doc = match parsed {
+        Ok(doc) => doc,
         Err(e) => {
             // The parser stops at its own nesting limit before our depth check can count: to
             // the client it is the same limit.
@@ -624,7 +629,7 @@ async fn execute_inner(
         }
         state
             .documents
-            .insert(Arc::from(request.query.as_str()), Arc::new(doc.clone()));
+            .insert(Arc::from(request.query.as_str()), doc.clone());
     }
     if incoming.via_get && operation == Some(OperationType::Mutation) {
         let mut resp = error_response(
