@@ -12,9 +12,9 @@ db=ml/data/train.db
 rm -f "$db" "$db-wal" "$db-shm"
 export RENTGRAPH__DATABASE__URL="sqlite://$db?mode=rwc"
 export RENTGRAPH__ML__ENABLED=false
-sizes="--properties 20000 --users 4000 --interactions 400000 --seed 42"
+sizes="--properties 40000 --users 8000 --interactions 800000 --seed 42"
 ./target/release/rentgraph seed $sizes
-./target/release/rentgraph export-training-data --out ml/data/training.csv --eval-users 3000 --seed 42
+./target/release/rentgraph export-training-data --out ml/data/training.csv --eval-users 400 --seed 42
 ml/.venv/bin/python ml/train.py --data ml/data/training.csv \
   --onnx models/recommender.onnx --info models/recommender.json --trained-on "rentgraph seed $sizes"
 # Record the file's sha256 and golden scores: the server checks both before it serves.

@@ -3,14 +3,13 @@
 //!
 //! Protocol:
 //! - Time splits. The cutoff is a quantile of all interaction times (0.85 by default).
-//! - Serving is rebuilt as it stood at the cutoff:
-//!   - a listing index of the listings created before it, with counters from the
-//!     interactions before it;
-//!   - each evaluated user's state from their interactions before it.
+//! - Serving is rebuilt as it stood at the cutoff (`replay::Moment`): the listings on the
+//!   market then with counters from the interactions before it, and each evaluated user's
+//!   state from their interactions before it.
 //! - The real serving code then produces each user's top `first`: `recommend::retrieve`,
 //!   `ml::features`, the model, and `recommend::pick` (ranking and the diversity rule).
 //! - Targets are the user's likes, saves and inquiries after the cutoff on listings that
-//!   existed then. They are scored over all of them, and separately over listings new to the
+//!   were on the market then. They are scored over all of them, and separately over listings new to the
 //!   user (never touched before the cutoff).
 //! - Evaluated users are users with such targets, picked at random (seeded). Run it on a data
 //!   set generated with another seed than the training set's, and the users are held out as
@@ -18,7 +17,7 @@
 //! - Baselines on the same protocol:
 //!   - global popularity;
 //!   - popularity within the user's cities (stated, else the two they browse most) and stated
-//!     budget;
+//!     budget, all-time and recent (serving's engagement prior);
 //!   - random.
 //! - Every method excludes what serving excludes (dismissed, already contacted), and
 //!   popularity ties are broken at random.
@@ -26,18 +25,16 @@
 //! - Means with 95% confidence intervals (normal approximation over users).
 use crate::config::MlSettings;
 use crate::datagen::Rng;
-use crate::ml::features::{ListingFacts, Popularity, features};
 use crate::ml::model::{ModelError, Scorer};
-use crate::recommend::index::{Entry, Snapshot};
-use crate::recommend::user_state::UserState;
-use crate::recommend::{pick, profile_of, retrieve};
-use crate::store::{IndexRow, PropertyFilter, Store, StoreError};
+use crate::recommend::index::Entry;
+use crate::recommend::pick;
+use crate::replay::Moment;
+use crate::store::{Store, StoreError};
 use crate::training::{Corpus, positive};
 use chrono::{DateTime, Utc};
-use entity::{Role, interaction};
+use entity::Role;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -159,14 +156,31 @@ impl Tally {
     }
 }
 
-/// The `n` best of `pool` by popularity, ties broken at random.
-fn by_popularity(pool: Vec<&Entry>, n: usize, rng: &mut Rng) -> Vec<Uuid> {
+/// The `n` best of `pool` by `score`, ties broken at random.
+fn by_popularity(
+    pool: Vec<&Entry>,
+    n: usize,
+    rng: &mut Rng,
+    score: impl Fn(&Entry) -> f64,
+) -> Vec<Uuid> {
     let mut keyed: Vec<(f64, u64, Uuid)> = pool
         .into_iter()
-        .map(|e| (e.popularity().score(), rng.next_u64(), e.id))
+        .map(|e| (score(e), rng.next_u64(), e.id))
         .collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     keyed.into_iter().take(n).map(|k| k.2).collect()
+}
+
+type ScoreFn = fn(&Entry) -> f64;
+
+/// All-time popularity.
+fn all_time(e: &Entry) -> f64 {
+    e.popularity().score()
+}
+
+/// Recent popularity (serving's engagement prior).
+fn recent(e: &Entry) -> f64 {
+    e.prior()
 }
 
 pub async fn evaluate(
@@ -175,48 +189,19 @@ pub async fn evaluate(
     ml: &MlSettings,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    let Corpus {
-        users,
-        listings,
-        amenities,
-        interactions,
-    } = Corpus::load(store).await?;
+    let corpus = Corpus::load(store).await?;
+    let interactions = &corpus.interactions;
     if interactions.is_empty() {
         return Err(EvalError::Empty);
     }
     let q = opts.cutoff_quantile.clamp(0.0, 1.0);
-    let cut_at = ((interactions.len() - 1) as f64 * q) as usize;
-    let cutoff = interactions[cut_at].created_at;
-    let (before, after) = interactions.split_at(
-        interactions
-            .iter()
-            .position(|i| i.created_at >= cutoff)
-            .unwrap_or(interactions.len()),
-    );
+    let cutoff = interactions[((interactions.len() - 1) as f64 * q) as usize].created_at;
+    let moment = Moment::new(&corpus, cutoff);
+    let snap = &moment.snap;
 
-    // The listing index as it stood at the cutoff.
-    let mut counters: HashMap<Uuid, Popularity> = HashMap::new();
-    for i in before {
-        counters.entry(i.property_id).or_default().add(i.kind);
-    }
-    let entries: Vec<Arc<Entry>> = listings
-        .iter()
-        .filter(|p| p.created_at < cutoff)
-        .map(|p| {
-            let a = amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-            let counted = counters.get(&p.id).copied().unwrap_or_default();
-            Arc::new(Entry::new(IndexRow::from(p), a, counted))
-        })
-        .collect();
-    let snap = Snapshot::from_entries(entries);
-
-    // Each user's history before the cutoff (newest first) and targets after it.
-    let mut history: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
-    for i in before.iter().rev() {
-        history.entry(i.user_id).or_default().push(i.clone());
-    }
+    // Targets: later likes, saves and inquiries on listings on the market at the cutoff.
     let mut targets: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
-    for i in after {
+    for i in interactions.iter().filter(|i| i.created_at >= cutoff) {
         if positive(i.kind) && snap.get(&i.property_id).is_some_and(|e| e.active) {
             targets.entry(i.user_id).or_default().insert(i.property_id);
         }
@@ -224,7 +209,7 @@ pub async fn evaluate(
     let mut rng = Rng::new(opts.seed);
     let mut chosen: Vec<(u64, Uuid)> = targets
         .keys()
-        .filter(|u| users.get(u).is_some_and(|u| u.role == Role::User))
+        .filter(|u| corpus.users.get(u).is_some_and(|u| u.role == Role::User))
         .map(|u| (0, *u))
         .collect();
     chosen.sort_by_key(|c| c.1);
@@ -235,26 +220,20 @@ pub async fn evaluate(
     chosen.truncate(opts.max_users);
 
     let k = opts.first;
-    let active_filter = PropertyFilter {
-        active: Some(true),
-        ..Default::default()
-    };
     let actives: Vec<&Entry> = snap.popular_in(&[], usize::MAX, &|e: &Entry| e.active);
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut retrieval = Tally::default();
     for (_, uid) in &chosen {
-        let Some(user) = users.get(uid) else { continue };
-        let rows = history.get(uid).map(Vec::as_slice).unwrap_or(&[]);
-        let state = UserState::from_rows(rows, ml.history_limit);
-        let touched: HashSet<Uuid> = rows.iter().map(|i| i.property_id).collect();
+        let Some(user) = corpus.users.get(uid) else {
+            continue;
+        };
+        let touched: HashSet<Uuid> = moment.history(uid).iter().map(|i| i.property_id).collect();
         let all = &targets[uid];
         let new: HashSet<Uuid> = all.difference(&touched).copied().collect();
-        let profile = profile_of(user, &state, &snap);
-        let keep = |e: &Entry| e.matches(&active_filter) && !state.excludes(&e.id);
 
         // The model, through the serving path.
-        let candidates = retrieve(&snap, Some((user, &profile)), ml.candidates, &keep);
-        let cand_ids: Vec<Uuid> = candidates.iter().map(|e| e.id).collect();
+        let served = moment.serve(user, ml);
+        let cand_ids: Vec<Uuid> = served.candidates.iter().map(|e| e.id).collect();
         let cand_set: HashSet<Uuid> = cand_ids.iter().copied().collect();
         retrieval.all.push((
             0.0,
@@ -266,36 +245,37 @@ pub async fn evaluate(
                 new.intersection(&cand_set).count() as f64 / new.len() as f64,
             ));
         }
-        let facts: Vec<ListingFacts> = candidates.iter().map(|e| e.facts()).collect();
-        let feature_rows: Vec<crate::ml::features::FeatureRow> = facts
-            .iter()
-            .map(|f| features(&profile, f, cutoff))
-            .collect();
-        let flat: Vec<f32> = feature_rows
-            .iter()
-            .flat_map(|r| r.iter().copied())
-            .collect();
-        let scores = if feature_rows.is_empty() {
+        let flat: Vec<f32> = served.rows.iter().flat_map(|r| r.iter().copied()).collect();
+        let scores = if served.rows.is_empty() {
             Vec::new()
         } else {
-            scorer.score(&flat, feature_rows.len())?
+            scorer.score(&flat, served.rows.len())?
         };
-        let scored = feature_rows
-            .into_iter()
+        let scored = served
+            .rows
+            .iter()
             .zip(scores)
             .enumerate()
-            .map(|(i, (r, s))| (i, f64::from(s), Some(r)))
+            .map(|(i, (r, s))| (i, f64::from(s), Some(*r)))
             .collect();
-        let ranked: Vec<Uuid> = pick(scored, &candidates, &facts, k, ml.max_per_neighbourhood)
-            .into_iter()
-            .map(|(i, _, _)| cand_ids[i])
-            .collect();
+        let ranked: Vec<Uuid> = pick(
+            scored,
+            &served.candidates,
+            &served.facts,
+            k,
+            ml.max_per_neighbourhood,
+        )
+        .into_iter()
+        .map(|(i, _, _)| cand_ids[i])
+        .collect();
         tallies
             .entry("model")
             .or_default()
             .add(&ranked, all, &new, k);
 
-        // Popularity within the user's cities and stated budget.
+        // Popularity (all-time, and recent) within the user's cities and stated budget.
+        let keep = |e: &Entry| e.active && !served.state.excludes(&e.id);
+        let profile = &served.profile;
         let prefs = &user.preferences;
         let cities: Vec<String> = if prefs.cities.is_empty() {
             let mut c: Vec<(&String, &f32)> = profile.city_share.iter().collect();
@@ -310,23 +290,34 @@ pub async fn evaluate(
                 && prefs.min_price.is_none_or(|m| p >= m)
                 && prefs.max_price.is_none_or(|m| p <= m)
         };
-        let mut local = by_popularity(snap.popular_in(&cities, 200, &in_budget), k, &mut rng);
-        if local.len() < k {
-            let have: HashSet<Uuid> = local.iter().copied().collect();
-            let more = by_popularity(
-                snap.popular_in(&[], 200, &|e: &Entry| keep(e) && !have.contains(&e.id)),
-                k - local.len(),
-                &mut rng,
-            );
-            local.extend(more);
+        let score_fns: [(&'static str, ScoreFn); 2] = [
+            ("popularity_in_cities_and_budget", all_time),
+            ("recent_popularity_in_cities_and_budget", recent),
+        ];
+        for (name, score) in score_fns {
+            let mut pool = snap.popular_in(&cities, usize::MAX, &in_budget);
+            if pool.len() < k {
+                let have: HashSet<Uuid> = pool.iter().map(|e| e.id).collect();
+                let rest = snap.popular_in(&[], usize::MAX, &|e: &Entry| {
+                    keep(e) && !have.contains(&e.id)
+                });
+                let mut more = by_popularity(rest, k - pool.len(), &mut rng, score);
+                let mut local = by_popularity(std::mem::take(&mut pool), k, &mut rng, score);
+                local.append(&mut more);
+                tallies.entry(name).or_default().add(&local, all, &new, k);
+            } else {
+                let local = by_popularity(pool, k, &mut rng, score);
+                tallies.entry(name).or_default().add(&local, all, &new, k);
+            }
         }
-        tallies
-            .entry("popularity_in_cities_and_budget")
-            .or_default()
-            .add(&local, all, &new, k);
 
         // Global popularity.
-        let global = by_popularity(snap.popular_in(&[], 200, &keep), k, &mut rng);
+        let global = by_popularity(
+            snap.popular_in(&[], usize::MAX, &keep),
+            k,
+            &mut rng,
+            all_time,
+        );
         tallies
             .entry("popularity")
             .or_default()
@@ -365,6 +356,10 @@ pub async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ml::features::Popularity;
+    use crate::recommend::index::Snapshot;
+    use crate::store::IndexRow;
+    use std::sync::Arc;
 
     #[test]
     fn ndcg_rewards_early_hits_and_recall_counts_them() {
@@ -396,6 +391,7 @@ mod tests {
                     },
                     &[],
                     Popularity::default(),
+                    Popularity::default(),
                 ))
             })
             .collect();
@@ -404,7 +400,7 @@ mod tests {
         let mut firsts = HashSet::new();
         for _ in 0..50 {
             let pool = snap.popular_in(&[], 10, &|_: &Entry| true);
-            firsts.insert(by_popularity(pool, 1, &mut rng)[0]);
+            firsts.insert(by_popularity(pool, 1, &mut rng, all_time)[0]);
         }
         assert_eq!(firsts.len(), 4);
     }

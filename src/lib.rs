@@ -12,6 +12,7 @@ pub mod ml;
 pub mod persisted;
 pub mod recommend;
 pub mod redis_store;
+pub mod replay;
 pub mod store;
 pub mod telemetry;
 pub mod training;

@@ -206,6 +206,7 @@ async fn main() -> Result<()> {
             let report = rentgraph::training::export(
                 &store,
                 &out,
+                &settings.ml,
                 rentgraph::training::ExportOptions { eval_users, seed },
             )
             .await?;

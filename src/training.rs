@@ -1,22 +1,30 @@
-//! `rentgraph export-training-data`: the training and evaluation sets, computed with the same
-//! `features()` that serving uses. Offline code, kept out of the serving modules (`recommend`,
-//! `ml`); it reads through `store` like any other client.
+//! `rentgraph export-training-data`: the training and evaluation sets, made by replaying
+//! serving (`replay::Moment`): the same listing index, user state (the last
+//! `ml.history_limit` interactions), retrieval and `features()` that production runs. Offline
+//! code, kept out of the serving modules (`recommend`, `ml`); it reads through `store` like any
+//! other client.
 //!
 //! Time decides everything, so nothing from the future leaks into a row:
-//! - evaluation: profiles and popularity from interactions before the 85th percentile of time;
-//!   targets are each user's likes/saves/inquiries after it, ranked against 100 listings the
-//!   user never touched (50 uniformly random, 50 from the user's most browsed city);
-//! - training: two windows (55th-70th and 70th-85th percentile of time), each with profiles and
-//!   popularity from before the window; labels from the interactions inside it:
-//!   likes/saves/inquiries are 1, dismissals are 0, plus 4 sampled untouched listings per
-//!   positive (2 random, 2 from the user's most browsed city).
+//! - training: three windows (40th-55th, 55th-70th and 70th-85th percentile of interaction
+//!   time). At each window's start serving is rebuilt; for every user who liked, saved or
+//!   asked about a listing on the market then during the window, one group of rows:
+//!   - label 1: those listings among the candidates serving would have given the user at the
+//!     start (what retrieval missed is not the ranker's to learn from: those rows would teach
+//!     it that whatever retrieval ranks low is good);
+//!   - label 0: candidates the user dismissed in the window, and `NEGATIVES_PER_USER`
+//!     candidates they did not take;
+//! - evaluation: the same at the 85th percentile, to the end of the data, for `eval_users`
+//!   users drawn at random (seeded) and kept out of the training windows, with
+//!   `EVAL_NEGATIVES_PER_USER` candidates each.
+use crate::config::MlSettings;
 use crate::datagen::Rng;
-use crate::ml::features::{FEATURE_NAMES, ListingFacts, Popularity, UserProfile, features};
-use crate::recommend::index::facts_of;
-use crate::store::{IndexRow, Store, StoreError};
+use crate::ml::features::{FEATURE_NAMES, features};
+use crate::recommend::index::Entry;
+use crate::replay::Moment;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use entity::{Amenity, InteractionKind, interaction, property, user};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use uuid::Uuid;
@@ -87,150 +95,133 @@ pub(crate) fn positive(k: InteractionKind) -> bool {
     )
 }
 
-struct World {
-    users: HashMap<Uuid, user::Model>,
-    listings: Vec<property::Model>,
-    index: HashMap<Uuid, usize>,
-    amenities: HashMap<Uuid, Vec<Amenity>>,
-    interactions: Vec<interaction::Model>,
-    by_city: HashMap<String, Vec<usize>>,
-    active: Vec<usize>,
-}
-
-impl World {
-    /// Listing facts with popularity counted from interactions before `cutoff`.
-    fn facts_at(&self, cutoff: DateTime<Utc>) -> Vec<ListingFacts> {
-        let mut pop = vec![Popularity::default(); self.listings.len()];
-        for i in self
-            .interactions
-            .iter()
-            .take_while(|i| i.created_at < cutoff)
-        {
-            if let Some(&ix) = self.index.get(&i.property_id) {
-                pop[ix].add(i.kind);
-            }
-        }
-        self.listings
-            .iter()
-            .zip(pop)
-            .map(|(p, pop)| {
-                let a = self.amenities.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-                facts_of(IndexRow::from(p), a, pop)
-            })
-            .collect()
-    }
-
-    fn profiles_at(
-        &self,
-        cutoff: DateTime<Utc>,
-        facts: &[ListingFacts],
-    ) -> HashMap<Uuid, UserProfile> {
-        let mut history: HashMap<Uuid, Vec<(InteractionKind, usize)>> = HashMap::new();
-        for i in self
-            .interactions
-            .iter()
-            .take_while(|i| i.created_at < cutoff)
-        {
-            if let Some(&ix) = self.index.get(&i.property_id) {
-                history.entry(i.user_id).or_default().push((i.kind, ix));
-            }
-        }
-        history
-            .into_iter()
-            .filter_map(|(u, events)| {
-                let prefs = self.users.get(&u)?.preferences.clone();
-                Some((
-                    u,
-                    UserProfile::build(prefs, events.iter().map(|(k, ix)| (*k, &facts[*ix]))),
-                ))
-            })
-            .collect()
-    }
-
-    fn top_city(profile: &UserProfile) -> Option<&String> {
-        profile
-            .city_share
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(c, _)| c)
-    }
-
-    fn sample(
-        &self,
-        rng: &mut Rng,
-        city: Option<&String>,
-        avoid: &HashSet<usize>,
-    ) -> Option<usize> {
-        let pool = city
-            .and_then(|c| self.by_city.get(c))
-            .unwrap_or(&self.active);
-        for _ in 0..50 {
-            let ix = *rng.pick(pool);
-            if !avoid.contains(&ix) {
-                return Some(ix);
-            }
-        }
-        None
-    }
-}
+/// Candidates sampled as negatives per user and window: what serving would have shown the user
+/// and they did not take.
+const NEGATIVES_PER_USER: usize = 20;
+/// Where the training windows start and end, as quantiles of interaction time; the last ends
+/// where evaluation begins.
+const TRAINING_WINDOWS: [f64; 9] = [0.25, 0.325, 0.40, 0.475, 0.55, 0.625, 0.70, 0.775, 0.85];
+/// Candidates sampled per evaluated user.
+const EVAL_NEGATIVES_PER_USER: usize = 100;
 
 fn write_row(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     split: &str,
     group: usize,
-    ix: usize,
     label: u8,
-    f: &ListingFacts,
+    e: &Entry,
     row: &[f32],
 ) -> std::io::Result<()> {
-    write!(out, "{split},{group},{ix},{label},{}", f.popularity.score())?;
+    write!(out, "{split},{group},{},{label},{}", e.id, e.prior())?;
     for v in row {
         write!(out, ",{v}")?;
     }
     writeln!(out)
 }
 
+/// Rows for one window: serving rebuilt at `start`, labels from what each user did until
+/// `end`. Returns (rows, groups) written.
+#[allow(clippy::too_many_arguments)]
+fn window_rows(
+    out: &mut impl Write,
+    corpus: &Corpus,
+    ml: &MlSettings,
+    rng: &mut Rng,
+    split: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    users: &dyn Fn(&Uuid) -> bool,
+    negatives: usize,
+    group: &mut usize,
+) -> std::io::Result<(usize, usize)> {
+    let moment = Moment::new(corpus, start);
+    let snap = &moment.snap;
+    // What each user did in the window, with listings on the market at its start.
+    let mut did: BTreeMap<Uuid, (Vec<Uuid>, Vec<Uuid>)> = BTreeMap::new();
+    for i in corpus
+        .interactions
+        .iter()
+        .filter(|i| i.created_at >= start && i.created_at < end)
+    {
+        if !users(&i.user_id) || !snap.get(&i.property_id).is_some_and(|e| e.active) {
+            continue;
+        }
+        let (pos, neg) = did.entry(i.user_id).or_default();
+        if positive(i.kind) {
+            if !pos.contains(&i.property_id) {
+                pos.push(i.property_id);
+            }
+        } else if i.kind == InteractionKind::Dismiss && !neg.contains(&i.property_id) {
+            neg.push(i.property_id);
+        }
+    }
+    let (mut rows, mut groups) = (0, 0);
+    for (uid, (pos, dismissed)) in did {
+        let Some(user) = corpus.users.get(&uid) else {
+            continue;
+        };
+        if pos.is_empty() {
+            continue;
+        }
+        let served = moment.serve(user, ml);
+        let profile = &served.profile;
+        // Only what serving would have ranked: a positive retrieval missed would teach the
+        // model that whatever retrieval ranks low is good.
+        let offered: HashSet<Uuid> = served.candidates.iter().map(|e| e.id).collect();
+        let pos: Vec<Uuid> = pos.into_iter().filter(|id| offered.contains(id)).collect();
+        if pos.is_empty() {
+            continue;
+        }
+        *group += 1;
+        groups += 1;
+        let mut emit = |out: &mut dyn Write, e: &Entry, label: u8| -> std::io::Result<()> {
+            let row = features(profile, &snap.facts(e), start);
+            rows += 1;
+            write_row(out, split, *group, label, e, &row)
+        };
+        for id in &pos {
+            if let Some(e) = snap.get(id) {
+                emit(out, e, 1)?;
+            }
+        }
+        for id in dismissed
+            .iter()
+            .filter(|d| offered.contains(d) && !pos.contains(d))
+        {
+            if let Some(e) = snap.get(id) {
+                emit(out, e, 0)?;
+            }
+        }
+        // A uniform sample of the candidates the user did not take (partial Fisher-Yates).
+        let mut pool: Vec<&Entry> = served
+            .candidates
+            .iter()
+            .copied()
+            .filter(|e| !pos.contains(&e.id) && !dismissed.contains(&e.id))
+            .collect();
+        let n = negatives.min(pool.len());
+        for i in 0..n {
+            let j = i + rng.below(pool.len() - i);
+            pool.swap(i, j);
+            emit(out, pool[i], 0)?;
+        }
+    }
+    Ok((rows, groups))
+}
+
 pub async fn export(
     store: &Store,
     path: &Path,
+    ml: &MlSettings,
     opts: ExportOptions,
 ) -> Result<ExportReport, ExportError> {
-    let Corpus {
-        users,
-        listings,
-        amenities,
-        interactions,
-    } = Corpus::load(store).await?;
-    if interactions.len() < 100 {
-        return Err(ExportError::TooFew(interactions.len()));
+    let corpus = Corpus::load(store).await?;
+    let n = corpus.interactions.len();
+    if n < 100 {
+        return Err(ExportError::TooFew(n));
     }
-    let index: HashMap<Uuid, usize> = listings
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.id, i))
-        .collect();
-    let mut by_city: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut active = Vec::new();
-    for (i, p) in listings.iter().enumerate() {
-        if p.is_active {
-            by_city.entry(p.city.clone()).or_default().push(i);
-            active.push(i);
-        }
-    }
-    let world = World {
-        users,
-        listings,
-        index,
-        amenities,
-        interactions,
-        by_city,
-        active,
-    };
-    let at = |q: f64| {
-        world.interactions[((world.interactions.len() - 1) as f64 * q) as usize].created_at
-    };
+    let at = |q: f64| corpus.interactions[((n - 1) as f64 * q) as usize].created_at;
     let eval_cut = at(0.85);
-    let windows = [(at(0.55), at(0.70)), (at(0.70), eval_cut)];
+    let end = corpus.interactions[n - 1].created_at + chrono::Duration::seconds(1);
 
     let io = |source| ExportError::Io {
         path: path.display().to_string(),
@@ -244,136 +235,55 @@ pub async fn export(
     }
     writeln!(out).map_err(io)?;
 
+    // Evaluation users: a seeded sample of the users with likes, saves or inquiries after the
+    // cutoff; they are kept out of the training rows.
     let mut rng = Rng::new(opts.seed);
-    let mut report = ExportReport::default();
-    let touched: HashMap<Uuid, HashSet<usize>> =
-        world.interactions.iter().fold(HashMap::new(), |mut m, i| {
-            if let Some(&ix) = world.index.get(&i.property_id) {
-                m.entry(i.user_id).or_default().insert(ix);
-            }
-            m
-        });
-    let empty = HashSet::new();
-
-    // Training rows: two windows, each with profiles and popularity from before it.
-    let mut group = 0usize;
-    for (start, end) in windows {
-        let facts = world.facts_at(start);
-        let profiles = world.profiles_at(start, &facts);
-        for i in world
-            .interactions
-            .iter()
-            .filter(|i| i.created_at >= start && i.created_at < end)
-        {
-            let (Some(profile), Some(&ix)) =
-                (profiles.get(&i.user_id), world.index.get(&i.property_id))
-            else {
-                continue;
-            };
-            let label = if positive(i.kind) {
-                1
-            } else if i.kind == InteractionKind::Dismiss {
-                0
-            } else {
-                continue;
-            };
-            group += 1;
-            write_row(
-                &mut out,
-                "train",
-                group,
-                ix,
-                label,
-                &facts[ix],
-                &features(profile, &facts[ix], start),
-            )
-            .map_err(io)?;
-            report.train_rows += 1;
-            if label == 1 {
-                let avoid = touched.get(&i.user_id).unwrap_or(&empty);
-                let city = World::top_city(profile);
-                for k in 0..4 {
-                    if let Some(neg) =
-                        world.sample(&mut rng, if k < 2 { None } else { city }, avoid)
-                    {
-                        write_row(
-                            &mut out,
-                            "train",
-                            group,
-                            neg,
-                            0,
-                            &facts[neg],
-                            &features(profile, &facts[neg], start),
-                        )
-                        .map_err(io)?;
-                        report.train_rows += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    // Evaluation groups: one per user.
-    let facts = world.facts_at(eval_cut);
-    let profiles = world.profiles_at(eval_cut, &facts);
-    let mut targets: HashMap<Uuid, Vec<usize>> = HashMap::new();
-    for i in world
+    let mut later: Vec<Uuid> = corpus
         .interactions
         .iter()
         .filter(|i| i.created_at >= eval_cut && positive(i.kind))
-    {
-        if let Some(&ix) = world.index.get(&i.property_id) {
-            let t = targets.entry(i.user_id).or_default();
-            if !t.contains(&ix) {
-                t.push(ix);
-            }
-        }
-    }
-    let mut eval_users: Vec<&Uuid> = targets
-        .keys()
-        .filter(|u| profiles.contains_key(*u))
+        .map(|i| i.user_id)
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
         .collect();
-    eval_users.sort();
-    for u in eval_users.into_iter().take(opts.eval_users) {
-        let (Some(profile), Some(t)) = (profiles.get(u), targets.get(u)) else {
-            continue;
-        };
-        group += 1;
-        report.eval_users += 1;
-        let avoid = touched.get(u).unwrap_or(&empty);
-        for &ix in t {
-            write_row(
-                &mut out,
-                "eval",
-                group,
-                ix,
-                1,
-                &facts[ix],
-                &features(profile, &facts[ix], eval_cut),
-            )
-            .map_err(io)?;
-            report.eval_rows += 1;
-        }
-        let city = World::top_city(profile);
-        let mut chosen = HashSet::new();
-        for k in 0..100 {
-            if let Some(neg) = world.sample(&mut rng, if k < 50 { None } else { city }, avoid)
-                && chosen.insert(neg)
-            {
-                write_row(
-                    &mut out,
-                    "eval",
-                    group,
-                    neg,
-                    0,
-                    &facts[neg],
-                    &features(profile, &facts[neg], eval_cut),
-                )
-                .map_err(io)?;
-                report.eval_rows += 1;
-            }
-        }
+    for i in 0..later.len() {
+        let j = i + rng.below(later.len() - i);
+        later.swap(i, j);
     }
+    later.truncate(opts.eval_users);
+    let held_out: HashSet<Uuid> = later.into_iter().collect();
+
+    let mut report = ExportReport::default();
+    let mut group = 0usize;
+    for (start, stop) in TRAINING_WINDOWS.windows(2).map(|w| (at(w[0]), at(w[1]))) {
+        let (rows, _) = window_rows(
+            &mut out,
+            &corpus,
+            ml,
+            &mut rng,
+            "train",
+            (start, stop),
+            &|u| !held_out.contains(u),
+            NEGATIVES_PER_USER,
+            &mut group,
+        )
+        .map_err(io)?;
+        report.train_rows += rows;
+    }
+    let (rows, users) = window_rows(
+        &mut out,
+        &corpus,
+        ml,
+        &mut rng,
+        "eval",
+        (eval_cut, end),
+        &|u| held_out.contains(u),
+        EVAL_NEGATIVES_PER_USER,
+        &mut group,
+    )
+    .map_err(io)?;
+    report.eval_rows = rows;
+    report.eval_users = users;
     out.flush().map_err(io)?;
     Ok(report)
 }

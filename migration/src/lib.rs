@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_init;
 mod m20261129_000002_property_stats;
+mod m20261130_000003_interactions_time;
 
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_init::Migration),
             Box::new(m20261129_000002_property_stats::Migration),
+            Box::new(m20261130_000003_interactions_time::Migration),
         ]
     }
 }

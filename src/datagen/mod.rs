@@ -6,7 +6,12 @@
 //! - every user has latent tastes (home city, budget, bedrooms, type, amenities); their stated
 //!   preferences are a noisy, often incomplete view of those tastes;
 //! - interactions come partly from popularity and mostly from taste: a user looks at a handful
-//!   of candidates and picks by affinity, and the affinity decides like/save/inquiry/dismiss.
+//!   of candidates and picks by affinity, and the affinity decides like/save/inquiry/dismiss;
+//! - the market moves: listings appear over time and leave it when rented (after enough
+//!   inquiries) or withdrawn; renters search during a period of their own, in sessions, and
+//!   some change their mind (city, budget, size) halfway; interactions happen only with
+//!   listings on the market at that moment, and new listings draw a little more attention.
+//!   The parameters are in `params`.
 //!
 //! The same `seed` always yields the same rows (ids included). PostgreSQL is loaded with COPY,
 //! SQLite with multi-row INSERTs in one transaction. A generator, not data access: it lives out
@@ -306,7 +311,38 @@ const LAST: &[&str] = &[
     "Weber", "Lopez", "Bakker", "Bernard", "Bianchi", "Gruber", "Dvorak",
 ];
 
+/// The market's dynamics: how long listings live, how renters search. Documented, with the
+/// reasons for each value, in docs/RECOMMENDER.md ("The data").
+pub mod params {
+    /// Listings appear uniformly over this many days before the data set's epoch.
+    pub const LISTING_DAYS: f64 = 400.0;
+    /// Interactions happen over the last this-many days of that span.
+    pub const SEARCH_DAYS: f64 = 365.0;
+    /// A listing nobody rents is withdrawn after an exponentially distributed lifetime.
+    pub const MEAN_LISTING_LIFETIME_DAYS: f64 = 150.0;
+    /// A listing is rented (and leaves the market 1-7 days later) after this many inquiries,
+    /// drawn uniformly in the range.
+    pub const RENTED_AFTER_INQUIRIES: (usize, usize) = (3, 8);
+    /// A renter searches during one period of an exponentially distributed length (at least
+    /// a week).
+    pub const MEAN_SEARCH_DAYS: f64 = 60.0;
+    /// A session is one sitting: 1 + a geometric number of interactions, 30 s to 5 min apart,
+    /// all in one city.
+    pub const MEAN_SESSION_INTERACTIONS: f64 = 6.0;
+    /// Share of renters who change their mind halfway through their search (another city,
+    /// another budget or size); half of them update their stated preferences.
+    pub const CHANGE_OF_MIND: f64 = 0.2;
+    /// Share of interactions that follow popularity alone (the front page), not taste.
+    pub const POPULARITY_DRIVEN: f64 = 0.2;
+    /// Listings a renter looks at before picking one by affinity (softmax sampling).
+    pub const LOOKED_AT: usize = 16;
+    /// Weight of a listing's age (ln(1 + days/7)) against it: new listings draw attention.
+    pub const FRESHNESS: f64 = 0.2;
+}
+use params::*;
+
 /// What a user really wants; only partly visible through their stated preferences.
+#[derive(Clone)]
 struct Taste {
     home_city: usize,
     second_city: Option<usize>,
@@ -315,6 +351,23 @@ struct Taste {
     bedrooms: i32,
     property_type: PropertyType,
     amenities: Vec<Amenity>,
+}
+
+/// A renter's search: when, and what they want before and after a change of mind.
+struct Search {
+    start: f64,
+    end: f64,
+    taste: Taste,
+    changed: Option<(f64, Taste)>,
+}
+
+impl Search {
+    fn taste_at(&self, day: f64) -> &Taste {
+        match &self.changed {
+            Some((at, t)) if day >= *at => t,
+            _ => &self.taste,
+        }
+    }
 }
 
 fn type_of(rng: &mut Rng) -> PropertyType {
@@ -333,7 +386,15 @@ fn type_factor(t: PropertyType) -> f64 {
     }
 }
 
-fn affinity(t: &Taste, p: &property::Model, p_amen: &[Amenity], city: usize, appeal: f64) -> f64 {
+/// How much a renter with taste `t` likes a listing `age_days` old.
+fn affinity(
+    t: &Taste,
+    p: &property::Model,
+    p_amen: &[Amenity],
+    city: usize,
+    appeal: f64,
+    age_days: f64,
+) -> f64 {
     let mut a = 0.0;
     if city == t.home_city {
         a += 2.0;
@@ -347,7 +408,40 @@ fn affinity(t: &Taste, p: &property::Model, p_amen: &[Amenity], city: usize, app
     }
     let matched = t.amenities.iter().filter(|x| p_amen.contains(x)).count() as f64;
     a += 0.5 * matched;
-    a + 0.35 * appeal.ln()
+    a + 0.35 * appeal.ln() - FRESHNESS * (1.0 + age_days.max(0.0) / 7.0).ln()
+}
+
+/// Stated preferences: some users say nothing, others part of the truth, with noise.
+fn stated(rng: &mut Rng, taste: &Taste) -> Preferences {
+    if rng.chance(0.3) {
+        return Preferences::default();
+    }
+    let noisy = taste.budget * (0.15 * rng.normal()).exp();
+    Preferences {
+        cities: std::iter::once(CITIES[taste.home_city].name.to_owned())
+            .chain(taste.second_city.map(|c| CITIES[c].name.to_owned()))
+            .collect(),
+        min_price: rng
+            .chance(0.5)
+            .then(|| (noisy * 0.6 / 10.0).round() as i32 * 10),
+        max_price: Some((noisy * 1.3 / 10.0).round() as i32 * 10),
+        min_bedrooms: rng.chance(0.6).then_some(taste.bedrooms.max(1) - 1),
+        property_types: if rng.chance(0.5) {
+            vec![taste.property_type]
+        } else {
+            vec![]
+        },
+        amenities: taste.amenities.iter().take(rng.below(3)).copied().collect(),
+    }
+}
+
+fn budget_for(rng: &mut Rng, city: usize, bedrooms: i32) -> f64 {
+    CITIES[city].base_price * (0.55 + 0.3 * f64::from(bedrooms)) * (0.25 * rng.normal()).exp()
+}
+
+/// An exponentially distributed duration with this mean.
+fn exponential(rng: &mut Rng, mean: f64) -> f64 {
+    -(1.0 - rng.f64()).max(1e-12).ln() * mean
 }
 
 pub struct Dataset {
@@ -365,22 +459,28 @@ fn epoch() -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-fn micros_before(rng: &mut Rng, days: f64) -> DateTime<Utc> {
-    let back = (rng.f64() * days * 86_400_000_000.0) as i64;
+/// The generator's clock: day 0 is `LISTING_DAYS` before the epoch, the epoch is day
+/// `LISTING_DAYS`.
+fn at_day(day: f64) -> DateTime<Utc> {
+    let back = ((LISTING_DAYS - day) * 86_400_000_000.0) as i64;
     epoch() - ChronoDuration::microseconds(back)
 }
 
+/// The data set: users with tastes and a search period, listings with a lifetime, and
+/// interactions simulated in time order (see the module's documentation and `params`).
 pub fn generate(opts: SeedOptions) -> Dataset {
     use sea_orm::Iterable;
     // Declaration order, so a seed keeps producing the same data.
     let all_amenities: Vec<Amenity> = Amenity::iter().collect();
     let mut rng = Rng::new(opts.seed);
     let city_pick = Weighted::new(CITIES.iter().map(|c| c.weight));
+    let first_search_day = LISTING_DAYS - SEARCH_DAYS;
 
-    // Users and their tastes.
+    // Users, their tastes and searches. Drawn before anything else so that the users of a
+    // seed do not depend on how many listings or interactions are asked for.
     let n_users = opts.users.max(2);
     let mut users = Vec::with_capacity(n_users);
-    let mut tastes = Vec::with_capacity(n_users);
+    let mut searches = Vec::with_capacity(n_users);
     for i in 0..n_users {
         let role = match i {
             0 => Role::Admin,
@@ -393,9 +493,7 @@ pub fn generate(opts: SeedOptions) -> Dataset {
         let home_city = city_pick.sample(&mut rng);
         let second_city = rng.chance(0.25).then(|| city_pick.sample(&mut rng));
         let bedrooms = [0, 1, 1, 2, 2, 2, 3, 3, 4][rng.below(9)];
-        let budget = CITIES[home_city].base_price
-            * (0.55 + 0.3 * f64::from(bedrooms))
-            * (0.25 * rng.normal()).exp();
+        let budget = budget_for(&mut rng, home_city, bedrooms);
         let mut amen: Vec<Amenity> = Vec::new();
         for _ in 0..(1 + rng.below(3)) {
             let a = *rng.pick(&all_amenities);
@@ -412,28 +510,37 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             property_type: type_of(&mut rng),
             amenities: amen,
         };
-        // Stated preferences: some users say nothing, others part of the truth, with noise.
-        let preferences = if rng.chance(0.3) {
-            Preferences::default()
-        } else {
-            let noisy = taste.budget * (0.15 * rng.normal()).exp();
-            Preferences {
-                cities: std::iter::once(CITIES[home_city].name.to_owned())
-                    .chain(second_city.map(|c| CITIES[c].name.to_owned()))
-                    .collect(),
-                min_price: rng
-                    .chance(0.5)
-                    .then(|| (noisy * 0.6 / 10.0).round() as i32 * 10),
-                max_price: Some((noisy * 1.3 / 10.0).round() as i32 * 10),
-                min_bedrooms: rng.chance(0.6).then_some(taste.bedrooms.max(1) - 1),
-                property_types: if rng.chance(0.5) {
-                    vec![taste.property_type]
-                } else {
-                    vec![]
-                },
-                amenities: taste.amenities.iter().take(rng.below(3)).copied().collect(),
+        let start = first_search_day + rng.f64() * (SEARCH_DAYS - 7.0);
+        let end = (start + exponential(&mut rng, MEAN_SEARCH_DAYS).max(7.0)).min(LISTING_DAYS);
+        let changed = rng.chance(CHANGE_OF_MIND).then(|| {
+            let mut t = taste.clone();
+            if rng.chance(0.6) {
+                let moved = t
+                    .second_city
+                    .filter(|_| rng.chance(0.5))
+                    .unwrap_or_else(|| {
+                        let c = city_pick.sample(&mut rng);
+                        if c == t.home_city {
+                            (c + 1) % CITIES.len()
+                        } else {
+                            c
+                        }
+                    });
+                t.second_city = None;
+                t.home_city = moved;
             }
+            if rng.chance(0.3) {
+                t.bedrooms = (t.bedrooms + if rng.chance(0.5) { 1 } else { -1 }).clamp(0, 4);
+            }
+            t.budget = budget_for(&mut rng, t.home_city, t.bedrooms);
+            (start + (0.3 + 0.4 * rng.f64()) * (end - start), t)
+        });
+        // Half of those who changed their mind said so in their profile.
+        let shown = match &changed {
+            Some((_, t)) if rng.chance(0.5) => t,
+            _ => &taste,
         };
+        let preferences = stated(&mut rng, shown);
         let first = rng.pick(FIRST);
         let last = rng.pick(LAST);
         users.push(user::Model {
@@ -442,9 +549,14 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             display_name: format!("{first} {last}"),
             role,
             preferences,
-            created_at: micros_before(&mut rng, 730.0),
+            created_at: at_day(start - rng.f64() * 30.0),
         });
-        tastes.push(taste);
+        searches.push(Search {
+            start,
+            end,
+            taste,
+            changed,
+        });
     }
     let owners: Vec<usize> = users
         .iter()
@@ -460,6 +572,9 @@ pub fn generate(opts: SeedOptions) -> Dataset {
     let mut prop_amen: Vec<Vec<Amenity>> = Vec::with_capacity(opts.properties);
     let mut prop_city: Vec<usize> = Vec::with_capacity(opts.properties);
     let mut appeal: Vec<f64> = Vec::with_capacity(opts.properties);
+    // Each listing's first and last day on the market, and the inquiries that rent it.
+    let mut listed: Vec<(f64, f64)> = Vec::with_capacity(opts.properties);
+    let mut rented_after: Vec<usize> = Vec::with_capacity(opts.properties);
     for _ in 0..opts.properties {
         let city_idx = city_pick.sample(&mut rng);
         let city = &CITIES[city_idx];
@@ -544,7 +659,14 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             description.push_str(&names.join(", "));
             description.push_str(". Close to shops, cafés and public transport.");
         }
-        let created = micros_before(&mut rng, 400.0);
+        let created_day = rng.f64() * LISTING_DAYS;
+        let created = at_day(created_day);
+        listed.push((
+            created_day,
+            created_day + exponential(&mut rng, MEAN_LISTING_LIFETIME_DAYS),
+        ));
+        let (lo, hi) = RENTED_AFTER_INQUIRIES;
+        rented_after.push(lo + rng.below(hi - lo + 1));
         let owner = &users[owners[rng
             .below(owners.len().max(1))
             .min(owners.len().saturating_sub(1))]];
@@ -581,51 +703,121 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             bathrooms: 1 + i32::from(bedrooms >= 3) + i32::from(bedrooms >= 5),
             area: area.round() as i32,
             property_type: ptype,
-            is_active: rng.chance(0.95),
+            // Set once the simulation knows whether it was rented or withdrawn.
+            is_active: true,
             created_at: created,
             updated_at: created,
         });
     }
 
-    // Interactions.
-    let mut interactions = Vec::with_capacity(opts.interactions);
-    if !properties.is_empty() {
-        let popular = Weighted::new(appeal.iter().copied());
-        let mut by_city: Vec<Vec<usize>> = vec![Vec::new(); CITIES.len()];
-        for (i, &c) in prop_city.iter().enumerate() {
-            by_city[c].push(i);
+    let interactions = if properties.is_empty() {
+        Vec::new()
+    } else {
+        simulate(
+            &mut rng,
+            opts.interactions,
+            &users,
+            &searches,
+            &properties,
+            &prop_amen,
+            &prop_city,
+            &appeal,
+            &mut listed,
+            &rented_after,
+            &city_pick,
+        )
+    };
+    for (p, &(_, end)) in properties.iter_mut().zip(&listed) {
+        if end < LISTING_DAYS {
+            p.is_active = false;
+            p.updated_at = at_day(end);
         }
-        let city_popular: Vec<Weighted> = by_city
-            .iter()
-            .map(|ids| Weighted::new(ids.iter().map(|&i| appeal[i])))
-            .collect();
-        // Heavy-tailed activity: some users browse a lot, most a little.
-        let activity = Weighted::new((0..n_users).map(|_| (0.9 * rng.normal()).exp()));
-        for _ in 0..opts.interactions {
-            let u = activity.sample(&mut rng);
-            let taste = &tastes[u];
-            let p = if rng.chance(0.2) {
-                popular.sample(&mut rng)
+    }
+    Dataset {
+        users,
+        properties,
+        images,
+        amenities,
+        interactions,
+    }
+}
+
+/// Renters' sessions, in time order, over the listings on the market at that moment. An
+/// inquiry counts towards renting the listing, which then leaves the market.
+#[allow(clippy::too_many_arguments)]
+fn simulate(
+    rng: &mut Rng,
+    wanted: usize,
+    users: &[user::Model],
+    searches: &[Search],
+    properties: &[property::Model],
+    prop_amen: &[Vec<Amenity>],
+    prop_city: &[usize],
+    appeal: &[f64],
+    listed: &mut [(f64, f64)],
+    rented_after: &[usize],
+    city_pick: &Weighted,
+) -> Vec<interaction::Model> {
+    let popular = Weighted::new(appeal.iter().copied());
+    let mut by_city: Vec<Vec<usize>> = vec![Vec::new(); CITIES.len()];
+    for (i, &c) in prop_city.iter().enumerate() {
+        by_city[c].push(i);
+    }
+    let city_popular: Vec<Weighted> = by_city
+        .iter()
+        .map(|ids| Weighted::new(ids.iter().map(|&i| appeal[i])))
+        .collect();
+    // Heavy-tailed activity: some users browse a lot, most a little.
+    let activity = Weighted::new((0..users.len()).map(|_| (0.9 * rng.normal()).exp()));
+    // Some interactions find nothing on the market (a tiny data set): plan a few more
+    // sessions than needed and thin the result out uniformly at the end.
+    let planned = wanted + wanted / 8 + 1;
+    let mut sessions: Vec<(f64, usize, usize)> = Vec::new();
+    let mut total = 0usize;
+    while total < planned {
+        let u = activity.sample(rng);
+        let s = &searches[u];
+        let day = s.start + rng.f64() * (s.end - s.start);
+        let len = (1 + exponential(rng, MEAN_SESSION_INTERACTIONS - 1.0) as usize).min(40);
+        sessions.push((day, u, len));
+        total += len;
+    }
+    sessions.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let mut inquiries = vec![0usize; properties.len()];
+    let mut out = Vec::with_capacity(planned);
+    for (day, u, len) in sessions {
+        let taste = searches[u].taste_at(day);
+        let city = if rng.chance(0.85) {
+            taste.home_city
+        } else {
+            taste.second_city.unwrap_or_else(|| city_pick.sample(rng))
+        };
+        let mut t = day;
+        for _ in 0..len {
+            t += (30.0 + rng.f64() * 270.0) / 86_400.0;
+            let on_market = |p: usize, listed: &[(f64, f64)]| listed[p].0 <= t && t < listed[p].1;
+            let mut chosen = None;
+            if rng.chance(POPULARITY_DRIVEN) {
+                for _ in 0..64 {
+                    let p = popular.sample(rng);
+                    if on_market(p, listed) {
+                        chosen = Some(p);
+                        break;
+                    }
+                }
             } else {
-                let city = if rng.chance(0.85) {
-                    taste.home_city
-                } else {
-                    taste
-                        .second_city
-                        .unwrap_or_else(|| city_pick.sample(&mut rng))
-                };
-                let pool = if by_city[city].is_empty() {
-                    None
-                } else {
-                    Some(city)
-                };
-                let mut best = 0usize;
                 let mut best_score = f64::NEG_INFINITY;
-                for _ in 0..16 {
-                    let cand = match pool {
-                        Some(c) => by_city[c][city_popular[c].sample(&mut rng)],
-                        None => popular.sample(&mut rng),
+                let mut looked = 0;
+                for _ in 0..LOOKED_AT * 8 {
+                    let cand = if by_city[city].is_empty() {
+                        popular.sample(rng)
+                    } else {
+                        by_city[city][city_popular[city].sample(rng)]
                     };
+                    if !on_market(cand, listed) {
+                        continue;
+                    }
                     // Gumbel noise turns argmax into sampling by softmax of affinity.
                     let gumbel = -(-(rng.f64().max(1e-12)).ln()).ln();
                     let s = affinity(
@@ -634,20 +826,26 @@ pub fn generate(opts: SeedOptions) -> Dataset {
                         &prop_amen[cand],
                         prop_city[cand],
                         appeal[cand],
+                        t - listed[cand].0,
                     ) + gumbel;
                     if s > best_score {
                         best_score = s;
-                        best = cand;
+                        chosen = Some(cand);
+                    }
+                    looked += 1;
+                    if looked == LOOKED_AT {
+                        break;
                     }
                 }
-                best
-            };
+            }
+            let Some(p) = chosen else { continue };
             let a = affinity(
                 taste,
                 &properties[p],
                 &prop_amen[p],
                 prop_city[p],
                 appeal[p],
+                t - listed[p].0,
             );
             let s = 1.0 / (1.0 + (-(a - 1.5)).exp());
             let r = rng.f64();
@@ -662,22 +860,31 @@ pub fn generate(opts: SeedOptions) -> Dataset {
             } else {
                 InteractionKind::View
             };
-            interactions.push(interaction::Model {
+            if kind == InteractionKind::Inquiry {
+                inquiries[p] += 1;
+                if inquiries[p] == rented_after[p] {
+                    listed[p].1 = listed[p].1.min(t + 1.0 + rng.f64() * 6.0);
+                }
+            }
+            out.push(interaction::Model {
                 id: rng.uuid(),
                 user_id: users[u].id,
                 property_id: properties[p].id,
                 kind,
-                created_at: micros_before(&mut rng, 365.0),
+                created_at: at_day(t),
             });
         }
     }
-    Dataset {
-        users,
-        properties,
-        images,
-        amenities,
-        interactions,
+    // Thin out uniformly (a partial Fisher-Yates), then back into time order.
+    if out.len() > wanted {
+        for i in 0..wanted {
+            let j = i + rng.below(out.len() - i);
+            out.swap(i, j);
+        }
+        out.truncate(wanted);
+        out.sort_by_key(|i| i.created_at);
     }
+    out
 }
 
 impl Store {

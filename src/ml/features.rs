@@ -23,8 +23,8 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "hist_type_share",
     "hist_bedrooms_diff",
     "hist_amenity_affinity",
-    "pop_log_views",
-    "pop_log_engaged",
+    "pop_recent_views_rel",
+    "pop_recent_engaged_rel",
     "pop_engagement_rate",
     "listing_age_log_days",
     "listing_bedrooms",
@@ -63,6 +63,37 @@ fn amenity_index(a: Amenity) -> usize {
 }
 fn type_index(t: PropertyType) -> usize {
     TYPES.iter().position(|x| *x == t).unwrap_or(0)
+}
+
+/// Recent popularity counts the interactions of the last this-many days. Serving's listing
+/// index and the offline replays (training data, evaluation) count the same window.
+pub const RECENT_DAYS: i64 = 28;
+
+/// The mean recent counters of the active listings in a city: recent popularity is divided by
+/// it, so a feature means the same in a quiet training window and on a busy production day.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MarketScale {
+    pub views: f32,
+    pub engaged: f32,
+}
+
+impl MarketScale {
+    /// The mean over these listings' recent counters.
+    pub fn of<'a>(recent: impl IntoIterator<Item = &'a Popularity>) -> Self {
+        let (mut n, mut views, mut engaged) = (0u32, 0f64, 0f64);
+        for p in recent {
+            n += 1;
+            views += f64::from(p.views);
+            engaged += f64::from(p.engaged());
+        }
+        if n == 0 {
+            return Self::default();
+        }
+        Self {
+            views: (views / f64::from(n)) as f32,
+            engaged: (engaged / f64::from(n)) as f32,
+        }
+    }
 }
 
 /// Interaction counters of a listing.
@@ -119,7 +150,12 @@ pub struct ListingFacts {
     /// Bit i set: the listing has `AMENITIES[i]`.
     pub amenities: u16,
     pub created_at: DateTime<Utc>,
+    /// Since the listing was created.
     pub popularity: Popularity,
+    /// In the last `RECENT_DAYS`.
+    pub recent: Popularity,
+    /// Recent counters of the city's average active listing.
+    pub market: MarketScale,
 }
 
 impl ListingFacts {
@@ -237,6 +273,9 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
         .map(|(i, _)| user.amenity_share[i])
         .sum();
     let pop = &l.popularity;
+    // Relative to the city's average listing; the floor keeps a market with no recent
+    // interactions from dividing by zero.
+    let rel = |n: u32, mean: f32| (1.0 + n as f32 / mean.max(0.5)).ln();
     let age_days = ((now - l.created_at).num_seconds().max(0) as f32) / 86_400.0;
     [
         b(pref_price.is_some()),
@@ -262,8 +301,8 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
             .map(|m| (l.bedrooms as f32 - m).abs())
             .unwrap_or(0.0),
         amenity_affinity,
-        (1.0 + pop.views as f32).ln(),
-        (1.0 + pop.engaged() as f32).ln(),
+        rel(l.recent.views, l.market.views),
+        rel(l.recent.engaged(), l.market.engaged),
         (pop.engaged() as f32 + 1.0) / (pop.views as f32 + pop.engaged() as f32 + 5.0),
         (1.0 + age_days).ln(),
         l.bedrooms as f32,
@@ -290,6 +329,14 @@ mod tests {
                 views: 9,
                 likes: 1,
                 ..Default::default()
+            },
+            recent: Popularity {
+                views: 2,
+                ..Default::default()
+            },
+            market: MarketScale {
+                views: 4.0,
+                engaged: 1.0,
             },
         }
     }

@@ -13,8 +13,8 @@
 //!
 //! Inactive listings stay in the index (a user's history still describes their taste) but are
 //! never in a pool, so never a candidate.
-use crate::ml::features::{ListingFacts, Popularity};
-use crate::store::{IndexRow, PropertyFilter, Store, StoreError};
+use crate::ml::features::{ListingFacts, MarketScale, Popularity, RECENT_DAYS};
+use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
 use entity::{Amenity, InteractionKind};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -25,8 +25,14 @@ use uuid::Uuid;
 /// Listings loaded per round trip (one statement each for rows, amenities and counters).
 const CHUNK: u64 = 5_000;
 
-/// What features need of a listing row (the one construction, for serving and training).
-pub fn facts_of(row: IndexRow, amenities: &[Amenity], popularity: Popularity) -> ListingFacts {
+/// What features need of a listing row (the one construction, for serving and the offline
+/// replays); the market scale is the snapshot's to fill in.
+pub fn facts_of(
+    row: IndexRow,
+    amenities: &[Amenity],
+    popularity: Popularity,
+    recent: Popularity,
+) -> ListingFacts {
     ListingFacts {
         city: row.city,
         neighbourhood: row.neighbourhood,
@@ -37,6 +43,8 @@ pub fn facts_of(row: IndexRow, amenities: &[Amenity], popularity: Popularity) ->
         amenities: ListingFacts::amenity_mask(amenities),
         created_at: row.created_at,
         popularity,
+        recent,
+        market: MarketScale::default(),
     }
 }
 
@@ -44,7 +52,7 @@ pub fn facts_of(row: IndexRow, amenities: &[Amenity], popularity: Popularity) ->
 pub struct Entry {
     pub id: Uuid,
     pub active: bool,
-    /// Counters as of the last load.
+    /// Counters (all-time and recent) as of the last load.
     facts: ListingFacts,
     /// Interactions recorded through this instance since: shared by every snapshot that holds
     /// this entry, so a swap does not lose them.
@@ -52,18 +60,24 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(row: IndexRow, amenities: &[Amenity], popularity: Popularity) -> Self {
+    /// `popularity` counts every interaction with the listing, `recent` those of the last
+    /// `RECENT_DAYS`.
+    pub fn new(
+        row: IndexRow,
+        amenities: &[Amenity],
+        popularity: Popularity,
+        recent: Popularity,
+    ) -> Self {
         Self {
             id: row.id,
             active: row.is_active,
-            facts: facts_of(row, amenities, popularity),
+            facts: facts_of(row, amenities, popularity, recent),
             bumps: Default::default(),
         }
     }
 
-    pub fn popularity(&self) -> Popularity {
+    fn bumped(&self, p: Popularity) -> Popularity {
         let b = |i: usize| self.bumps[i].load(Ordering::Relaxed);
-        let p = self.facts.popularity;
         Popularity {
             views: p.views.saturating_add(b(0)),
             likes: p.likes.saturating_add(b(1)),
@@ -73,11 +87,21 @@ impl Entry {
         }
     }
 
-    /// The facts with current counters: the features' input.
-    pub fn facts(&self) -> ListingFacts {
-        let mut f = self.facts.clone();
-        f.popularity = self.popularity();
-        f
+    /// All-time counters.
+    pub fn popularity(&self) -> Popularity {
+        self.bumped(self.facts.popularity)
+    }
+
+    /// Counters of the last `RECENT_DAYS` (as of the last load, plus what was recorded here
+    /// since).
+    pub fn recent(&self) -> Popularity {
+        self.bumped(self.facts.recent)
+    }
+
+    /// The engagement prior candidates are ranked by: recent popularity, all-time popularity
+    /// breaking ties. A listing that drew attention months ago and none since ranks low.
+    pub fn prior(&self) -> f64 {
+        self.recent().score() + self.popularity().score() / 1_000.0
     }
 
     /// The facts as loaded, counters aside (cities, prices, amenities never change in place).
@@ -136,6 +160,8 @@ impl Entry {
 /// One consistent view of every listing.
 pub struct Snapshot {
     entries: Vec<Arc<Entry>>,
+    /// Each city's average recent counters over its active listings.
+    market: HashMap<String, MarketScale>,
     by_id: HashMap<Uuid, u32>,
     /// Active listings of each city, most popular first (at build time).
     popular_in: HashMap<String, Vec<u32>>,
@@ -154,7 +180,7 @@ impl Snapshot {
             .enumerate()
             .map(|(i, e)| (e.id, i as u32))
             .collect();
-        let score = |i: &u32| entries[*i as usize].popularity().score();
+        let score = |i: &u32| entries[*i as usize].prior();
         let mut popular: Vec<u32> = (0..entries.len() as u32)
             .filter(|i| entries[*i as usize].active)
             .collect();
@@ -171,6 +197,14 @@ impl Snapshot {
                 .or_default()
                 .push(*i);
         }
+        let market = popular_in
+            .iter()
+            .map(|(city, pool)| {
+                let recent: Vec<Popularity> =
+                    pool.iter().map(|i| entries[*i as usize].recent()).collect();
+                (city.clone(), MarketScale::of(&recent))
+            })
+            .collect();
         let mut newest_in = popular_in.clone();
         for pool in newest_in.values_mut() {
             pool.sort_by(|a, b| {
@@ -183,6 +217,7 @@ impl Snapshot {
         }
         let mut s = Self {
             entries,
+            market,
             by_id,
             popular_in,
             newest_in,
@@ -197,6 +232,15 @@ impl Snapshot {
     /// A snapshot of these entries (the offline evaluation builds one as of a past moment).
     pub fn from_entries(entries: Vec<Arc<Entry>>) -> Self {
         Self::build(entries)
+    }
+
+    /// The listing's facts with current counters and its city's scale: the features' input.
+    pub fn facts(&self, e: &Entry) -> ListingFacts {
+        let mut f = e.facts.clone();
+        f.popularity = e.popularity();
+        f.recent = e.recent();
+        f.market = self.market.get(&f.city).copied().unwrap_or_default();
+        f
     }
 
     pub fn get(&self, id: &Uuid) -> Option<&Entry> {
@@ -285,7 +329,7 @@ impl Snapshot {
             return self.take(&self.popular, n, keep).collect();
         }
         self.merged(&self.popular_in, cities, n, keep, |a, b| {
-            b.popularity().score().total_cmp(&a.popularity().score())
+            b.prior().total_cmp(&a.prior())
         })
     }
 
@@ -312,6 +356,8 @@ pub struct ListingIndex {
     /// One refresh at a time: concurrent readers that find changes pending wait for it rather
     /// than each loading the same rows.
     refreshing: tokio::sync::Mutex<()>,
+    /// Where the recent-popularity window of the last full load starts.
+    recent_since: Mutex<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ListingIndex {
@@ -323,6 +369,7 @@ impl ListingIndex {
             pending: Mutex::new(HashSet::new()),
             has_pending: AtomicBool::new(false),
             refreshing: tokio::sync::Mutex::new(()),
+            recent_since: Mutex::new(chrono::Utc::now() - chrono::Duration::days(RECENT_DAYS)),
         }
     }
 
@@ -415,6 +462,18 @@ impl ListingIndex {
         let _one = self.refreshing.lock().await;
         // Changes announced from now on are applied after this load, which may predate them.
         let started = Instant::now();
+        // The window ends at the newest interaction: now, on a live system; a data set from
+        // the past keeps the recent popularity it had.
+        let newest = self.store.newest_interaction().await?;
+        let since = newest
+            .unwrap_or_else(chrono::Utc::now)
+            .min(chrono::Utc::now())
+            - chrono::Duration::days(RECENT_DAYS);
+        *self
+            .recent_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = since;
+        let recent = self.store.recent_counts(since, None).await?;
         let mut entries = Vec::new();
         let mut after = None;
         loop {
@@ -422,7 +481,7 @@ impl ListingIndex {
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
             let n = rows.len() as u64;
-            entries.extend(self.entries(rows).await?);
+            entries.extend(self.entries(rows, &recent).await?);
             if n < CHUNK {
                 break;
             }
@@ -439,7 +498,11 @@ impl ListingIndex {
         Ok(())
     }
 
-    async fn entries(&self, rows: Vec<IndexRow>) -> Result<Vec<Arc<Entry>>, StoreError> {
+    async fn entries(
+        &self,
+        rows: Vec<IndexRow>,
+        recent: &HashMap<Uuid, PropertyStats>,
+    ) -> Result<Vec<Arc<Entry>>, StoreError> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let amenities = self.store.amenities_for(&ids).await?;
         let stats = self.store.stats_for(&ids).await?;
@@ -448,16 +511,22 @@ impl ListingIndex {
             .map(|r| {
                 let a = amenities.get(&r.id).map(Vec::as_slice).unwrap_or(&[]);
                 let s = stats.get(&r.id).copied().unwrap_or_default();
-                Arc::new(Entry::new(r, a, s.into()))
+                let recent = recent.get(&r.id).copied().unwrap_or_default();
+                Arc::new(Entry::new(r, a, s.into(), recent.into()))
             })
             .collect())
     }
 
-    /// Reloads these listings and swaps in a snapshot with them (three statements).
+    /// Reloads these listings and swaps in a snapshot with them (four statements).
     async fn apply(&self, ids: &[Uuid]) -> Result<(), StoreError> {
         let rows = self.store.index_rows_for(ids).await?;
+        let since = *self
+            .recent_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let recent = self.store.recent_counts(since, Some(ids)).await?;
         let fresh: HashMap<Uuid, Arc<Entry>> = self
-            .entries(rows)
+            .entries(rows, &recent)
             .await?
             .into_iter()
             .map(|e| (e.id, e))
@@ -483,7 +552,6 @@ impl ListingIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::PropertyStats;
     use chrono::{TimeZone, Utc};
     use entity::PropertyType;
 
@@ -501,6 +569,11 @@ mod tests {
                 created_at: Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap(),
             },
             &[Amenity::Parking],
+            PropertyStats {
+                views,
+                ..Default::default()
+            }
+            .into(),
             PropertyStats {
                 views,
                 ..Default::default()

@@ -78,9 +78,10 @@ pub struct Recommender {
 
 type ResultsByArgs = Mutex<HashMap<u64, (Vec<Recommendation>, Source)>>;
 
-/// Fewer candidates than this after the preferred cities, and popular listings from anywhere
-/// are added.
-const MIN_CANDIDATES: usize = 50;
+/// Fewer candidates than this after the stated cities (two pages of recommendations), and
+/// popular listings from anywhere are added: a stated city with a few dozen listings on the
+/// market still gets its own recommendations.
+const MIN_CANDIDATES: usize = 20;
 
 /// The profile: stated preferences, and the user's latest interactions with the listings the
 /// index knows (inactive ones included: they still say what the user likes).
@@ -94,15 +95,26 @@ pub fn profile_of(user: &user::Model, state: &UserState, snap: &Snapshot) -> Use
     )
 }
 
+/// Recently engaged listings (liked, saved, asked about) that retrieval looks for neighbours
+/// of, newest first.
+const ANCHORS: usize = 5;
+
 /// Candidates for one user (anonymous: `None`), all passing `keep`:
-/// - where the user looks (stated cities, else the two they browse most) within their budget
-///   widened by a fifth either way, most popular first, plus a tenth of the newest there
-///   (exploration: new listings have no popularity yet);
+/// - for a user who states no cities, listings like the ones they recently liked, saved or
+///   asked about (`anchors`) in other cities than the two they browse most: same city as
+///   the anchor, a bedroom either way, price within a fifth either way, most popular first,
+///   a tenth of the candidates in all (they follow a renter whose search moved on);
+/// - where the user looks (stated cities, else the two they browse most), within their budget
+///   (stated and widened by a fifth either way, else 0.6-1.6 times the mean price they engaged
+///   with) and size (the stated minimum of bedrooms, and within 1.5 of the mean they engaged
+///   with), by the engagement prior (`Entry::prior`: recent popularity), plus a tenth of the
+///   newest there (exploration: new listings have no popularity yet);
 /// - then the most popular listings in the stated cities, or anywhere when there are none or
 ///   too few.
 pub fn retrieve<'s>(
     snap: &'s Snapshot,
     user: Option<(&user::Model, &UserProfile)>,
+    anchors: &[&Entry],
     total: usize,
     keep: &dyn Fn(&Entry) -> bool,
 ) -> Vec<&'s Entry> {
@@ -116,24 +128,74 @@ pub fn retrieve<'s>(
         }
     };
     let stated: &[String] = user.map_or(&[], |(u, _)| u.preferences.cities.as_slice());
-    if let Some((u, profile)) = user {
-        let prefs = &u.preferences;
-        let cities: Vec<String> = if prefs.cities.is_empty() {
+    // Where the user looks: stated cities, else the two they browse most.
+    let cities: Vec<String> = match user {
+        Some((u, _)) if !u.preferences.cities.is_empty() => u.preferences.cities.clone(),
+        Some((_, profile)) => {
             let mut cities: Vec<(&String, &f32)> = profile.city_share.iter().collect();
             cities.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
             cities.into_iter().take(2).map(|(c, _)| c.clone()).collect()
-        } else {
-            prefs.cities.clone()
-        };
-        let lo = prefs.min_price.map(|x| (f64::from(x) * 0.8) as i32);
-        let hi = prefs.max_price.map(|x| (f64::from(x) * 1.25) as i32);
+        }
+        None => Vec::new(),
+    };
+    // Anchors elsewhere: the pools below cover the cities the user looks in. Stated cities
+    // are the user's word and bound the candidates; without them, anchors follow a renter
+    // whose search moved on.
+    let away: Vec<&&Entry> = anchors
+        .iter()
+        .filter(|a| stated.is_empty() && !cities.contains(&a.static_facts().city))
+        .collect();
+    if !away.is_empty() {
+        let each = (total / 10 / away.len()).max(5);
+        for a in away {
+            let f = a.static_facts();
+            let (lo, hi) = (
+                f64::from(f.monthly_price) * 0.8,
+                f64::from(f.monthly_price) * 1.25,
+            );
+            let like = |e: &Entry| {
+                let g = e.static_facts();
+                let price = f64::from(g.monthly_price);
+                (g.bedrooms - f.bedrooms).abs() <= 1
+                    && price >= lo
+                    && price <= hi
+                    && e.id != a.id
+                    && keep(e)
+            };
+            add(
+                &mut out,
+                snap.popular_in(std::slice::from_ref(&f.city), each, &like),
+            );
+        }
+    }
+    let similar = out.len();
+    if let Some((u, profile)) = user {
+        let prefs = &u.preferences;
+        // The budget: stated, else around the prices the user engaged with.
+        let seen_price = profile.log_price_mean.map(|m| f64::from(m).exp());
+        let lo = prefs
+            .min_price
+            .map(|x| f64::from(x) * 0.8)
+            .or(seen_price.map(|p| p * 0.6));
+        let hi = prefs
+            .max_price
+            .map(|x| f64::from(x) * 1.25)
+            .or(seen_price.map(|p| p * 1.6));
+        // The size: the stated minimum, and close to the sizes the user engaged with.
+        let min_beds = prefs.min_bedrooms;
+        let seen_beds = profile.bedrooms_mean;
         if !cities.is_empty() || hi.is_some() {
             let in_budget = |e: &Entry| {
-                let price = e.static_facts().monthly_price;
-                lo.is_none_or(|lo| price >= lo) && hi.is_none_or(|hi| price <= hi) && keep(e)
+                let f = e.static_facts();
+                let price = f64::from(f.monthly_price);
+                lo.is_none_or(|lo| price >= lo)
+                    && hi.is_none_or(|hi| price <= hi)
+                    && min_beds.is_none_or(|m| f.bedrooms >= m)
+                    && seen_beds.is_none_or(|m| (f.bedrooms as f32 - m).abs() <= 1.5)
+                    && keep(e)
             };
             let explore = if cities.is_empty() { 0 } else { total / 10 };
-            let n = (total * 2 / 3).saturating_sub(explore);
+            let n = (total * 2 / 3).saturating_sub(explore + similar);
             add(&mut out, snap.popular_in(&cities, n, &in_budget));
             add(&mut out, snap.newest_in(&cities, explore, &in_budget));
         }
@@ -144,6 +206,41 @@ pub fn retrieve<'s>(
         add(&mut out, snap.popular_in(&[], room, keep));
     }
     out
+}
+
+/// What serving ranks for a user (anonymous: `None`) with their state: their profile and
+/// `total` candidates passing `filter`, never one they dismissed or asked about. The offline
+/// replays (`replay`) call it too.
+pub fn candidates_for<'s>(
+    snap: &'s Snapshot,
+    user: Option<(&user::Model, &UserState)>,
+    filter: &PropertyFilter,
+    total: usize,
+) -> (Option<UserProfile>, Vec<&'s Entry>) {
+    let profile = user.map(|(u, s)| profile_of(u, s, snap));
+    let keep = |e: &Entry| e.matches(filter) && !user.is_some_and(|(_, s)| s.excludes(&e.id));
+    let mut anchors: Vec<&Entry> = Vec::with_capacity(ANCHORS);
+    for (kind, id) in user.iter().flat_map(|(_, s)| s.events.iter()) {
+        if anchors.len() == ANCHORS {
+            break;
+        }
+        if matches!(
+            kind,
+            InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
+        ) && !anchors.iter().any(|a| a.id == *id)
+            && let Some(e) = snap.get(id)
+        {
+            anchors.push(e);
+        }
+    }
+    let candidates = retrieve(
+        snap,
+        user.map(|(u, _)| u).zip(profile.as_ref()),
+        &anchors,
+        total,
+        &keep,
+    );
+    (profile, candidates)
 }
 
 impl Recommender {
@@ -328,20 +425,14 @@ impl Recommender {
             let guard = state
                 .as_ref()
                 .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner));
-            let profile = user
-                .zip(guard.as_deref())
-                .map(|(u, s)| profile_of(u, s, &snap));
-            let keep =
-                |e: &Entry| e.matches(filter) && !guard.as_ref().is_some_and(|g| g.excludes(&e.id));
-            let candidates = retrieve(
+            candidates_for(
                 &snap,
-                user.zip(profile.as_ref()),
+                user.zip(guard.as_deref()),
+                filter,
                 self.settings.candidates,
-                &keep,
-            );
-            (profile, candidates)
+            )
         };
-        let facts: Vec<ListingFacts> = candidates.iter().map(|e| e.facts()).collect();
+        let facts: Vec<ListingFacts> = candidates.iter().map(|e| snap.facts(e)).collect();
         let now = Utc::now();
         let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(facts.len());
         let mut source = Source::Popularity;
@@ -367,14 +458,12 @@ impl Recommender {
             }
         }
         if source == Source::Popularity {
-            let max = facts
-                .iter()
-                .map(|f| f.popularity.score())
-                .fold(1.0, f64::max);
-            scored = facts
+            // The engagement prior retrieval ranks by.
+            let max = candidates.iter().map(|e| e.prior()).fold(1.0, f64::max);
+            scored = candidates
                 .iter()
                 .enumerate()
-                .map(|(i, f)| (i, f.popularity.score().max(0.0) / max, None))
+                .map(|(i, e)| (i, e.prior().max(0.0) / max, None))
                 .collect();
         }
         let picked = pick(
@@ -405,6 +494,33 @@ impl Recommender {
         Ok((out, source))
     }
 
+    /// The candidates and feature rows `recommendations` would score for `user` at `now`
+    /// (without filters). The training/serving parity test compares them with the replay's.
+    pub async fn feature_rows(
+        &self,
+        user: &user::Model,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, FeatureRow)>, StoreError> {
+        let snap = self.index.fresh().await?;
+        let state = self.states.get(user.id).await?;
+        let guard = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let filter = PropertyFilter {
+            active: Some(true),
+            ..Default::default()
+        };
+        let (profile, candidates) = candidates_for(
+            &snap,
+            Some((user, &guard)),
+            &filter,
+            self.settings.candidates,
+        );
+        let profile = profile.unwrap_or_default();
+        Ok(candidates
+            .iter()
+            .map(|e| (e.id, features(&profile, &snap.facts(e), now)))
+            .collect())
+    }
+
     /// The model's score for each listing, for one user: one submission for all of them.
     pub async fn match_scores(
         &self,
@@ -423,7 +539,7 @@ impl Recommender {
         );
         let known: Vec<(Uuid, ListingFacts)> = ids
             .iter()
-            .filter_map(|id| snap.get(id).map(|e| (*id, e.facts())))
+            .filter_map(|id| snap.get(id).map(|e| (*id, snap.facts(e))))
             .collect();
         let now = Utc::now();
         let flat: Vec<f32> = known

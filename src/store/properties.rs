@@ -94,6 +94,19 @@ pub struct PropertyStats {
     pub dismissals: i64,
 }
 
+impl PropertyStats {
+    pub fn add(&mut self, kind: entity::InteractionKind, n: i64) {
+        use entity::InteractionKind as K;
+        match kind {
+            K::View => self.views += n,
+            K::Like => self.likes += n,
+            K::Save => self.saves += n,
+            K::Inquiry => self.inquiries += n,
+            K::Dismiss => self.dismissals += n,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewProperty {
     pub title: String,

@@ -40,11 +40,14 @@ impl From<&property::Model> for IndexRow {
 }
 
 impl Store {
-    /// Listings by popularity (views count 1, likes/saves/inquiries 3, dismissals -1), most
-    /// first: a walk down the `property_stats_score` index.
+    /// Active listings by popularity (views count 1, likes/saves/inquiries 3, dismissals -1),
+    /// most first: a walk down the `property_stats_score` index, skipping listings that left
+    /// the market (the most popular are the first to be rented).
     pub async fn popular_listing_ids(&self, limit: u64) -> StoreResult<Vec<(Uuid, f64)>> {
         let sql = format!(
-            "SELECT property_id, score FROM property_stats ORDER BY score DESC, property_id LIMIT {limit}"
+            "SELECT s.property_id, s.score FROM property_stats s
+             JOIN properties p ON p.id = s.property_id AND p.is_active
+             ORDER BY s.score DESC, s.property_id LIMIT {limit}"
         );
         let rows = self
             .conn()
@@ -111,6 +114,51 @@ impl Store {
             .into_model::<IndexRow>()
             .all(&self.read())
             .await?)
+    }
+
+    /// Interactions per listing and kind since `since` (the listing index's recent
+    /// popularity): every listing's, or only these listings'. One range scan of
+    /// `interactions_time`.
+    pub async fn recent_counts(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        ids: Option<&[Uuid]>,
+    ) -> StoreResult<HashMap<Uuid, super::PropertyStats>> {
+        use interaction::Column as C;
+        use sea_orm::sea_query::{Expr, Func};
+        let mut q = interaction::Entity::find()
+            .select_only()
+            .column(C::PropertyId)
+            .column(C::Kind)
+            .column_as(Expr::from(Func::count(Expr::col(C::Id))), "n")
+            .filter(C::CreatedAt.gte(since))
+            .group_by(C::PropertyId)
+            .group_by(C::Kind);
+        if let Some(ids) = ids {
+            q = q.filter(super::id_in(self.backend(), C::PropertyId, ids));
+        }
+        let rows: Vec<(Uuid, entity::InteractionKind, i64)> =
+            q.into_tuple().all(&self.read()).await?;
+        let mut out: HashMap<Uuid, super::PropertyStats> = HashMap::new();
+        for (id, kind, n) in rows {
+            out.entry(id).or_default().add(kind, n);
+        }
+        Ok(out)
+    }
+
+    /// When the newest interaction was recorded (`None`: there is none).
+    pub async fn newest_interaction(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        use sea_orm::sea_query::{Expr, Func};
+        let newest: Option<Option<chrono::DateTime<chrono::Utc>>> = interaction::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::from(Func::max(Expr::col(interaction::Column::CreatedAt))),
+                "newest",
+            )
+            .into_tuple()
+            .one(&self.read())
+            .await?;
+        Ok(newest.flatten())
     }
 
     pub async fn all_users(&self) -> StoreResult<Vec<user::Model>> {

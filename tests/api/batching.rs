@@ -18,7 +18,7 @@ async fn statements_for(app: &TestApp, n: i32, token: &str) -> (u64, usize) {
 
 async fn check(db: Db) {
     let app = TestApp::spawn(db).await;
-    let users = app.seed(300, 60, 4000).await;
+    let users = app.seed(600, 60, 4000).await;
     let token = app.token(users.admin, entity::Role::Admin);
     // The token's user and their recommendation state (for matchScore) are loaded once and
     // then cached: measure warm requests.

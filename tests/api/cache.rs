@@ -250,7 +250,8 @@ async fn redis_going_away_and_coming_back_costs_no_request() {
         &[("redis.url", &url), ("redis.timeout_ms", "50")],
     )
     .await;
-    app.seed(40, 10, 20).await;
+    // Listings leave the market in the generated data: enough for 40 active ones.
+    app.seed(120, 10, 20).await;
     let mut ids: Vec<String> = app
         .data(
             "{ properties(first: 40) { edges { node { id } } } }",
@@ -585,7 +586,7 @@ async fn two_instances_share_a_redis_cluster() {
         &[("redis.url", &url), ("redis.cluster", "true")],
     )
     .await;
-    let u = a.seed(20, 10, 20).await;
+    let u = a.seed(60, 10, 20).await;
     let b = a.peer(&[]).await;
     let ids: Vec<String> = a
         .data(

@@ -31,8 +31,12 @@ async fn every_response_reports_requested_and_actual_cost() {
     assert_eq!(status, 200, "{body}");
     let cost = &body["extensions"]["cost"];
     assert_eq!(cost["requestedQueryCost"], PAGE_COST, "{body}");
-    // Five listings came back, not ten: the unused part is refunded.
-    assert_eq!(cost["actualQueryCost"], 1 + 10 + 5 * 3, "{body}");
+    // Fewer than ten listings came back: the unused part is refunded.
+    let returned = body["data"]["properties"]["edges"]
+        .as_array()
+        .map_or(0, Vec::len) as u64;
+    assert!(returned < 10, "{body}");
+    assert_eq!(cost["actualQueryCost"], 1 + 10 + returned * 3, "{body}");
     let t = &cost["throttleStatus"];
     assert!(t["maximumAvailable"].as_f64().is_some() && t["restoreRate"].as_f64().is_some());
     // first: 0 is not free, and huge pages saturate instead of wrapping around.

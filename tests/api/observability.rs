@@ -195,7 +195,8 @@ async fn request_ids_are_echoed_and_on_the_log_lines_of_their_request() {
     use sea_orm::ConnectionTrait;
     let (logs, _guard) = capture_logs();
     let app = TestApp::spawn_with(Db::Postgres, &[("telemetry.slow_operation_ms", "100")]).await;
-    app.seed(60, 10, 20).await;
+    // Enough active listings for a page of 50 (listings leave the market in the data).
+    app.seed(180, 10, 20).await;
     app.db_connection()
         .await
         .execute_unprepared("DROP TABLE property_images CASCADE")

@@ -75,7 +75,7 @@ fn ids(nodes: &[Value]) -> Vec<String> {
 
 async fn pagination_covers_every_row_once(db: Db) {
     let app = TestApp::spawn(db).await;
-    app.seed(240, 40, 500).await;
+    app.seed(480, 40, 500).await;
     for order in [
         json!({ "field": "PRICE", "direction": "ASC" }),
         json!({ "field": "CREATED_AT", "direction": "DESC" }),

@@ -1,0 +1,140 @@
+//! Serving as it stood at a past moment, rebuilt from the stored history, for the offline tools
+//! (training data and `rentgraph evaluate`): both rank through the serving code itself on what
+//! serving would have known then, so training, evaluation and production see the same
+//! candidates and the same feature rows.
+//!
+//! At a moment `at`:
+//! - the listing index holds the listings on the market then: created before `at`, and either
+//!   still active or deactivated after it (`updated_at` of an inactive listing is when it left);
+//! - counters count the interactions before `at`, recent counters those of the `RECENT_DAYS`
+//!   up to the newest of them, as the live index counts them;
+//! - a user's state is built from their interactions before `at` with the same
+//!   `ml.history_limit` as serving.
+use crate::config::MlSettings;
+use crate::ml::features::{
+    FeatureRow, ListingFacts, Popularity, RECENT_DAYS, UserProfile, features,
+};
+use crate::recommend::candidates_for;
+use crate::recommend::index::{Entry, Snapshot};
+use crate::recommend::user_state::UserState;
+use crate::store::{IndexRow, PropertyFilter};
+use crate::training::Corpus;
+use chrono::{DateTime, Duration, Utc};
+use entity::{interaction, user};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub(crate) struct Moment {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) snap: Snapshot,
+    /// Each user's interactions before `at`, newest first.
+    history: HashMap<Uuid, Vec<interaction::Model>>,
+}
+
+/// What serving would have done for one user at the moment, up to the model's scores.
+pub(crate) struct Served<'m> {
+    pub(crate) state: UserState,
+    pub(crate) profile: UserProfile,
+    pub(crate) candidates: Vec<&'m Entry>,
+    pub(crate) facts: Vec<ListingFacts>,
+    pub(crate) rows: Vec<FeatureRow>,
+}
+
+impl Moment {
+    pub(crate) fn new(corpus: &Corpus, at: DateTime<Utc>) -> Self {
+        // `Corpus::load` reads interactions oldest first.
+        let before = corpus.interactions.partition_point(|i| i.created_at < at);
+        // As the live index counts it: the window ends at the newest interaction.
+        let recent_from = before
+            .checked_sub(1)
+            .map_or(at, |i| corpus.interactions[i].created_at)
+            - Duration::days(RECENT_DAYS);
+        let mut all: HashMap<Uuid, Popularity> = HashMap::new();
+        let mut recent: HashMap<Uuid, Popularity> = HashMap::new();
+        let mut history: HashMap<Uuid, Vec<interaction::Model>> = HashMap::new();
+        for i in &corpus.interactions[..before] {
+            all.entry(i.property_id).or_default().add(i.kind);
+            if i.created_at >= recent_from {
+                recent.entry(i.property_id).or_default().add(i.kind);
+            }
+            history.entry(i.user_id).or_default().push(i.clone());
+        }
+        for h in history.values_mut() {
+            h.reverse();
+        }
+        let entries: Vec<Arc<Entry>> = corpus
+            .listings
+            .iter()
+            .filter(|p| p.created_at < at)
+            .map(|p| {
+                let mut row = IndexRow::from(p);
+                row.is_active = p.is_active || p.updated_at > at;
+                let a = corpus
+                    .amenities
+                    .get(&p.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let counted = all.get(&p.id).copied().unwrap_or_default();
+                let recently = recent.get(&p.id).copied().unwrap_or_default();
+                Arc::new(Entry::new(row, a, counted, recently))
+            })
+            .collect();
+        Self {
+            at,
+            snap: Snapshot::from_entries(entries),
+            history,
+        }
+    }
+
+    /// The user's interactions before the moment, newest first.
+    pub(crate) fn history(&self, user: &Uuid) -> &[interaction::Model] {
+        self.history.get(user).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Serving's retrieval and features for `user` at this moment.
+    pub(crate) fn serve(&self, user: &user::Model, ml: &MlSettings) -> Served<'_> {
+        let state = UserState::from_rows(self.history(&user.id), ml.history_limit);
+        let filter = PropertyFilter {
+            active: Some(true),
+            ..Default::default()
+        };
+        let (profile, candidates) =
+            candidates_for(&self.snap, Some((user, &state)), &filter, ml.candidates);
+        let profile = profile.unwrap_or_default();
+        let facts: Vec<ListingFacts> = candidates.iter().map(|e| self.snap.facts(e)).collect();
+        let rows = facts
+            .iter()
+            .map(|f| features(&profile, f, self.at))
+            .collect();
+        Served {
+            state,
+            profile,
+            candidates,
+            facts,
+            rows,
+        }
+    }
+}
+
+/// The candidates and feature rows the replay gives `user` at `at` (the training/serving
+/// parity test compares them with `Recommender::feature_rows`). Empty for an unknown user.
+pub async fn feature_rows(
+    store: &crate::store::Store,
+    ml: &MlSettings,
+    user: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Vec<(Uuid, FeatureRow)>, crate::store::StoreError> {
+    let corpus = Corpus::load(store).await?;
+    let Some(u) = corpus.users.get(&user) else {
+        return Ok(Vec::new());
+    };
+    let moment = Moment::new(&corpus, at);
+    let served = moment.serve(u, ml);
+    Ok(served
+        .candidates
+        .iter()
+        .zip(served.rows)
+        .map(|(e, r)| (e.id, r))
+        .collect())
+}
