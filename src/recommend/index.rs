@@ -608,6 +608,40 @@ mod tests {
     }
 
     #[test]
+    fn recent_popularity_ranks_before_all_time_popularity() {
+        let old_hit = Arc::new(Entry::new(
+            IndexRow {
+                id: Uuid::new_v4(),
+                city: "Lisbon".into(),
+                neighbourhood: "Centre".into(),
+                property_type: PropertyType::Apartment,
+                monthly_price: 1000,
+                bedrooms: 2,
+                area: 60,
+                is_active: true,
+                created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            },
+            &[],
+            Popularity {
+                views: 500,
+                ..Default::default()
+            },
+            Popularity::default(),
+        ));
+        let rising = entry("Lisbon", 1000, 20, true, 2);
+        let snap = Snapshot::build(vec![old_hit.clone(), rising.clone()]);
+        let ids: Vec<Uuid> = snap
+            .popular_in(&["Lisbon".into()], 2, &|_: &Entry| true)
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, vec![rising.id, old_hit.id]);
+        // The features' scale is the city's mean recent counters.
+        let f = snap.facts(&rising);
+        assert_eq!((f.recent.views, f.market.views), (20, 10.0));
+    }
+
+    #[test]
     fn bumps_add_to_the_loaded_counters_and_survive_a_swap() {
         let a = entry("Lisbon", 1000, 5, true, 1);
         a.bump(InteractionKind::View);

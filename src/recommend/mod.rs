@@ -18,6 +18,7 @@ use crate::store::{PropertyFilter, Store, StoreError};
 use chrono::Utc;
 use entity::{Amenity, InteractionKind, user};
 use index::{Entry, ListingIndex, Snapshot};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -119,8 +120,11 @@ pub fn retrieve<'s>(
     keep: &dyn Fn(&Entry) -> bool,
 ) -> Vec<&'s Entry> {
     let mut out: Vec<&Entry> = Vec::with_capacity(total);
-    let mut seen: HashSet<Uuid> = HashSet::with_capacity(total);
-    let mut add = |out: &mut Vec<&'s Entry>, more: Vec<&'s Entry>| {
+    // Each source skips what an earlier one gave, so the candidates add up to `total`.
+    let seen: RefCell<HashSet<Uuid>> = RefCell::new(HashSet::with_capacity(total));
+    let fresh = |e: &Entry| !seen.borrow().contains(&e.id);
+    let add = |out: &mut Vec<&'s Entry>, more: Vec<&'s Entry>| {
+        let mut seen = seen.borrow_mut();
         for e in more {
             if seen.insert(e.id) {
                 out.push(e);
@@ -160,6 +164,7 @@ pub fn retrieve<'s>(
                     && price >= lo
                     && price <= hi
                     && e.id != a.id
+                    && fresh(e)
                     && keep(e)
             };
             add(
@@ -192,6 +197,7 @@ pub fn retrieve<'s>(
                     && hi.is_none_or(|hi| price <= hi)
                     && min_beds.is_none_or(|m| f.bedrooms >= m)
                     && seen_beds.is_none_or(|m| (f.bedrooms as f32 - m).abs() <= 1.5)
+                    && fresh(e)
                     && keep(e)
             };
             let explore = if cities.is_empty() { 0 } else { total / 10 };
@@ -200,10 +206,12 @@ pub fn retrieve<'s>(
             add(&mut out, snap.newest_in(&cities, explore, &in_budget));
         }
     }
-    let room = total.saturating_sub(out.len()).max(total / 3);
-    add(&mut out, snap.popular_in(stated, room, keep));
+    let rest = |e: &Entry| fresh(e) && keep(e);
+    let room = total.saturating_sub(out.len());
+    add(&mut out, snap.popular_in(stated, room, &rest));
     if !stated.is_empty() && out.len() < MIN_CANDIDATES {
-        add(&mut out, snap.popular_in(&[], room, keep));
+        let room = total.saturating_sub(out.len());
+        add(&mut out, snap.popular_in(&[], room, &rest));
     }
     out
 }
@@ -688,4 +696,126 @@ fn popularity_reasons(f: &ListingFacts) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::features::Popularity;
+    use crate::store::IndexRow;
+    use chrono::{DateTime, Utc};
+    use entity::{Preferences, PropertyType, Role};
+
+    fn listing(city: &str, price: i32, bedrooms: i32, recent_views: u32) -> Arc<Entry> {
+        let views = Popularity {
+            views: recent_views,
+            ..Default::default()
+        };
+        Arc::new(Entry::new(
+            IndexRow {
+                id: Uuid::new_v4(),
+                city: city.into(),
+                neighbourhood: format!("{city} centre"),
+                property_type: PropertyType::Apartment,
+                monthly_price: price,
+                bedrooms,
+                area: 60,
+                is_active: true,
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+            &[],
+            views,
+            views,
+        ))
+    }
+
+    fn renter(preferences: Preferences) -> user::Model {
+        user::Model {
+            id: Uuid::new_v4(),
+            email: "renter@example.test".into(),
+            display_name: "Renter".into(),
+            role: Role::User,
+            preferences,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn state(events: &[(InteractionKind, &Arc<Entry>)]) -> UserState {
+        let mut s = UserState::default();
+        for (kind, e) in events.iter().rev() {
+            s.record(*kind, e.id, 200);
+        }
+        s
+    }
+
+    fn active() -> PropertyFilter {
+        PropertyFilter {
+            active: Some(true),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn without_stated_preferences_the_budget_and_size_come_from_history() {
+        let seen = listing("Lisbon", 1000, 2, 1);
+        let fits = listing("Lisbon", 1050, 2, 5);
+        let dear = listing("Lisbon", 3000, 2, 90);
+        let big = listing("Lisbon", 1000, 5, 80);
+        let elsewhere = listing("Porto", 1000, 2, 70);
+        let snap = Snapshot::from_entries(vec![
+            seen.clone(),
+            fits.clone(),
+            dear.clone(),
+            big.clone(),
+            elsewhere.clone(),
+        ]);
+        let user = renter(Preferences::default());
+        let history = state(&[
+            (InteractionKind::View, &seen),
+            (InteractionKind::View, &seen),
+        ]);
+        let (_, candidates) = candidates_for(&snap, Some((&user, &history)), &active(), 30);
+        let ids: Vec<Uuid> = candidates.iter().map(|e| e.id).collect();
+        // The fitting listings of the browsed city come before more popular ones that are too
+        // dear, too big or elsewhere (those only fill the rest).
+        assert_eq!(&ids[..2], &[fits.id, seen.id], "{ids:?}");
+        assert_eq!(ids.len(), 5);
+    }
+
+    #[test]
+    fn stated_cities_bound_the_candidates_and_saves_elsewhere_lead_without_them() {
+        let saved = listing("Madrid", 900, 1, 0);
+        let like_saved = listing("Madrid", 950, 1, 3);
+        let unlike_saved = listing("Madrid", 2500, 4, 50);
+        let lisbon: Vec<Arc<Entry>> = (0..25).map(|i| listing("Lisbon", 900, 1, i)).collect();
+        let porto: Vec<Arc<Entry>> = (0..25).map(|i| listing("Porto", 900, 1, 100 + i)).collect();
+        let mut all = vec![saved.clone(), like_saved.clone(), unlike_saved.clone()];
+        all.extend(lisbon.iter().cloned());
+        all.extend(porto.iter().cloned());
+        let snap = Snapshot::from_entries(all);
+        // Browsed Lisbon and Porto most, saved one listing in Madrid last.
+        let mut events = vec![(InteractionKind::Save, &saved)];
+        events.extend(lisbon.iter().take(5).map(|e| (InteractionKind::View, e)));
+        events.extend(porto.iter().take(4).map(|e| (InteractionKind::View, e)));
+        let history = state(&events);
+
+        let open = renter(Preferences::default());
+        let (_, candidates) = candidates_for(&snap, Some((&open, &history)), &active(), 40);
+        assert_eq!(
+            candidates[0].id, like_saved.id,
+            "a listing like the saved one comes first"
+        );
+        assert!(!candidates[..10].iter().any(|e| e.id == unlike_saved.id));
+
+        let stated = renter(Preferences {
+            cities: vec!["Lisbon".into()],
+            ..Default::default()
+        });
+        let (_, candidates) = candidates_for(&snap, Some((&stated, &history)), &active(), 40);
+        assert!(
+            candidates.iter().all(|e| e.static_facts().city == "Lisbon"),
+            "a stated city with enough listings keeps the candidates"
+        );
+        assert_eq!(candidates.len(), 25);
+    }
 }
