@@ -101,10 +101,10 @@ pub fn profile_of(user: &user::Model, state: &UserState, snap: &Snapshot) -> Use
 const ANCHORS: usize = 5;
 
 /// Candidates for one user (anonymous: `None`), all passing `keep`:
-/// - for a user who states no cities, listings like the ones they recently liked, saved or
-///   asked about (`anchors`) in other cities than the two they browse most: same city as
-///   the anchor, a bedroom either way, price within a fifth either way, most popular first,
-///   a tenth of the candidates in all (they follow a renter whose search moved on);
+/// - listings like the ones the user recently liked, saved or asked about (`anchors`): same
+///   city as the anchor (one of the stated cities, when the user states any), a bedroom
+///   either way, price within a fifth either way, most popular first, a tenth of the
+///   candidates in all;
 /// - where the user looks (stated cities, else the two they browse most), within their budget
 ///   (stated and widened by a fifth either way, else 0.6-1.6 times the mean price they engaged
 ///   with) and size (the stated minimum of bedrooms, and within 1.5 of the mean they engaged
@@ -142,16 +142,15 @@ pub fn retrieve<'s>(
         }
         None => Vec::new(),
     };
-    // Anchors elsewhere: the pools below cover the cities the user looks in. Stated cities
-    // are the user's word and bound the candidates; without them, anchors follow a renter
-    // whose search moved on.
-    let away: Vec<&&Entry> = anchors
+    // Stated cities are the user's word and bound the candidates; without them, anchors in
+    // any city follow a renter whose search moved on.
+    let anchored: Vec<&&Entry> = anchors
         .iter()
-        .filter(|a| stated.is_empty() && !cities.contains(&a.static_facts().city))
+        .filter(|a| stated.is_empty() || stated.contains(&a.static_facts().city))
         .collect();
-    if !away.is_empty() {
-        let each = (total / 10 / away.len()).max(5);
-        for a in away {
+    if !anchored.is_empty() {
+        let each = (total / 10 / anchored.len()).max(5);
+        for a in anchored {
             let f = a.static_facts();
             let (lo, hi) = (
                 f64::from(f.monthly_price) * 0.8,
