@@ -353,12 +353,20 @@ pub struct ListingIndex {
     /// Listings changed since the snapshot was built (any instance).
     pending: Mutex<HashSet<Uuid>>,
     has_pending: AtomicBool,
-    /// One refresh at a time: concurrent readers that find changes pending wait for it rather
-    /// than each loading the same rows.
+    /// One application of pending changes at a time: concurrent readers that find changes
+    /// pending wait for it rather than each loading the same rows. A full reload takes it only
+    /// to swap its snapshot in, not while it reads.
     refreshing: tokio::sync::Mutex<()>,
     /// Where the recent-popularity window of the last full load starts.
     recent_since: Mutex<chrono::DateTime<chrono::Utc>>,
+    /// One full load at a time.
+    loading: tokio::sync::Mutex<()>,
+    /// Listings changed since the running full load began (`None`: no load is running).
+    during_load: Mutex<Option<HashSet<Uuid>>>,
 }
+
+/// A snapshot read by `ListingIndex::load`, for `ListingIndex::install`.
+pub struct Loaded(Snapshot);
 
 impl ListingIndex {
     /// An empty index; `reload` fills it.
@@ -370,6 +378,8 @@ impl ListingIndex {
             has_pending: AtomicBool::new(false),
             refreshing: tokio::sync::Mutex::new(()),
             recent_since: Mutex::new(chrono::Utc::now() - chrono::Duration::days(RECENT_DAYS)),
+            loading: tokio::sync::Mutex::new(()),
+            during_load: Mutex::new(None),
         }
     }
 
@@ -445,6 +455,14 @@ impl ListingIndex {
     }
 
     fn changed_many(&self, ids: &[Uuid]) {
+        if let Some(during) = self
+            .during_load
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            during.extend(ids.iter().copied());
+        }
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         pending.extend(ids.iter().copied());
         self.has_pending.store(true, Ordering::Release);
@@ -457,10 +475,53 @@ impl ListingIndex {
         }
     }
 
-    /// Loads every listing again (`CHUNK` at a time) and swaps the new snapshot in.
+    /// Loads every listing again (`CHUNK` at a time) and swaps the new snapshot in. Reads go
+    /// on meanwhile, and changes announced meanwhile are applied as usual; they are applied
+    /// again on top of the new snapshot, whose rows may predate them.
     pub async fn reload(&self) -> Result<(), StoreError> {
+        let _one = self.loading.lock().await;
+        let loaded = self.load().await?;
+        self.install(loaded).await;
+        Ok(())
+    }
+
+    /// The first half of `reload`: reads every listing into a snapshot that is not in use yet.
+    /// Changes announced from now until `install` are remembered. One load at a time:
+    /// `reload` serialises them.
+    pub async fn load(&self) -> Result<Loaded, StoreError> {
+        self.during_load
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(HashSet::new);
+        let loaded = self.read_all().await;
+        if loaded.is_err() {
+            self.during_load
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+        }
+        loaded.map(Loaded)
+    }
+
+    /// The second half of `reload`: swaps the loaded snapshot in and marks the changes
+    /// announced during the load pending again, so the next read applies them on top of it.
+    pub async fn install(&self, loaded: Loaded) {
+        // Not in the middle of applying changes to the snapshot being replaced.
         let _one = self.refreshing.lock().await;
-        // Changes announced from now on are applied after this load, which may predate them.
+        let during = self
+            .during_load
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded.0);
+        if !during.is_empty() {
+            let ids: Vec<Uuid> = during.into_iter().collect();
+            self.changed_many(&ids);
+        }
+    }
+
+    async fn read_all(&self) -> Result<Snapshot, StoreError> {
         let started = Instant::now();
         // The window ends at the newest interaction: now, on a live system; a data set from
         // the past keeps the recent popularity it had.
@@ -494,8 +555,7 @@ impl ListingIndex {
             ms = started.elapsed().as_millis() as u64,
             "listing index loaded"
         );
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
-        Ok(())
+        Ok(snapshot)
     }
 
     async fn entries(

@@ -701,6 +701,50 @@ async fn new_and_deactivated_listings_reach_recommendations_at_once() {
     app.cleanup().await;
 }
 
+/// A full reload of the listing index does not hold recommendations up while it reads, and a
+/// listing created meanwhile survives the swap of a snapshot read before it existed.
+#[tokio::test]
+async fn a_listing_created_during_an_index_reload_survives_the_swap() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let u = app.seed(100, 20, 500).await;
+    let user = app.token(u.user, Role::User);
+    let owner = app.token(u.owner, Role::Owner);
+    let state = &app.server().state;
+    let index = state.recommender.index().clone();
+    let vars = json!({ "city": "Nowhereville" });
+    // The reload reads everything before the listing exists, and has not swapped yet.
+    let loaded = index.load().await.expect("load");
+    let id = app.data(CREATE_IN, vars.clone(), Some(&owner)).await["createProperty"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let during = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        app.data(RECS_IN, vars.clone(), Some(&user)),
+    )
+    .await
+    .expect("recommendations are not held up by the reload");
+    assert_eq!(ids_of(&during), vec![id.clone()]);
+    index.install(loaded).await;
+    // No cached list may hide what the index holds now.
+    state.recommender.forget(None);
+    assert_eq!(
+        ids_of(&app.data(RECS_IN, vars, Some(&user)).await),
+        vec![id.clone()],
+        "the listing is still a candidate after the swap"
+    );
+    let raw: uuid::Uuid = crate::helpers::decode_gid(&id).parse().expect("uuid");
+    assert!(
+        index
+            .fresh()
+            .await
+            .expect("fresh")
+            .get(&raw)
+            .is_some_and(|e| e.active)
+    );
+    app.cleanup().await;
+}
+
 /// Scores every row alike: what a model that learned nothing would do.
 struct Constant;
 
