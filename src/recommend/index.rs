@@ -157,6 +157,30 @@ impl Entry {
     }
 }
 
+/// More changes than this in one application, and the snapshot is rebuilt rather than its
+/// pools updated in place.
+const INCREMENTAL_CHANGES: usize = 64;
+
+/// The popularity pools' order: by the engagement prior, ties by id (so two instances, and two
+/// runs, rank alike).
+fn popular_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    b.prior().total_cmp(&a.prior()).then(a.id.cmp(&b.id))
+}
+
+/// The newest pools' order.
+fn newest_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    b.facts
+        .created_at
+        .cmp(&a.facts.created_at)
+        .then(a.id.cmp(&b.id))
+}
+
+/// Puts `i` where `order` places it in an (otherwise) sorted pool.
+fn insert_sorted(pool: &mut Vec<u32>, i: u32, order: impl Fn(&u32, &u32) -> std::cmp::Ordering) {
+    let at = pool.partition_point(|x| order(x, &i) == std::cmp::Ordering::Less);
+    pool.insert(at, i);
+}
+
 /// One consistent view of every listing.
 pub struct Snapshot {
     entries: Vec<Arc<Entry>>,
@@ -180,16 +204,11 @@ impl Snapshot {
             .enumerate()
             .map(|(i, e)| (e.id, i as u32))
             .collect();
-        let score = |i: &u32| entries[*i as usize].prior();
         let mut popular: Vec<u32> = (0..entries.len() as u32)
             .filter(|i| entries[*i as usize].active)
             .collect();
         // Ties by id, so two instances (and two runs) rank alike.
-        popular.sort_by(|a, b| {
-            score(b)
-                .total_cmp(&score(a))
-                .then(entries[*a as usize].id.cmp(&entries[*b as usize].id))
-        });
+        popular.sort_by(|a, b| popular_order(&entries[*a as usize], &entries[*b as usize]));
         let mut popular_in: HashMap<String, Vec<u32>> = HashMap::new();
         for i in &popular {
             popular_in
@@ -207,13 +226,7 @@ impl Snapshot {
             .collect();
         let mut newest_in = popular_in.clone();
         for pool in newest_in.values_mut() {
-            pool.sort_by(|a, b| {
-                let (ea, eb) = (&entries[*a as usize], &entries[*b as usize]);
-                eb.facts
-                    .created_at
-                    .cmp(&ea.facts.created_at)
-                    .then(ea.id.cmp(&eb.id))
-            });
+            pool.sort_by(|a, b| newest_order(&entries[*a as usize], &entries[*b as usize]));
         }
         let mut s = Self {
             entries,
@@ -227,6 +240,92 @@ impl Snapshot {
         };
         s.bytes = s.measure();
         s
+    }
+
+    /// This snapshot with `fresh` entries replacing those with their ids or added. A few
+    /// changes move through the pools in place (O(pool) each), where rebuilding would sort
+    /// every pool again on the read path; many are rebuilt.
+    fn with_changes(&self, fresh: Vec<Arc<Entry>>) -> Self {
+        if fresh.len() > INCREMENTAL_CHANGES {
+            let mut entries = self.entries.clone();
+            for e in fresh {
+                match self.by_id.get(&e.id) {
+                    Some(&i) => entries[i as usize] = e,
+                    None => entries.push(e),
+                }
+            }
+            return Self::build(entries);
+        }
+        let mut next = Self {
+            entries: self.entries.clone(),
+            market: self.market.clone(),
+            by_id: self.by_id.clone(),
+            popular_in: self.popular_in.clone(),
+            newest_in: self.newest_in.clone(),
+            popular: self.popular.clone(),
+            built: Instant::now(),
+            bytes: 0,
+        };
+        let mut cities: HashSet<String> = HashSet::new();
+        for e in fresh {
+            let i = match next.by_id.get(&e.id) {
+                Some(&i) => {
+                    let old = &next.entries[i as usize];
+                    if old.active {
+                        next.popular.retain(|x| *x != i);
+                        for pools in [&mut next.popular_in, &mut next.newest_in] {
+                            if let Some(pool) = pools.get_mut(&old.facts.city) {
+                                pool.retain(|x| *x != i);
+                            }
+                        }
+                        cities.insert(old.facts.city.clone());
+                    }
+                    next.entries[i as usize] = e;
+                    i
+                }
+                None => {
+                    let i = next.entries.len() as u32;
+                    next.by_id.insert(e.id, i);
+                    next.entries.push(e);
+                    i
+                }
+            };
+            let entries = &next.entries;
+            let e = &entries[i as usize];
+            if !e.active {
+                continue;
+            }
+            let by_prior =
+                |a: &u32, b: &u32| popular_order(&entries[*a as usize], &entries[*b as usize]);
+            let by_age =
+                |a: &u32, b: &u32| newest_order(&entries[*a as usize], &entries[*b as usize]);
+            insert_sorted(&mut next.popular, i, by_prior);
+            insert_sorted(
+                next.popular_in.entry(e.facts.city.clone()).or_default(),
+                i,
+                by_prior,
+            );
+            insert_sorted(
+                next.newest_in.entry(e.facts.city.clone()).or_default(),
+                i,
+                by_age,
+            );
+            cities.insert(e.facts.city.clone());
+        }
+        for city in cities {
+            let recent: Vec<Popularity> = next
+                .popular_in
+                .get(&city)
+                .map(|pool| {
+                    pool.iter()
+                        .map(|i| next.entries[*i as usize].recent())
+                        .collect()
+                })
+                .unwrap_or_default();
+            next.market.insert(city, MarketScale::of(&recent));
+        }
+        next.bytes = next.measure();
+        next
     }
 
     /// A snapshot of these entries (the offline evaluation builds one as of a past moment).
@@ -585,26 +684,10 @@ impl ListingIndex {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let recent = self.store.recent_counts(since, Some(ids)).await?;
-        let fresh: HashMap<Uuid, Arc<Entry>> = self
-            .entries(rows, &recent)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
-        let old = self.snapshot();
-        let mut entries: Vec<Arc<Entry>> = old
-            .entries
-            .iter()
-            .map(|e| fresh.get(&e.id).cloned().unwrap_or_else(|| e.clone()))
-            .collect();
-        entries.extend(
-            fresh
-                .values()
-                .filter(|e| !old.by_id.contains_key(&e.id))
-                .cloned(),
-        );
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(Snapshot::build(entries));
+        let mut fresh = self.entries(rows, &recent).await?;
+        fresh.sort_by_key(|e| e.id);
+        let next = self.snapshot().with_changes(fresh);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         Ok(())
     }
 }
@@ -699,6 +782,88 @@ mod tests {
         // The features' scale is the city's mean recent counters.
         let f = snap.facts(&rising);
         assert_eq!((f.recent.views, f.market.views), (20, 10.0));
+    }
+
+    #[test]
+    fn changes_move_through_the_pools_as_a_rebuild_would_place_them() {
+        let make = |id: u128, city: &str, views: u32, active: bool, day: u32| {
+            let p = Popularity {
+                views,
+                ..Default::default()
+            };
+            Arc::new(Entry::new(
+                IndexRow {
+                    id: Uuid::from_u128(id),
+                    city: city.into(),
+                    neighbourhood: "Centre".into(),
+                    property_type: PropertyType::Apartment,
+                    monthly_price: 1000,
+                    bedrooms: 2,
+                    area: 60,
+                    is_active: active,
+                    created_at: Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap(),
+                },
+                &[],
+                p,
+                p,
+            ))
+        };
+        let cities = ["A", "B", "C"];
+        let base: Vec<Arc<Entry>> = (0..40u32)
+            .map(|i| {
+                make(
+                    u128::from(i),
+                    cities[i as usize % 3],
+                    i * 7 % 13,
+                    i % 5 != 0,
+                    1 + i % 28,
+                )
+            })
+            .collect();
+        let changes = vec![
+            make(3, "A", 100, true, 2),  // more popular
+            make(4, "B", 1, false, 5),   // deactivated
+            make(7, "C", 50, true, 9),   // moved from B to C
+            make(10, "B", 3, true, 4),   // reactivated
+            make(100, "A", 6, true, 28), // new
+            make(101, "D", 2, true, 1),  // new, in a new city
+        ];
+        let incremental = Snapshot::build(base.clone()).with_changes(changes.clone());
+        let mut all = base;
+        for c in changes {
+            match all.iter().position(|e| e.id == c.id) {
+                Some(i) => all[i] = c,
+                None => all.push(c),
+            }
+        }
+        let rebuilt = Snapshot::build(all);
+        let every = |_: &Entry| true;
+        let ids = |v: Vec<&Entry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        for cities in [
+            vec![],
+            vec!["A"],
+            vec!["B"],
+            vec!["C"],
+            vec!["D"],
+            vec!["A", "C"],
+        ] {
+            let cities: Vec<String> = cities.into_iter().map(String::from).collect();
+            assert_eq!(
+                ids(incremental.popular_in(&cities, 100, &every)),
+                ids(rebuilt.popular_in(&cities, 100, &every)),
+                "popular in {cities:?}"
+            );
+            assert_eq!(
+                ids(incremental.newest_in(&cities, 100, &every)),
+                ids(rebuilt.newest_in(&cities, 100, &every)),
+                "newest in {cities:?}"
+            );
+        }
+        assert_eq!(incremental.market, rebuilt.market);
+        assert_eq!(
+            (incremental.len(), incremental.active()),
+            (rebuilt.len(), rebuilt.active())
+        );
     }
 
     #[test]
