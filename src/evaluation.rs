@@ -378,17 +378,7 @@ mod tests {
         let entries: Vec<Arc<Entry>> = (0..4)
             .map(|i| {
                 Arc::new(Entry::new(
-                    IndexRow {
-                        id: Uuid::from_u128(i),
-                        city: "A".into(),
-                        neighbourhood: "N".into(),
-                        property_type: entity::PropertyType::Apartment,
-                        monthly_price: 1000,
-                        bedrooms: 1,
-                        area: 40,
-                        is_active: true,
-                        created_at: DateTime::<Utc>::UNIX_EPOCH,
-                    },
+                    IndexRow::sample(Uuid::from_u128(i), "A"),
                     &[],
                     Popularity::default(),
                     Popularity::default(),

@@ -79,7 +79,7 @@ pub struct MarketScale {
 
 impl MarketScale {
     /// The mean over these listings' recent counters.
-    pub fn of<'a>(recent: impl IntoIterator<Item = &'a Popularity>) -> Self {
+    pub fn of(recent: impl IntoIterator<Item = Popularity>) -> Self {
         let (mut n, mut views, mut engaged) = (0u32, 0f64, 0f64);
         for p in recent {
             n += 1;

@@ -175,6 +175,11 @@ fn newest_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
         .then(a.id.cmp(&b.id))
 }
 
+/// A city's scale: the mean recent counters of its pool of active listings.
+fn market_of(entries: &[Arc<Entry>], pool: &[u32]) -> MarketScale {
+    MarketScale::of(pool.iter().map(|i| entries[*i as usize].recent()))
+}
+
 /// Puts `i` where `order` places it in an (otherwise) sorted pool.
 fn insert_sorted(pool: &mut Vec<u32>, i: u32, order: impl Fn(&u32, &u32) -> std::cmp::Ordering) {
     let at = pool.partition_point(|x| order(x, &i) == std::cmp::Ordering::Less);
@@ -218,11 +223,7 @@ impl Snapshot {
         }
         let market = popular_in
             .iter()
-            .map(|(city, pool)| {
-                let recent: Vec<Popularity> =
-                    pool.iter().map(|i| entries[*i as usize].recent()).collect();
-                (city.clone(), MarketScale::of(&recent))
-            })
+            .map(|(city, pool)| (city.clone(), market_of(&entries, pool)))
             .collect();
         let mut newest_in = popular_in.clone();
         for pool in newest_in.values_mut() {
@@ -313,16 +314,9 @@ impl Snapshot {
             cities.insert(e.facts.city.clone());
         }
         for city in cities {
-            let recent: Vec<Popularity> = next
-                .popular_in
-                .get(&city)
-                .map(|pool| {
-                    pool.iter()
-                        .map(|i| next.entries[*i as usize].recent())
-                        .collect()
-                })
-                .unwrap_or_default();
-            next.market.insert(city, MarketScale::of(&recent));
+            let pool = next.popular_in.get(&city).map(Vec::as_slice).unwrap_or(&[]);
+            let scale = market_of(&next.entries, pool);
+            next.market.insert(city, scale);
         }
         next.bytes = next.measure();
         next
@@ -394,8 +388,8 @@ impl Snapshot {
             .take(n)
     }
 
-    /// Up to `n` entries passing `keep` from the pools of `cities`, each pool in its own order;
-    /// from several pools, merged by `order`.
+    /// Up to `n` entries passing `keep` from the pools of `cities`, each pool in `order`; from
+    /// several pools, merged by it.
     fn merged<'a>(
         &'a self,
         pools: &'a HashMap<String, Vec<u32>>,
@@ -410,7 +404,7 @@ impl Snapshot {
             .flat_map(|pool| self.take(pool, n, keep))
             .collect();
         if cities.len() > 1 {
-            out.sort_by(|a, b| order(a, b).then(a.id.cmp(&b.id)));
+            out.sort_by(|a, b| order(a, b));
             out.truncate(n);
         }
         out
@@ -427,9 +421,7 @@ impl Snapshot {
         if cities.is_empty() {
             return self.take(&self.popular, n, keep).collect();
         }
-        self.merged(&self.popular_in, cities, n, keep, |a, b| {
-            b.prior().total_cmp(&a.prior())
-        })
+        self.merged(&self.popular_in, cities, n, keep, popular_order)
     }
 
     /// Up to `n` of the newest entries in any of `cities` passing `keep`.
@@ -439,9 +431,7 @@ impl Snapshot {
         n: usize,
         keep: &dyn Fn(&Entry) -> bool,
     ) -> Vec<&'a Entry> {
-        self.merged(&self.newest_in, cities, n, keep, |a, b| {
-            b.facts.created_at.cmp(&a.facts.created_at)
-        })
+        self.merged(&self.newest_in, cities, n, keep, newest_order)
     }
 }
 
@@ -456,7 +446,8 @@ pub struct ListingIndex {
     /// pending wait for it rather than each loading the same rows. A full reload takes it only
     /// to swap its snapshot in, not while it reads.
     refreshing: tokio::sync::Mutex<()>,
-    /// Where the recent-popularity window of the last full load starts.
+    /// Where the recent-popularity window of the snapshot in use starts (changes applied to it
+    /// count the same window).
     recent_since: Mutex<chrono::DateTime<chrono::Utc>>,
     /// One full load at a time.
     loading: tokio::sync::Mutex<()>,
@@ -464,8 +455,12 @@ pub struct ListingIndex {
     during_load: Mutex<Option<HashSet<Uuid>>>,
 }
 
-/// A snapshot read by `ListingIndex::load`, for `ListingIndex::install`.
-pub struct Loaded(Snapshot);
+/// A snapshot read by `ListingIndex::load`, for `ListingIndex::install`, with where its
+/// recent-popularity window starts.
+pub struct Loaded {
+    snapshot: Snapshot,
+    recent_since: chrono::DateTime<chrono::Utc>,
+}
 
 impl ListingIndex {
     /// An empty index; `reload` fills it.
@@ -599,7 +594,7 @@ impl ListingIndex {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
         }
-        loaded.map(Loaded)
+        loaded
     }
 
     /// The second half of `reload`: swaps the loaded snapshot in and marks the changes
@@ -613,14 +608,18 @@ impl ListingIndex {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .unwrap_or_default();
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded.0);
+        *self
+            .recent_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = loaded.recent_since;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded.snapshot);
         if !during.is_empty() {
             let ids: Vec<Uuid> = during.into_iter().collect();
             self.changed_many(&ids);
         }
     }
 
-    async fn read_all(&self) -> Result<Snapshot, StoreError> {
+    async fn read_all(&self) -> Result<Loaded, StoreError> {
         let started = Instant::now();
         // The window ends at the newest interaction: now, on a live system; a data set from
         // the past keeps the recent popularity it had.
@@ -629,10 +628,6 @@ impl ListingIndex {
             .unwrap_or_else(chrono::Utc::now)
             .min(chrono::Utc::now())
             - chrono::Duration::days(RECENT_DAYS);
-        *self
-            .recent_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = since;
         let recent = self.store.recent_counts(since, None).await?;
         let mut entries = Vec::new();
         let mut after = None;
@@ -654,7 +649,10 @@ impl ListingIndex {
             ms = started.elapsed().as_millis() as u64,
             "listing index loaded"
         );
-        Ok(snapshot)
+        Ok(Loaded {
+            snapshot,
+            recent_since: since,
+        })
     }
 
     async fn entries(
@@ -696,20 +694,14 @@ impl ListingIndex {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use entity::PropertyType;
 
     fn entry(city: &str, price: i32, views: i64, active: bool, day: u32) -> Arc<Entry> {
         Arc::new(Entry::new(
             IndexRow {
-                id: Uuid::new_v4(),
-                city: city.into(),
-                neighbourhood: "Centre".into(),
-                property_type: PropertyType::Apartment,
                 monthly_price: price,
-                bedrooms: 2,
-                area: 60,
                 is_active: active,
                 created_at: Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap(),
+                ..IndexRow::sample(Uuid::new_v4(), city)
             },
             &[Amenity::Parking],
             PropertyStats {
@@ -753,17 +745,7 @@ mod tests {
     #[test]
     fn recent_popularity_ranks_before_all_time_popularity() {
         let old_hit = Arc::new(Entry::new(
-            IndexRow {
-                id: Uuid::new_v4(),
-                city: "Lisbon".into(),
-                neighbourhood: "Centre".into(),
-                property_type: PropertyType::Apartment,
-                monthly_price: 1000,
-                bedrooms: 2,
-                area: 60,
-                is_active: true,
-                created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            },
+            IndexRow::sample(Uuid::new_v4(), "Lisbon"),
             &[],
             Popularity {
                 views: 500,
@@ -793,15 +775,9 @@ mod tests {
             };
             Arc::new(Entry::new(
                 IndexRow {
-                    id: Uuid::from_u128(id),
-                    city: city.into(),
-                    neighbourhood: "Centre".into(),
-                    property_type: PropertyType::Apartment,
-                    monthly_price: 1000,
-                    bedrooms: 2,
-                    area: 60,
                     is_active: active,
                     created_at: Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap(),
+                    ..IndexRow::sample(Uuid::from_u128(id), city)
                 },
                 &[],
                 p,

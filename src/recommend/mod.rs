@@ -703,7 +703,7 @@ mod tests {
     use crate::ml::features::Popularity;
     use crate::store::IndexRow;
     use chrono::{DateTime, Utc};
-    use entity::{Preferences, PropertyType, Role};
+    use entity::{Preferences, Role};
 
     fn listing(city: &str, price: i32, bedrooms: i32, recent_views: u32) -> Arc<Entry> {
         let views = Popularity {
@@ -712,15 +712,9 @@ mod tests {
         };
         Arc::new(Entry::new(
             IndexRow {
-                id: Uuid::new_v4(),
-                city: city.into(),
-                neighbourhood: format!("{city} centre"),
-                property_type: PropertyType::Apartment,
                 monthly_price: price,
                 bedrooms,
-                area: 60,
-                is_active: true,
-                created_at: DateTime::<Utc>::UNIX_EPOCH,
+                ..IndexRow::sample(Uuid::new_v4(), city)
             },
             &[],
             views,

@@ -39,6 +39,25 @@ impl From<&property::Model> for IndexRow {
     }
 }
 
+#[cfg(test)]
+impl IndexRow {
+    /// An active two-bedroom apartment of 60 m² at 1,000 a month in the centre of `city`,
+    /// created at the epoch: the fields a test does not care about.
+    pub(crate) fn sample(id: Uuid, city: &str) -> Self {
+        Self {
+            id,
+            city: city.into(),
+            neighbourhood: "Centre".into(),
+            property_type: entity::PropertyType::Apartment,
+            monthly_price: 1000,
+            bedrooms: 2,
+            area: 60,
+            is_active: true,
+            created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        }
+    }
+}
+
 impl Store {
     /// Active listings by popularity (views count 1, likes/saves/inquiries 3, dismissals -1),
     /// most first: a walk down the `property_stats_score` index, skipping listings that left
