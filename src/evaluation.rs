@@ -25,12 +25,13 @@
 //! - Means with 95% confidence intervals (normal approximation over users).
 use crate::config::MlSettings;
 use crate::datagen::Rng;
+use crate::ml::features::engages;
 use crate::ml::model::{ModelError, Scorer};
 use crate::recommend::index::Entry;
-use crate::recommend::pick;
+use crate::recommend::{looked_at, pick};
 use crate::replay::Moment;
 use crate::store::{Store, StoreError};
-use crate::training::{Corpus, positive};
+use crate::training::Corpus;
 use chrono::{DateTime, Utc};
 use entity::Role;
 use serde::Serialize;
@@ -202,7 +203,7 @@ pub async fn evaluate(
     // Targets: later likes, saves and inquiries on listings on the market at the cutoff.
     let mut targets: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
     for i in interactions.iter().filter(|i| i.created_at >= cutoff) {
-        if positive(i.kind) && snap.get(&i.property_id).is_some_and(|e| e.active) {
+        if engages(i.kind) && snap.get(&i.property_id).is_some_and(|e| e.active) {
             targets.entry(i.user_id).or_default().insert(i.property_id);
         }
     }
@@ -277,13 +278,7 @@ pub async fn evaluate(
         let keep = |e: &Entry| e.active && !served.state.excludes(&e.id);
         let profile = &served.profile;
         let prefs = &user.preferences;
-        let cities: Vec<String> = if prefs.cities.is_empty() {
-            let mut c: Vec<(&String, &f32)> = profile.city_share.iter().collect();
-            c.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-            c.into_iter().take(2).map(|(c, _)| c.clone()).collect()
-        } else {
-            prefs.cities.clone()
-        };
+        let cities = looked_at(user, profile);
         let in_budget = |e: &Entry| {
             let p = e.static_facts().monthly_price;
             keep(e)

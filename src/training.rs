@@ -18,7 +18,7 @@
 //!   `EVAL_NEGATIVES_PER_USER` candidates each.
 use crate::config::MlSettings;
 use crate::datagen::Rng;
-use crate::ml::features::{FEATURE_NAMES, features};
+use crate::ml::features::{FEATURE_NAMES, engages, features};
 use crate::recommend::index::Entry;
 use crate::replay::Moment;
 use crate::store::{Store, StoreError};
@@ -87,14 +87,6 @@ impl Corpus {
     }
 }
 
-/// Likes, saves and inquiries: what a recommendation is for.
-pub(crate) fn positive(k: InteractionKind) -> bool {
-    matches!(
-        k,
-        InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
-    )
-}
-
 /// Candidates sampled as negatives per user and window: what serving would have shown the user
 /// and they did not take.
 const NEGATIVES_PER_USER: usize = 20;
@@ -146,7 +138,7 @@ fn window_rows(
             continue;
         }
         let (pos, neg) = did.entry(i.user_id).or_default();
-        if positive(i.kind) {
+        if engages(i.kind) {
             if !pos.contains(&i.property_id) {
                 pos.push(i.property_id);
             }
@@ -241,7 +233,7 @@ pub async fn export(
     let mut later: Vec<Uuid> = corpus
         .interactions
         .iter()
-        .filter(|i| i.created_at >= eval_cut && positive(i.kind))
+        .filter(|i| i.created_at >= eval_cut && engages(i.kind))
         .map(|i| i.user_id)
         .collect::<BTreeSet<Uuid>>()
         .into_iter()

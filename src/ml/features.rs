@@ -96,6 +96,15 @@ impl MarketScale {
     }
 }
 
+/// Likes, saves and inquiries: what a recommendation is for, and what `Popularity::engaged`
+/// counts.
+pub fn engages(kind: InteractionKind) -> bool {
+    matches!(
+        kind,
+        InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
+    )
+}
+
 /// Interaction counters of a listing.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Popularity {

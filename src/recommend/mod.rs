@@ -11,7 +11,7 @@ pub mod user_state;
 use crate::config::MlSettings;
 use crate::ml::batcher::{Batcher, ScoreError};
 use crate::ml::features::{
-    FEATURE_NAMES, FeatureRow, ListingFacts, N_FEATURES, UserProfile, features,
+    FEATURE_NAMES, FeatureRow, ListingFacts, N_FEATURES, UserProfile, engages, features,
 };
 use crate::ml::model::ModelInfo;
 use crate::store::{PropertyFilter, Store, StoreError};
@@ -96,6 +96,16 @@ pub fn profile_of(user: &user::Model, state: &UserState, snap: &Snapshot) -> Use
     )
 }
 
+/// Where a user looks: their stated cities, else the two they browse most.
+pub fn looked_at(user: &user::Model, profile: &UserProfile) -> Vec<String> {
+    if !user.preferences.cities.is_empty() {
+        return user.preferences.cities.clone();
+    }
+    let mut cities: Vec<(&String, &f32)> = profile.city_share.iter().collect();
+    cities.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+    cities.into_iter().take(2).map(|(c, _)| c.clone()).collect()
+}
+
 /// Recently engaged listings (liked, saved, asked about) that retrieval looks for neighbours
 /// of, newest first.
 const ANCHORS: usize = 5;
@@ -132,16 +142,7 @@ pub fn retrieve<'s>(
         }
     };
     let stated: &[String] = user.map_or(&[], |(u, _)| u.preferences.cities.as_slice());
-    // Where the user looks: stated cities, else the two they browse most.
-    let cities: Vec<String> = match user {
-        Some((u, _)) if !u.preferences.cities.is_empty() => u.preferences.cities.clone(),
-        Some((_, profile)) => {
-            let mut cities: Vec<(&String, &f32)> = profile.city_share.iter().collect();
-            cities.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-            cities.into_iter().take(2).map(|(c, _)| c.clone()).collect()
-        }
-        None => Vec::new(),
-    };
+    let cities = user.map(|(u, p)| looked_at(u, p)).unwrap_or_default();
     // Stated cities are the user's word and bound the candidates; without them, anchors in
     // any city follow a renter whose search moved on.
     let anchored: Vec<&&Entry> = anchors
@@ -231,10 +232,8 @@ pub fn candidates_for<'s>(
         if anchors.len() == ANCHORS {
             break;
         }
-        if matches!(
-            kind,
-            InteractionKind::Like | InteractionKind::Save | InteractionKind::Inquiry
-        ) && !anchors.iter().any(|a| a.id == *id)
+        if engages(*kind)
+            && !anchors.iter().any(|a| a.id == *id)
             && let Some(e) = snap.get(id)
         {
             anchors.push(e);
