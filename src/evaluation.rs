@@ -289,21 +289,25 @@ pub async fn evaluate(
             ("popularity_in_cities_and_budget", all_time),
             ("recent_popularity_in_cities_and_budget", recent),
         ];
+        // Too few there, and the rest comes from anywhere.
+        let local = snap.popular_in(&cities, usize::MAX, &in_budget);
+        let rest = if local.len() < k {
+            let have: HashSet<Uuid> = local.iter().map(|e| e.id).collect();
+            snap.popular_in(&[], usize::MAX, &|e: &Entry| {
+                keep(e) && !have.contains(&e.id)
+            })
+        } else {
+            Vec::new()
+        };
         for (name, score) in score_fns {
-            let mut pool = snap.popular_in(&cities, usize::MAX, &in_budget);
-            if pool.len() < k {
-                let have: HashSet<Uuid> = pool.iter().map(|e| e.id).collect();
-                let rest = snap.popular_in(&[], usize::MAX, &|e: &Entry| {
-                    keep(e) && !have.contains(&e.id)
-                });
-                let mut more = by_popularity(rest, k - pool.len(), &mut rng, score);
-                let mut local = by_popularity(std::mem::take(&mut pool), k, &mut rng, score);
-                local.append(&mut more);
-                tallies.entry(name).or_default().add(&local, all, &new, k);
+            let more = if rest.is_empty() {
+                Vec::new()
             } else {
-                let local = by_popularity(pool, k, &mut rng, score);
-                tallies.entry(name).or_default().add(&local, all, &new, k);
-            }
+                by_popularity(rest.clone(), k - local.len(), &mut rng, score)
+            };
+            let mut ranked = by_popularity(local.clone(), k, &mut rng, score);
+            ranked.extend(more);
+            tallies.entry(name).or_default().add(&ranked, all, &new, k);
         }
 
         // Global popularity.
