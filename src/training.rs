@@ -183,7 +183,7 @@ fn window_rows(
                 emit(out, e, 0)?;
             }
         }
-        // A uniform sample of the candidates the user did not take (partial Fisher-Yates).
+        // A uniform sample of the candidates the user did not take.
         let mut pool: Vec<&Entry> = served
             .candidates
             .iter()
@@ -191,10 +191,9 @@ fn window_rows(
             .filter(|e| !pos.contains(&e.id) && !dismissed.contains(&e.id))
             .collect();
         let n = negatives.min(pool.len());
-        for i in 0..n {
-            let j = i + rng.below(pool.len() - i);
-            pool.swap(i, j);
-            emit(out, pool[i], 0)?;
+        rng.sample_to_front(&mut pool, n);
+        for e in &pool[..n] {
+            emit(out, e, 0)?;
         }
     }
     Ok((rows, groups))
@@ -238,10 +237,8 @@ pub async fn export(
         .collect::<BTreeSet<Uuid>>()
         .into_iter()
         .collect();
-    for i in 0..later.len() {
-        let j = i + rng.below(later.len() - i);
-        later.swap(i, j);
-    }
+    let every = later.len();
+    rng.sample_to_front(&mut later, every);
     later.truncate(opts.eval_users);
     let held_out: HashSet<Uuid> = later.into_iter().collect();
 

@@ -98,6 +98,14 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
+    /// Moves a uniform sample of `n` of `items` (all, at most) to the front, in random order: a
+    /// partial Fisher-Yates shuffle.
+    pub fn sample_to_front<T>(&mut self, items: &mut [T], n: usize) {
+        for i in 0..n.min(items.len()) {
+            let j = i + self.below(items.len() - i);
+            items.swap(i, j);
+        }
+    }
 }
 
 /// Sampling proportional to weights in O(1) (Vose's alias method): the interaction loop draws
@@ -875,12 +883,9 @@ fn simulate(
             });
         }
     }
-    // Thin out uniformly (a partial Fisher-Yates), then back into time order.
+    // Thin out uniformly, then back into time order.
     if out.len() > wanted {
-        for i in 0..wanted {
-            let j = i + rng.below(out.len() - i);
-            out.swap(i, j);
-        }
+        rng.sample_to_front(&mut out, wanted);
         out.truncate(wanted);
         out.sort_by_key(|i| i.created_at);
     }
