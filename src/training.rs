@@ -18,7 +18,7 @@
 //!   `EVAL_NEGATIVES_PER_USER` candidates each.
 use crate::config::MlSettings;
 use crate::datagen::Rng;
-use crate::ml::features::{FEATURE_NAMES, engages, features};
+use crate::ml::features::{FEATURE_NAMES, engages};
 use crate::recommend::index::Entry;
 use crate::replay::Moment;
 use crate::store::{Store, StoreError};
@@ -155,45 +155,51 @@ fn window_rows(
             continue;
         }
         let served = moment.serve(user, ml);
-        let profile = &served.profile;
-        // Only what serving would have ranked: a positive retrieval missed would teach the
-        // model that whatever retrieval ranks low is good.
-        let offered: HashSet<Uuid> = served.candidates.iter().map(|e| e.id).collect();
-        let pos: Vec<Uuid> = pos.into_iter().filter(|id| offered.contains(id)).collect();
+        // Only what serving would have ranked (every row is a candidate's, with the features
+        // serving computed): a positive retrieval missed would teach the model that whatever
+        // retrieval ranks low is good.
+        let offered: HashMap<Uuid, usize> = served
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, i))
+            .collect();
+        let pos: Vec<usize> = pos
+            .iter()
+            .filter_map(|id| offered.get(id).copied())
+            .collect();
         if pos.is_empty() {
             continue;
         }
         *group += 1;
         groups += 1;
-        let mut emit = |out: &mut dyn Write, e: &Entry, label: u8| -> std::io::Result<()> {
-            let row = features(profile, &snap.facts(e), start);
+        let mut emit = |out: &mut dyn Write, i: usize, label: u8| -> std::io::Result<()> {
             rows += 1;
-            write_row(out, split, *group, label, e, &row)
+            write_row(
+                out,
+                split,
+                *group,
+                label,
+                served.candidates[i],
+                &served.rows[i],
+            )
         };
-        for id in &pos {
-            if let Some(e) = snap.get(id) {
-                emit(out, e, 1)?;
-            }
+        for &i in &pos {
+            emit(out, i, 1)?;
         }
-        for id in dismissed
-            .iter()
-            .filter(|d| offered.contains(d) && !pos.contains(d))
-        {
-            if let Some(e) = snap.get(id) {
-                emit(out, e, 0)?;
+        for i in dismissed.iter().filter_map(|d| offered.get(d).copied()) {
+            if !pos.contains(&i) {
+                emit(out, i, 0)?;
             }
         }
         // A uniform sample of the candidates the user did not take.
-        let mut pool: Vec<&Entry> = served
-            .candidates
-            .iter()
-            .copied()
-            .filter(|e| !pos.contains(&e.id) && !dismissed.contains(&e.id))
+        let mut pool: Vec<usize> = (0..served.candidates.len())
+            .filter(|i| !pos.contains(i) && !dismissed.contains(&served.candidates[*i].id))
             .collect();
         let n = negatives.min(pool.len());
         rng.sample_to_front(&mut pool, n);
-        for e in &pool[..n] {
-            emit(out, e, 0)?;
+        for &i in &pool[..n] {
+            emit(out, i, 0)?;
         }
     }
     Ok((rows, groups))
