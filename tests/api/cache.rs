@@ -1,6 +1,6 @@
 //! The entity cache: repeated reads stop reaching the database, two instances stay consistent
 //! through Redis, and Redis going away (and coming back) costs no request.
-use crate::helpers::{Db, TestApp, redis_prefix, redis_url};
+use crate::helpers::{Db, Peer, TestApp, Users, redis_prefix, redis_url};
 use entity::Role;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -130,17 +130,29 @@ async fn eventually(mut read: impl AsyncFnMut() -> Value, done: impl Fn(&Value) 
     last
 }
 
-#[tokio::test]
-async fn a_change_through_one_instance_is_seen_through_another() {
+/// Instance A on PostgreSQL and a Redis prefix of its own (plus `extra` settings), the data
+/// set (`properties`, `users`, `interactions`) seeded through it, and instance B beside it on
+/// the same database, Redis and settings.
+async fn two_instances(
+    extra: &[(&str, &str)],
+    sizes: (usize, usize, usize),
+) -> (TestApp, Peer, Users) {
     let prefix = redis_prefix();
     let url = redis_url();
-    let a = TestApp::spawn_with(
-        Db::Postgres,
-        &[("redis.url", &url), ("redis.prefix", &prefix)],
-    )
-    .await;
-    let u = a.seed(20, 10, 20).await;
+    let mut settings = vec![
+        ("redis.url", url.as_str()),
+        ("redis.prefix", prefix.as_str()),
+    ];
+    settings.extend_from_slice(extra);
+    let a = TestApp::spawn_with(Db::Postgres, &settings).await;
+    let u = a.seed(sizes.0, sizes.1, sizes.2).await;
     let b = a.peer(&[]).await;
+    (a, b, u)
+}
+
+#[tokio::test]
+async fn a_change_through_one_instance_is_seen_through_another() {
+    let (a, b, u) = two_instances(&[], (20, 10, 20)).await;
     let listing = owners_listing(&a, u.owner).await;
     let read_b = || async {
         let resp = b
@@ -349,19 +361,7 @@ async fn redis_going_away_and_coming_back_costs_no_request() {
 /// The listing index of every instance follows changes made through any of them.
 #[tokio::test]
 async fn recommendations_through_another_instance_follow_listing_changes() {
-    let prefix = redis_prefix();
-    let url = redis_url();
-    let a = TestApp::spawn_with(
-        Db::Postgres,
-        &[
-            ("redis.url", &url),
-            ("redis.prefix", &prefix),
-            ("ml.results_ttl_secs", "0"),
-        ],
-    )
-    .await;
-    let u = a.seed(20, 10, 20).await;
-    let b = a.peer(&[]).await;
+    let (a, b, u) = two_instances(&[("ml.results_ttl_secs", "0")], (20, 10, 20)).await;
     let recs =
         "query { recommendations(first: 5, filter: { city: \"Elsewhere\" }) { property { id } } }";
     let read_b = || async {
@@ -428,19 +428,7 @@ async fn concurrent_misses_on_one_listing_load_it_once() {
 /// recommended by another (whose copy of their state the bus drops).
 #[tokio::test]
 async fn a_dismissal_through_one_instance_is_respected_by_another() {
-    let prefix = redis_prefix();
-    let url = redis_url();
-    let a = TestApp::spawn_with(
-        Db::Postgres,
-        &[
-            ("redis.url", &url),
-            ("redis.prefix", &prefix),
-            ("ml.results_ttl_secs", "0"),
-        ],
-    )
-    .await;
-    let u = a.seed(200, 20, 500).await;
-    let b = a.peer(&[]).await;
+    let (a, b, u) = two_instances(&[("ml.results_ttl_secs", "0")], (200, 20, 500)).await;
     let token = a.token(u.user, Role::User);
     let recs = "query { recommendations(first: 10) { property { id } } }";
     let read_b = || async {
