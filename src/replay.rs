@@ -11,12 +11,10 @@
 //! - a user's state is built from their interactions before `at` with the same
 //!   `ml.history_limit` as serving.
 use crate::config::MlSettings;
-use crate::ml::features::{
-    FeatureRow, ListingFacts, Popularity, RECENT_DAYS, UserProfile, features,
-};
-use crate::recommend::candidates_for;
+use crate::ml::features::{FeatureRow, ListingFacts, Popularity, RECENT_DAYS, UserProfile};
 use crate::recommend::index::{Entry, Snapshot};
 use crate::recommend::user_state::UserState;
+use crate::recommend::{Prepared, prepare};
 use crate::store::{IndexRow, PropertyFilter};
 use crate::training::Corpus;
 use chrono::{DateTime, Duration, Utc};
@@ -99,17 +97,21 @@ impl Moment {
             active: Some(true),
             ..Default::default()
         };
-        let (profile, candidates) =
-            candidates_for(&self.snap, Some((user, &state)), &filter, ml.candidates);
-        let profile = profile.unwrap_or_default();
-        let facts: Vec<ListingFacts> = candidates.iter().map(|e| self.snap.facts(e)).collect();
-        let rows = facts
-            .iter()
-            .map(|f| features(&profile, f, self.at))
-            .collect();
+        let Prepared {
+            profile,
+            candidates,
+            facts,
+            rows,
+        } = prepare(
+            &self.snap,
+            Some((user, &state)),
+            &filter,
+            ml.candidates,
+            self.at,
+        );
         Served {
             state,
-            profile,
+            profile: profile.unwrap_or_default(),
             candidates,
             facts,
             rows,

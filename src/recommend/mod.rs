@@ -249,6 +249,38 @@ pub fn candidates_for<'s>(
     (profile, candidates)
 }
 
+/// What serving ranks for one user: their profile (none for anonymous callers), the candidates
+/// with their facts, and, for a signed-in user, the feature rows the model scores.
+pub struct Prepared<'s> {
+    pub profile: Option<UserProfile>,
+    pub candidates: Vec<&'s Entry>,
+    pub facts: Vec<ListingFacts>,
+    pub rows: Vec<FeatureRow>,
+}
+
+/// Candidates (`candidates_for`), their facts and feature rows as of `now`: what
+/// `recommendations`, the parity check and the offline replays (`replay`) all rank.
+pub fn prepare<'s>(
+    snap: &'s Snapshot,
+    user: Option<(&user::Model, &UserState)>,
+    filter: &PropertyFilter,
+    total: usize,
+    now: chrono::DateTime<Utc>,
+) -> Prepared<'s> {
+    let (profile, candidates) = candidates_for(snap, user, filter, total);
+    let facts: Vec<ListingFacts> = candidates.iter().map(|e| snap.facts(e)).collect();
+    let rows = match &profile {
+        Some(p) => facts.iter().map(|f| features(p, f, now)).collect(),
+        None => Vec::new(),
+    };
+    Prepared {
+        profile,
+        candidates,
+        facts,
+        rows,
+    }
+}
+
 impl Recommender {
     pub fn new(
         store: Store,
@@ -427,23 +459,26 @@ impl Recommender {
             Some(u) => Some(self.states.get(u.id).await?),
             None => None,
         };
-        let (profile, candidates) = {
+        let Prepared {
+            profile,
+            candidates,
+            facts,
+            rows,
+        } = {
             let guard = state
                 .as_ref()
                 .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner));
-            candidates_for(
+            prepare(
                 &snap,
                 user.zip(guard.as_deref()),
                 filter,
                 self.settings.candidates,
+                Utc::now(),
             )
         };
-        let facts: Vec<ListingFacts> = candidates.iter().map(|e| snap.facts(e)).collect();
-        let now = Utc::now();
         let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(facts.len());
         let mut source = Source::Popularity;
-        if let Some(profile) = &profile {
-            let rows: Vec<FeatureRow> = facts.iter().map(|f| features(profile, f, now)).collect();
+        if profile.is_some() {
             let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
             match self.score_rows(flat).await {
                 Ok(scores) => {
@@ -514,16 +549,18 @@ impl Recommender {
             active: Some(true),
             ..Default::default()
         };
-        let (profile, candidates) = candidates_for(
+        let prepared = prepare(
             &snap,
             Some((user, &guard)),
             &filter,
             self.settings.candidates,
+            now,
         );
-        let profile = profile.unwrap_or_default();
-        Ok(candidates
+        Ok(prepared
+            .candidates
             .iter()
-            .map(|e| (e.id, features(&profile, &snap.facts(e), now)))
+            .map(|e| e.id)
+            .zip(prepared.rows)
             .collect())
     }
 
