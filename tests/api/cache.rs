@@ -7,6 +7,21 @@ use std::time::Duration;
 
 const LISTING: &str = "query($id: ID!) { property(id: $id) { id title isActive images { url } amenities owner { displayName } } }";
 
+/// The ids of the first `n` active listings, as anyone sees them.
+async fn listing_ids(app: &TestApp, n: usize) -> Vec<String> {
+    app.data(
+        "query($n: Int!) { properties(first: $n) { edges { node { id } } } }",
+        json!({ "n": n }),
+        None,
+    )
+    .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 async fn first_listing(app: &TestApp) -> (String, String) {
     let d = app
         .data(
@@ -264,18 +279,7 @@ async fn redis_going_away_and_coming_back_costs_no_request() {
     .await;
     // Listings leave the market in the generated data: enough for 40 active ones.
     app.seed(120, 10, 20).await;
-    let mut ids: Vec<String> = app
-        .data(
-            "{ properties(first: 40) { edges { node { id } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
-        .collect();
+    let mut ids = listing_ids(&app, 40).await;
     // Ten listings stay unread until Redis is back.
     let unread = ids.split_off(30);
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -576,18 +580,7 @@ async fn two_instances_share_a_redis_cluster() {
     .await;
     let u = a.seed(60, 10, 20).await;
     let b = a.peer(&[]).await;
-    let ids: Vec<String> = a
-        .data(
-            "{ properties(first: 20) { edges { node { id } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
-        .collect();
+    let ids = listing_ids(&a, 20).await;
     assert!(ids.len() >= 15, "{} active listings", ids.len());
     // A reads every listing with its images and amenities: they go to L2, over all nodes.
     for id in &ids {
