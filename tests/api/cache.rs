@@ -169,14 +169,11 @@ async fn two_instances(
 async fn a_change_through_one_instance_is_seen_through_another() {
     let (a, b, u) = two_instances(&[], (20, 10, 20)).await;
     let listing = owners_listing(&a, u.owner).await;
-    let read_b = || async {
-        let resp = b
-            .post(
-                json!({ "query": LISTING, "variables": { "id": listing } }),
-                &[],
-            )
-            .await;
-        resp.json::<Value>().await.unwrap_or(Value::Null)
+    let read_b = || {
+        b.json(
+            json!({ "query": LISTING, "variables": { "id": listing } }),
+            &[],
+        )
     };
     // B has it cached (L1 and L2).
     let before = read_b().await;
@@ -368,10 +365,7 @@ async fn recommendations_through_another_instance_follow_listing_changes() {
     let (a, b, u) = two_instances(&[("ml.results_ttl_secs", "0")], (20, 10, 20)).await;
     let recs =
         "query { recommendations(first: 5, filter: { city: \"Elsewhere\" }) { property { id } } }";
-    let read_b = || async {
-        let resp = b.post(json!({ "query": recs }), &[]).await;
-        resp.json::<Value>().await.unwrap_or(Value::Null)
-    };
+    let read_b = || b.json(json!({ "query": recs }), &[]);
     assert!(recommended(&read_b().await).is_empty());
     let owner = a.token(u.owner, Role::Owner);
     let id = a
@@ -435,15 +429,9 @@ async fn a_dismissal_through_one_instance_is_respected_by_another() {
     let (a, b, u) = two_instances(&[("ml.results_ttl_secs", "0")], (200, 20, 500)).await;
     let token = a.token(u.user, Role::User);
     let recs = "query { recommendations(first: 10) { property { id } } }";
-    let read_b = || async {
-        let resp = b
-            .post(
-                json!({ "query": recs }),
-                &[("authorization", &format!("Bearer {token}"))],
-            )
-            .await;
-        resp.json::<Value>().await.unwrap_or(Value::Null)
-    };
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    let read_b = || b.json(json!({ "query": recs }), &auth);
     // B holds the user's state now (L1, and Redis).
     let before = recommended(&read_b().await);
     let top = before.first().cloned().expect("recommendations");
@@ -601,14 +589,11 @@ async fn two_instances_share_a_redis_cluster() {
     );
     // A change through A reaches B through the cluster's pub/sub.
     let listing = owners_listing(&a, u.owner).await;
-    let read_b = || async {
-        let resp = b
-            .post(
-                json!({ "query": LISTING, "variables": { "id": listing } }),
-                &[],
-            )
-            .await;
-        resp.json::<Value>().await.unwrap_or(Value::Null)
+    let read_b = || {
+        b.json(
+            json!({ "query": LISTING, "variables": { "id": listing } }),
+            &[],
+        )
     };
     assert!(read_b().await["data"]["property"]["title"].is_string());
     a.data(

@@ -340,6 +340,15 @@ impl Peer {
         req.send().await.expect("request")
     }
 
+    /// The body of `post`'s response (null when it is not JSON).
+    pub async fn json(&self, body: Value, headers: &[(&str, &str)]) -> Value {
+        self.post(body, headers)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap_or(Value::Null)
+    }
+
     /// SQL statements this instance ran so far, from its /metrics.
     pub async fn statements(&self) -> u64 {
         let text = reqwest::get(format!("{}/metrics", self.base))
