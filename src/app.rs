@@ -173,6 +173,7 @@ impl AppState {
                         users: demo.users,
                         interactions: demo.interactions,
                         seed: demo.seed,
+                        world: Default::default(),
                     },
                     |msg| tracing::info!("seed: {msg}"),
                 )
@@ -204,6 +205,7 @@ fn recommender(
         OrtScorer::load(&files).map(|s| Box::new(s) as Box<dyn Scorer>)
     })?;
     tracing::info!(version = %info.version, "recommendation model loaded");
+    log_gate(&info, ml.serve_unproven);
     Ok(Recommender::new(
         store,
         Some(Arc::new(batcher)),
@@ -211,6 +213,45 @@ fn recommender(
         ml.clone(),
         redis,
     ))
+}
+
+/// The gate's verdict in the start-up log, with its numbers.
+fn log_gate(info: &crate::ml::model::ModelInfo, serve_unproven: bool) {
+    let decision = crate::recommend::GateDecision::decide(info, serve_unproven);
+    match (&decision.sealed, decision.serve_baseline) {
+        (None, Some(b)) => tracing::warn!(
+            version = %info.version,
+            serving = b.name(),
+            "the model has no sealed evaluation (ml.info_path \"gate\"): a baseline is served \
+             instead; retrain with scripts/retrain, or set ml.serve_unproven = true"
+        ),
+        (Some(g), Some(b)) => tracing::warn!(
+            version = %info.version,
+            model_ndcg = g.model,
+            best_baseline = %g.best_baseline,
+            best_baseline_ndcg = g.best_baseline_ndcg,
+            ratio = g.vs_best_baseline.ratio,
+            ci95_low = g.vs_best_baseline.ci95[0],
+            ci95_high = g.vs_best_baseline.ci95[1],
+            serving = b.name(),
+            "the model does not beat the best baseline in its sealed evaluation: the baseline \
+             is served instead (ml.serve_unproven = true overrides)"
+        ),
+        (Some(g), None) => tracing::info!(
+            model_ndcg = g.model,
+            best_baseline = %g.best_baseline,
+            best_baseline_ndcg = g.best_baseline_ndcg,
+            ratio = g.vs_best_baseline.ratio,
+            ci95_low = g.vs_best_baseline.ci95[0],
+            ci95_high = g.vs_best_baseline.ci95[1],
+            passed = g.passed,
+            overridden = decision.overridden,
+            "the model is served"
+        ),
+        (None, None) => tracing::warn!(
+            "the model has no sealed evaluation; served because ml.serve_unproven = true"
+        ),
+    }
 }
 
 pub struct Server {

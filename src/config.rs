@@ -132,6 +132,11 @@ pub struct MlSettings {
     pub intra_threads: usize,
     pub deadline_ms: u64,
     pub candidates: usize,
+    /// Of the candidates, this many at most from co-engagement (item-kNN); 0 turns the source
+    /// off.
+    pub co_engagement_candidates: usize,
+    /// Serve the model even when its sealed evaluation does not beat the best baseline.
+    pub serve_unproven: bool,
     pub history_limit: usize,
     pub max_per_neighbourhood: usize,
     /// The listing index is reloaded whole this often (changes on the bus apply sooner).
@@ -143,6 +148,14 @@ pub struct MlSettings {
     /// preference change, or a listing change, drops them sooner.
     pub results_ttl_secs: u64,
     pub batcher: crate::ml::batcher::BatcherSettings,
+}
+
+impl MlSettings {
+    /// What retrieval is asked for: candidates in all, and at most how many of them from
+    /// co-engagement.
+    pub fn retrieval(&self) -> (usize, usize) {
+        (self.candidates, self.co_engagement_candidates)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

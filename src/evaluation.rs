@@ -27,13 +27,16 @@ use crate::config::MlSettings;
 use crate::datagen::Rng;
 use crate::ml::features::engages;
 use crate::ml::model::{ModelError, Scorer};
+use crate::recommend::baseline::{
+    Area, Baseline, Window, co_engagement_list, popularity_pools, popularity_score,
+};
 use crate::recommend::index::Entry;
-use crate::recommend::{looked_at, pick};
+use crate::recommend::pick;
 use crate::replay::Moment;
 use crate::store::{Store, StoreError};
 use crate::training::Corpus;
 use chrono::{DateTime, Utc};
-use entity::Role;
+use entity::{InteractionKind, Role};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
@@ -50,6 +53,7 @@ pub enum EvalError {
 
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
+    pub users: Users,
     pub max_users: usize,
     pub cutoff_quantile: f64,
     pub seed: u64,
@@ -87,6 +91,12 @@ pub struct EvalReport {
     /// Share of each user's targets among the candidates retrieval gives the model.
     pub retrieval_recall: MethodScores,
     pub methods: BTreeMap<String, MethodScores>,
+    /// The model against the best baseline, paired (what `ml.serve_unproven` overrides).
+    pub gate: Option<Gate>,
+    /// Each method's NDCG@10 on new listings, per evaluated user with new targets (the same
+    /// users in the same order for every method): pooled over data sets and resampled by
+    /// ml/replay_summary.py.
+    pub new_to_user_ndcg_per_user: BTreeMap<String, Vec<f64>>,
 }
 
 /// NDCG and recall of a ranked list against a set of relevant ids (binary relevance).
@@ -172,16 +182,128 @@ fn by_popularity(
     keyed.into_iter().take(n).map(|k| k.2).collect()
 }
 
-type ScoreFn = fn(&Entry) -> f64;
-
 /// All-time popularity.
 fn all_time(e: &Entry) -> f64 {
     e.popularity().score()
 }
 
-/// Recent popularity (serving's engagement prior).
-fn recent(e: &Entry) -> f64 {
-    e.prior()
+/// Half-life of the time-decayed popularity baseline.
+const DECAY_HALF_LIFE_DAYS: f64 = 14.0;
+
+/// Each listing's popularity with every interaction weighed by 2^(-age / half-life) at `at`
+/// (the weights of `Popularity::score`: a view 1, an engagement 3, a dismissal -1).
+fn decayed_popularity(corpus: &Corpus, at: DateTime<Utc>) -> HashMap<Uuid, f64> {
+    let mut out: HashMap<Uuid, f64> = HashMap::new();
+    for i in corpus.interactions.iter().take_while(|i| i.created_at < at) {
+        let days = (at - i.created_at).num_seconds() as f64 / 86_400.0;
+        let w = match i.kind {
+            InteractionKind::View => 1.0,
+            InteractionKind::Dismiss => -1.0,
+            _ => 3.0,
+        };
+        *out.entry(i.property_id).or_default() += w * (-days / DECAY_HALF_LIFE_DAYS).exp2();
+    }
+    out
+}
+
+/// Resamples of the paired bootstrap.
+const BOOTSTRAP: usize = 2000;
+
+/// The ratio of two means over the same users, with a paired bootstrap 95% interval (users
+/// resampled with replacement, both methods together).
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    pub ratio: f64,
+    pub ci95: [f64; 2],
+}
+
+pub fn paired_ratio(a: &[f64], b: &[f64], seed: u64) -> Ratio {
+    let n = a.len().min(b.len());
+    let mean = |v: &[f64]| v.iter().take(n).sum::<f64>() / n.max(1) as f64;
+    let ratio = |num: f64, den: f64| if den > 0.0 { num / den } else { f64::INFINITY };
+    let point = ratio(mean(a), mean(b));
+    if n == 0 {
+        return Ratio {
+            ratio: 0.0,
+            ci95: [0.0, 0.0],
+        };
+    }
+    let mut rng = Rng::new(seed);
+    let mut draws: Vec<f64> = (0..BOOTSTRAP)
+        .map(|_| {
+            let (mut sa, mut sb) = (0.0, 0.0);
+            for _ in 0..n {
+                let i = rng.below(n);
+                sa += a[i];
+                sb += b[i];
+            }
+            ratio(sa, sb)
+        })
+        .collect();
+    draws.sort_by(f64::total_cmp);
+    let q = |p: f64| draws[((BOOTSTRAP - 1) as f64 * p).round() as usize];
+    let r4 = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    Ratio {
+        ratio: r4(point),
+        ci95: [r4(q(0.025)), r4(q(0.975))],
+    }
+}
+
+/// The model against the best baseline on new-to-user NDCG@10, as the server's gate reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    pub metric: &'static str,
+    pub users: usize,
+    pub model: f64,
+    /// The baseline with the highest mean.
+    pub best_baseline: String,
+    pub best_baseline_ndcg: f64,
+    /// The model over the best baseline, with its paired interval.
+    pub vs_best_baseline: Ratio,
+    /// The best baseline the server can serve (`recommend::baseline::Baseline`), which answers
+    /// when the model does not pass.
+    pub serve_baseline: String,
+    /// The model beats the best baseline: the paired interval's lower end is above 1.
+    pub passed: bool,
+}
+
+/// Names of the methods that are not baselines.
+const NOT_BASELINES: [&str; 1] = ["model"];
+
+fn gate(per_user: &BTreeMap<String, Vec<f64>>, seed: u64) -> Option<Gate> {
+    let model = per_user.get("model")?;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let best = |servable_only: bool| {
+        per_user
+            .iter()
+            .filter(|(name, _)| !NOT_BASELINES.contains(&name.as_str()))
+            .filter(|(name, _)| !servable_only || Baseline::from_name(name).is_some())
+            .max_by(|a, b| mean(a.1).total_cmp(&mean(b.1)).then(b.0.cmp(a.0)))
+    };
+    let (name, values) = best(false)?;
+    let serve = best(true).map_or(Baseline::ModelOff.name().to_owned(), |b| b.0.clone());
+    let vs = paired_ratio(model, values, seed);
+    let r4 = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    Some(Gate {
+        metric: "ndcg@10, listings new to the user",
+        users: model.len(),
+        model: r4(mean(model)),
+        best_baseline: name.clone(),
+        best_baseline_ndcg: r4(mean(values)),
+        passed: vs.ci95[0] > 1.0,
+        vs_best_baseline: vs,
+        serve_baseline: serve,
+    })
+}
+
+/// Who is evaluated.
+#[derive(Debug, Clone, Copy)]
+pub enum Users {
+    /// Anyone with targets (a data set the model was not trained on).
+    All,
+    /// Only the renters `held_out` keeps out of training (the same database the model was
+    /// trained on: `scripts/retrain`).
+    HeldOut { seed: u64, share: f64 },
 }
 
 pub async fn evaluate(
@@ -199,6 +321,7 @@ pub async fn evaluate(
     let cutoff = interactions[((interactions.len() - 1) as f64 * q) as usize].created_at;
     let moment = Moment::new(&corpus, cutoff);
     let snap = &moment.snap;
+    let decayed = decayed_popularity(&corpus, cutoff);
 
     // Targets: later likes, saves and inquiries on listings on the market at the cutoff.
     let mut targets: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
@@ -211,6 +334,10 @@ pub async fn evaluate(
     let mut chosen: Vec<(u64, Uuid)> = targets
         .keys()
         .filter(|u| corpus.users.get(u).is_some_and(|u| u.role == Role::User))
+        .filter(|u| match opts.users {
+            Users::All => true,
+            Users::HeldOut { seed, share } => crate::replay::held_out(u, seed, share),
+        })
         .map(|u| (0, *u))
         .collect();
     chosen.sort_by_key(|c| c.1);
@@ -231,6 +358,9 @@ pub async fn evaluate(
         let touched: HashSet<Uuid> = moment.history(uid).iter().map(|i| i.property_id).collect();
         let all = &targets[uid];
         let new: HashSet<Uuid> = all.difference(&touched).copied().collect();
+        let mut add = |name: &'static str, ranked: &[Uuid]| {
+            tallies.entry(name).or_default().add(ranked, all, &new, k);
+        };
 
         // The model, through the serving path.
         let served = moment.serve(user, ml);
@@ -259,56 +389,77 @@ pub async fn evaluate(
             .enumerate()
             .map(|(i, (r, s))| (i, f64::from(s), Some(*r)))
             .collect();
-        let ranked: Vec<Uuid> = pick(
-            scored,
-            &served.candidates,
-            &served.facts,
-            k,
-            ml.max_per_neighbourhood,
-        )
-        .into_iter()
-        .map(|(i, _, _)| cand_ids[i])
-        .collect();
-        tallies
-            .entry("model")
-            .or_default()
-            .add(&ranked, all, &new, k);
+        let picked = |scored| -> Vec<Uuid> {
+            pick(
+                scored,
+                &served.candidates,
+                &served.facts,
+                k,
+                ml.max_per_neighbourhood,
+            )
+            .into_iter()
+            .map(|(i, _, _)| cand_ids[i])
+            .collect()
+        };
+        add("model", &picked(scored));
 
-        // Popularity (all-time, and recent) within the user's cities and stated budget.
+        // The model off: the same candidates by retrieval's prior, the same `pick`.
+        let model_off = picked(
+            served
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i, e.prior(), None))
+                .collect(),
+        );
+        add(Baseline::ModelOff.name(), &model_off);
+
+        // Popularity where the user looks, all-time, recent and time-decayed, with the area
+        // as stated and as retrieval infers it.
         let keep = |e: &Entry| e.active && !served.state.excludes(&e.id);
         let profile = &served.profile;
-        let prefs = &user.preferences;
-        let cities = looked_at(user, profile);
-        let in_budget = |e: &Entry| {
-            let p = e.static_facts().monthly_price;
-            keep(e)
-                && prefs.min_price.is_none_or(|m| p >= m)
-                && prefs.max_price.is_none_or(|m| p <= m)
-        };
-        let score_fns: [(&'static str, ScoreFn); 2] = [
-            ("popularity_in_cities_and_budget", all_time),
-            ("recent_popularity_in_cities_and_budget", recent),
-        ];
-        // Too few there, and the rest comes from anywhere.
-        let local = snap.popular_in(&cities, usize::MAX, &in_budget);
-        let rest = if local.len() < k {
-            let have: HashSet<Uuid> = local.iter().map(|e| e.id).collect();
-            snap.popular_in(&[], usize::MAX, &|e: &Entry| {
-                keep(e) && !have.contains(&e.id)
-            })
-        } else {
-            Vec::new()
-        };
-        for (name, score) in score_fns {
-            let more = if rest.is_empty() {
-                Vec::new()
-            } else {
-                by_popularity(rest.clone(), k - local.len(), &mut rng, score)
+        for area in [Area::Stated, Area::Inferred] {
+            let (local, rest) = popularity_pools(snap, user, profile, area, k, &keep);
+            let mut rank = |score: &dyn Fn(&Entry) -> f64| {
+                let mut ranked = by_popularity(local.clone(), k, &mut rng, score);
+                if ranked.len() < k {
+                    ranked.extend(by_popularity(
+                        rest.clone(),
+                        k - ranked.len(),
+                        &mut rng,
+                        score,
+                    ));
+                }
+                ranked
             };
-            let mut ranked = by_popularity(local.clone(), k, &mut rng, score);
-            ranked.extend(more);
-            tallies.entry(name).or_default().add(&ranked, all, &new, k);
+            for window in [Window::AllTime, Window::Recent] {
+                let ranked = rank(&|e: &Entry| popularity_score(e, window));
+                add(Baseline::Popularity { window, area }.name(), &ranked);
+            }
+            let ranked = rank(&|e: &Entry| decayed.get(&e.id).copied().unwrap_or(0.0));
+            add(
+                match area {
+                    Area::Stated => "decayed_popularity_stated_area",
+                    Area::Inferred => "decayed_popularity_inferred_area",
+                },
+                &ranked,
+            );
         }
+
+        // Item-kNN over co-engagement, the model-off list filling in when it runs out.
+        let mut knn: Vec<Uuid> = co_engagement_list(snap, profile, k, &keep)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        for id in &model_off {
+            if knn.len() == k {
+                break;
+            }
+            if !knn.contains(id) {
+                knn.push(*id);
+            }
+        }
+        add(Baseline::CoEngagement.name(), &knn);
 
         // Global popularity.
         let global = by_popularity(
@@ -317,10 +468,7 @@ pub async fn evaluate(
             &mut rng,
             all_time,
         );
-        tallies
-            .entry("popularity")
-            .or_default()
-            .add(&global, all, &new, k);
+        add("popularity_global", &global);
 
         // Random.
         let mut random = Vec::with_capacity(k);
@@ -334,11 +482,15 @@ pub async fn evaluate(
                 random.push(e.id);
             }
         }
-        tallies
-            .entry("random")
-            .or_default()
-            .add(&random, all, &new, k);
+        add("random", &random);
     }
+    let per_user: BTreeMap<String, Vec<f64>> = tallies
+        .iter()
+        .map(|(name, t)| {
+            let r6 = |x: f64| (x * 1e6).round() / 1e6;
+            ((*name).to_owned(), t.new.iter().map(|x| r6(x.0)).collect())
+        })
+        .collect();
     Ok(EvalReport {
         cutoff,
         first: k,
@@ -346,9 +498,11 @@ pub async fn evaluate(
         users: chosen.len(),
         retrieval_recall: retrieval.scores(),
         methods: tallies
-            .into_iter()
-            .map(|(name, t)| (name.to_owned(), t.scores()))
+            .iter()
+            .map(|(name, t)| ((*name).to_owned(), t.scores()))
             .collect(),
+        gate: gate(&per_user, opts.seed),
+        new_to_user_ndcg_per_user: per_user,
     })
 }
 
@@ -369,6 +523,84 @@ mod tests {
         let (late, r) = ndcg_recall(&[c, a], &relevant, 10);
         assert!(late < best && (r - 0.5).abs() < 1e-12);
         assert_eq!(ndcg_recall(&[c], &relevant, 10), (0.0, 0.0));
+    }
+
+    #[test]
+    fn the_paired_ratio_is_the_ratio_of_means_with_an_interval_around_it() {
+        let b: Vec<f64> = (0..200).map(|i| f64::from(i % 7) / 10.0).collect();
+        // The same values: exactly 1, and every resample says 1.
+        let same = paired_ratio(&b, &b, 3);
+        assert_eq!(same.ratio, 1.0);
+        assert_eq!(same.ci95, [1.0, 1.0]);
+        // Twice the values per user: exactly 2 in every resample, however noisy the users.
+        let twice: Vec<f64> = b.iter().map(|x| 2.0 * x).collect();
+        let r = paired_ratio(&twice, &b, 3);
+        assert_eq!((r.ratio, r.ci95), (2.0, [2.0, 2.0]));
+        // Noise around 1.2: the interval contains the point and has width.
+        let noisy: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * 1.2 + if i % 2 == 0 { 0.05 } else { -0.05 })
+            .collect();
+        let r = paired_ratio(&noisy, &b, 3);
+        assert!(r.ci95[0] < r.ratio && r.ratio < r.ci95[1], "{r:?}");
+        assert!(r.ci95[0] > 1.0, "{r:?}");
+        // Pairing: a model that beats the baseline by the same small amount for every user is
+        // surely better, though unpaired intervals of such spread values would overlap.
+        let base: Vec<f64> = (0..100).map(f64::from).collect();
+        let model: Vec<f64> = base.iter().map(|x| x + 1.0).collect();
+        assert!(paired_ratio(&model, &base, 1).ci95[0] > 1.0);
+    }
+
+    #[test]
+    fn the_gate_compares_with_the_best_baseline_and_serves_the_best_servable_one() {
+        let per_user: BTreeMap<String, Vec<f64>> = [
+            ("model", vec![0.2, 0.3, 0.1, 0.4]),
+            ("model_off", vec![0.1, 0.1, 0.0, 0.1]),
+            ("item_knn_co_engagement", vec![0.2, 0.2, 0.1, 0.2]),
+            // Best, but the server cannot serve it.
+            ("decayed_popularity_inferred_area", vec![0.3, 0.3, 0.1, 0.3]),
+            ("random", vec![0.0, 0.0, 0.0, 0.0]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let g = gate(&per_user, 1).expect("a gate");
+        assert_eq!(g.best_baseline, "decayed_popularity_inferred_area");
+        assert_eq!(g.serve_baseline, "item_knn_co_engagement");
+        assert!((g.vs_best_baseline.ratio - 1.0).abs() < 1e-9);
+        assert!(!g.passed, "equal means never pass");
+        let mut winning = per_user.clone();
+        winning.insert("model".into(), vec![0.6, 0.6, 0.2, 0.6]);
+        let g = gate(&winning, 1).expect("a gate");
+        assert!(g.passed && g.vs_best_baseline.ratio == 2.0, "{g:?}");
+    }
+
+    #[test]
+    fn held_out_renters_are_a_stable_share() {
+        let ids: Vec<Uuid> = (0..4000u128)
+            .map(|i| Uuid::from_u128(i * 7_919 + 11))
+            .collect();
+        let out = ids
+            .iter()
+            .filter(|u| crate::replay::held_out(u, 42, 0.3))
+            .count();
+        assert!((1000..1400).contains(&out), "{out}");
+        // The same renters for the same seed, others for another.
+        let again: Vec<bool> = ids
+            .iter()
+            .map(|u| crate::replay::held_out(u, 42, 0.3))
+            .collect();
+        let first: Vec<bool> = ids
+            .iter()
+            .map(|u| crate::replay::held_out(u, 42, 0.3))
+            .collect();
+        let other: Vec<bool> = ids
+            .iter()
+            .map(|u| crate::replay::held_out(u, 43, 0.3))
+            .collect();
+        assert_eq!(again, first);
+        assert_ne!(first, other);
     }
 
     #[test]

@@ -48,6 +48,13 @@ enum Command {
         interactions: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// The market simulator: `default` or `latent` (docs/RECOMMENDER.md).
+        #[arg(long, default_value = "default")]
+        world: String,
+        /// A parameter of the `latent` world, KEY=VALUE (repeatable; docs/RECOMMENDER.md lists
+        /// them).
+        #[arg(long = "world-param", value_name = "KEY=VALUE")]
+        world_params: Vec<String>,
     },
     /// Print the GraphQL schema (SDL) to stdout.
     ExportSchema,
@@ -59,6 +66,11 @@ enum Command {
         /// Users in the evaluation set at most.
         #[arg(long, default_value_t = 3000)]
         eval_users: usize,
+        /// The share of renters with later likes, saves or inquiries kept out of training for
+        /// evaluation (chosen by a hash of their id and --seed; `evaluate --held-out-share`
+        /// with the same seed scores them).
+        #[arg(long, default_value_t = 0.3)]
+        held_out_share: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -76,6 +88,12 @@ enum Command {
         /// Recommendations per user.
         #[arg(long, default_value_t = 10)]
         first: usize,
+        /// Score only the renters `export-training-data --held-out-share` kept out of training
+        /// with `--held-out-seed` (a model evaluated on the database it was trained on).
+        #[arg(long)]
+        held_out_share: Option<f64>,
+        #[arg(long, default_value_t = 42)]
+        held_out_seed: u64,
     },
     /// Trusted documents (persisted query manifests).
     Persisted {
@@ -137,7 +155,11 @@ async fn main() -> Result<()> {
             users,
             interactions,
             seed,
+            world,
+            world_params,
         } => {
+            let world = rentgraph::datagen::World::parse(&world, &world_params)
+                .map_err(|e| anyhow::anyhow!(e))?;
             let _tracing = init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
             store.migrate().await.context("migration failed")?;
@@ -149,6 +171,7 @@ async fn main() -> Result<()> {
                         users,
                         interactions,
                         seed,
+                        world,
                     },
                     |msg| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64()),
                 )
@@ -172,6 +195,8 @@ async fn main() -> Result<()> {
             cutoff,
             seed,
             first,
+            held_out_share,
+            held_out_seed,
         } => {
             let _tracing = init_tracing(&settings.telemetry);
             let store = connect(&settings).await?;
@@ -182,6 +207,13 @@ async fn main() -> Result<()> {
                 &mut scorer,
                 &settings.ml,
                 &rentgraph::evaluation::EvalOptions {
+                    users: match held_out_share {
+                        Some(share) => rentgraph::evaluation::Users::HeldOut {
+                            seed: held_out_seed,
+                            share,
+                        },
+                        None => rentgraph::evaluation::Users::All,
+                    },
                     max_users: users,
                     cutoff_quantile: cutoff,
                     seed,
@@ -195,6 +227,7 @@ async fn main() -> Result<()> {
         Command::ExportTrainingData {
             out,
             eval_users,
+            held_out_share,
             seed,
         } => {
             let _tracing = init_tracing(&settings.telemetry);
@@ -207,7 +240,11 @@ async fn main() -> Result<()> {
                 &store,
                 &out,
                 &settings.ml,
-                rentgraph::training::ExportOptions { eval_users, seed },
+                rentgraph::training::ExportOptions {
+                    eval_users,
+                    held_out_share,
+                    seed,
+                },
             )
             .await?;
             eprintln!(

@@ -9,9 +9,12 @@
 //! - counters count the interactions before `at`, recent counters those of the `RECENT_DAYS`
 //!   up to the newest of them, as the live index counts them;
 //! - a user's state is built from their interactions before `at` with the same
-//!   `ml.history_limit` as serving.
+//!   `ml.history_limit` as serving;
+//! - the co-engagement table counts the `co_engagement::WINDOW_DAYS` up to the newest
+//!   interaction before `at`, as the live index builds it.
 use crate::config::MlSettings;
 use crate::ml::features::{FeatureRow, ListingFacts, Popularity, RECENT_DAYS, UserProfile};
+use crate::recommend::co_engagement::{self, CoEngagement};
 use crate::recommend::index::{Entry, Snapshot};
 use crate::recommend::user_state::UserState;
 use crate::recommend::{Prepared, prepare};
@@ -78,9 +81,25 @@ impl Moment {
                 Arc::new(Entry::new(row, a, counted, recently))
             })
             .collect();
+        let snap = Snapshot::from_entries(entries);
+        // As the live index builds it: the window ends at the newest interaction.
+        let co_from = before
+            .checked_sub(1)
+            .map_or(at, |i| corpus.interactions[i].created_at)
+            - Duration::days(co_engagement::WINDOW_DAYS);
+        let events = corpus.interactions[..before]
+            .iter()
+            .filter(|i| i.created_at >= co_from)
+            .map(|i| co_engagement::Event {
+                user: i.user_id,
+                listing: i.property_id,
+                kind: i.kind,
+                at: i.created_at,
+            });
+        let co = CoEngagement::build(events, &|id| snap.get(id).is_some_and(|e| e.active));
         Self {
             at,
-            snap: Snapshot::from_entries(entries),
+            snap: snap.with_co_engagement(Arc::new(co)),
             history,
         }
     }
@@ -106,7 +125,7 @@ impl Moment {
             &self.snap,
             Some((user, &state)),
             &filter,
-            ml.candidates,
+            ml.retrieval(),
             self.at,
         );
         Served {
@@ -117,6 +136,15 @@ impl Moment {
             rows,
         }
     }
+}
+
+/// Whether a renter is kept out of training and evaluated instead (when they have later
+/// engagement to be evaluated on): a fixed share of renters, chosen by a hash of their id and
+/// `seed`, so the export and the evaluation agree without sharing state.
+pub fn held_out(user: &Uuid, seed: u64, share: f64) -> bool {
+    let v = user.as_u128();
+    let mut rng = crate::datagen::Rng::new(seed ^ (v as u64) ^ ((v >> 64) as u64).rotate_left(17));
+    rng.f64() < share
 }
 
 /// The candidates and feature rows the replay gives `user` at `at` (the training/serving

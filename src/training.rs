@@ -5,22 +5,23 @@
 //! other client.
 //!
 //! Time decides everything, so nothing from the future leaks into a row:
-//! - training: three windows (40th-55th, 55th-70th and 70th-85th percentile of interaction
-//!   time). At each window's start serving is rebuilt; for every user who liked, saved or
-//!   asked about a listing on the market then during the window, one group of rows:
+//! - training: eight windows between the 25th and the 85th percentile of interaction time
+//!   (`TRAINING_WINDOWS`); the last of them is written as the validation split, by time. At
+//!   each window's start serving is rebuilt; for every user who liked, saved or asked about a
+//!   listing on the market then during the window, one group of rows:
 //!   - label 1: those listings among the candidates serving would have given the user at the
 //!     start (what retrieval missed is not the ranker's to learn from: those rows would teach
 //!     it that whatever retrieval ranks low is good);
 //!   - label 0: candidates the user dismissed in the window, and `NEGATIVES_PER_USER`
 //!     candidates they did not take;
-//! - evaluation: the same at the 85th percentile, to the end of the data, for `eval_users`
-//!   users drawn at random (seeded) and kept out of the training windows, with
+//! - evaluation: the same at the 85th percentile, to the end of the data, for at most
+//!   `eval_users` of the renters `replay::held_out` keeps out of the training windows, with
 //!   `EVAL_NEGATIVES_PER_USER` candidates each.
 use crate::config::MlSettings;
 use crate::datagen::Rng;
 use crate::ml::features::{FEATURE_NAMES, engages};
 use crate::recommend::index::Entry;
-use crate::replay::Moment;
+use crate::replay::{Moment, held_out};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use entity::{Amenity, InteractionKind, interaction, property, user};
@@ -32,6 +33,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy)]
 pub struct ExportOptions {
     pub eval_users: usize,
+    /// The share of renters kept out of training (`replay::held_out`).
+    pub held_out_share: f64,
     pub seed: u64,
 }
 
@@ -89,7 +92,7 @@ impl Corpus {
 
 /// Candidates sampled as negatives per user and window: what serving would have shown the user
 /// and they did not take.
-const NEGATIVES_PER_USER: usize = 20;
+const NEGATIVES_PER_USER: usize = 50;
 /// Where the training windows start and end, as quantiles of interaction time; the last ends
 /// where evaluation begins.
 const TRAINING_WINDOWS: [f64; 9] = [0.25, 0.325, 0.40, 0.475, 0.55, 0.625, 0.70, 0.775, 0.85];
@@ -232,34 +235,50 @@ pub async fn export(
     }
     writeln!(out).map_err(io)?;
 
-    // Evaluation users: a seeded sample of the users with likes, saves or inquiries after the
-    // cutoff; they are kept out of the training rows.
+    // Evaluation users: the renters with likes, saves or inquiries after the cutoff that
+    // `replay::held_out` picks (the ones `rentgraph evaluate --held-out-share` scores), at most
+    // `eval_users` of them; they are kept out of the training rows.
     let mut rng = Rng::new(opts.seed);
-    let mut later: Vec<Uuid> = corpus
+    let later: BTreeSet<Uuid> = corpus
         .interactions
         .iter()
         .filter(|i| i.created_at >= eval_cut && engages(i.kind))
         .map(|i| i.user_id)
-        .collect::<BTreeSet<Uuid>>()
-        .into_iter()
         .collect();
-    let every = later.len();
-    rng.sample_to_front(&mut later, every);
-    later.truncate(opts.eval_users);
-    let held_out: HashSet<Uuid> = later.into_iter().collect();
-
+    // Only renters who have something to be evaluated on are kept out: the rest would cost
+    // training rows and evaluate nothing.
+    let out_of_training =
+        |u: &Uuid| later.contains(u) && held_out(u, opts.seed, opts.held_out_share);
+    let held_out: HashSet<Uuid> = later
+        .iter()
+        .filter(|u| out_of_training(u))
+        .take(opts.eval_users)
+        .copied()
+        .collect();
     let mut report = ExportReport::default();
     let mut group = 0usize;
-    for (start, stop) in TRAINING_WINDOWS.windows(2).map(|w| (at(w[0]), at(w[1]))) {
+    let last = TRAINING_WINDOWS.len() - 2;
+    for (w, (start, stop)) in TRAINING_WINDOWS
+        .windows(2)
+        .map(|w| (at(w[0]), at(w[1])))
+        .enumerate()
+    {
+        // The last window validates (train.py picks the number of trees on it), by time.
+        let split = if w == last { "valid" } else { "train" };
         let (rows, _) = window_rows(
             &mut out,
             &corpus,
             ml,
             &mut rng,
-            "train",
+            split,
             (start, stop),
-            &|u| !held_out.contains(u),
-            NEGATIVES_PER_USER,
+            &|u| !out_of_training(u),
+            // Validation ranks every candidate, as serving does; training samples.
+            if w == last {
+                usize::MAX
+            } else {
+                NEGATIVES_PER_USER
+            },
             &mut group,
         )
         .map_err(io)?;

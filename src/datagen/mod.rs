@@ -16,6 +16,10 @@
 //! The same `seed` always yields the same rows (ids included). PostgreSQL is loaded with COPY,
 //! SQLite with multi-row INSERTs in one transaction. A generator, not data access: it lives out
 //! of `store` and loads through the store's connection.
+mod latent;
+
+pub use latent::LatentParams;
+
 use crate::store::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use entity::{
@@ -33,6 +37,7 @@ pub struct SeedOptions {
     pub users: usize,
     pub interactions: usize,
     pub seed: u64,
+    pub world: World,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -477,6 +482,41 @@ fn at_day(day: f64) -> DateTime<Utc> {
 /// The data set: users with tastes and a search period, listings with a lifetime, and
 /// interactions simulated in time order (see the module's documentation and `params`).
 pub fn generate(opts: SeedOptions) -> Dataset {
+    match opts.world {
+        World::Default => generate_default(opts),
+        World::Latent(p) => latent::generate(opts, p),
+    }
+}
+
+/// The market simulators behind `rentgraph seed --world`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum World {
+    /// This module's market (the demo, load and shipped-model data).
+    #[default]
+    Default,
+    /// `latent`: the independently designed market of tastes no column shows.
+    Latent(LatentParams),
+}
+
+impl World {
+    /// The world named `name` with `KEY=VALUE` parameters (only `latent` takes any).
+    pub fn parse(name: &str, params: &[String]) -> Result<Self, String> {
+        match name {
+            "default" if params.is_empty() => Ok(World::Default),
+            "default" => Err("--world default takes no --world-param".into()),
+            "latent" => {
+                let mut p = LatentParams::default();
+                for kv in params {
+                    p.set(kv)?;
+                }
+                Ok(World::Latent(p))
+            }
+            other => Err(format!("--world {other}: unknown (default, latent)")),
+        }
+    }
+}
+
+fn generate_default(opts: SeedOptions) -> Dataset {
     use sea_orm::Iterable;
     // Declaration order, so a seed keeps producing the same data.
     let all_amenities: Vec<Amenity> = Amenity::iter().collect();

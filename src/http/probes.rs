@@ -51,6 +51,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Json(serde_json::json!({
             "status": if ok { "ready" } else { "unavailable" },
             "checks": { "database": database, "redis": redis },
+            // What answers `recommendations`: the model, or the baseline the gate chose.
+            "recommender": match state.recommender.gate() {
+                Some(g) => g.describe(state.recommender.model_version()),
+                None => serde_json::json!({ "model": null, "serving": "popularity (ml.enabled = false)" }),
+            },
         })),
     )
         .into_response()

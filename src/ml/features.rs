@@ -30,8 +30,10 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "listing_bedrooms",
     "listing_log_price",
     "listing_log_area",
+    "co_engagement_log",
+    "co_engagement_rel",
 ];
-pub const N_FEATURES: usize = 23;
+pub const N_FEATURES: usize = 25;
 
 pub type FeatureRow = [f32; N_FEATURES];
 
@@ -150,6 +152,7 @@ impl From<crate::store::PropertyStats> for Popularity {
 /// What both training and serving know about a listing.
 #[derive(Debug, Clone)]
 pub struct ListingFacts {
+    pub id: uuid::Uuid,
     pub city: String,
     pub neighbourhood: String,
     pub property_type: PropertyType,
@@ -178,8 +181,9 @@ impl ListingFacts {
     }
 }
 
-/// How much each kind of interaction says about taste.
-fn weight(kind: InteractionKind) -> f32 {
+/// How much each kind of interaction says about taste (the profile and the co-engagement
+/// table weigh alike).
+pub fn interaction_weight(kind: InteractionKind) -> f32 {
     match kind {
         InteractionKind::View => 1.0,
         InteractionKind::Like => 2.0,
@@ -200,6 +204,11 @@ pub struct UserProfile {
     pub neighbourhood_share: HashMap<String, f32>,
     pub type_share: [f32; 6],
     pub amenity_share: [f32; 12],
+    /// Item-kNN scores over the co-engagement table (`recommend::co_engagement`): how strongly
+    /// renters who touched what this user touched went on to these listings.
+    pub co_engagement: HashMap<uuid::Uuid, f32>,
+    /// The highest of them (0 when there is none).
+    pub co_engagement_max: f32,
 }
 
 impl UserProfile {
@@ -214,7 +223,7 @@ impl UserProfile {
         };
         let (mut price, mut beds) = (0.0f32, 0.0f32);
         for (kind, l) in history {
-            let w = weight(kind);
+            let w = interaction_weight(kind);
             if w == 0.0 {
                 continue;
             }
@@ -286,6 +295,7 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
     // interactions from dividing by zero.
     let rel = |n: u32, mean: f32| (1.0 + n as f32 / mean.max(0.5)).ln();
     let age_days = ((now - l.created_at).num_seconds().max(0) as f32) / 86_400.0;
+    let co = user.co_engagement.get(&l.id).copied().unwrap_or(0.0);
     [
         b(pref_price.is_some()),
         pref_price
@@ -317,6 +327,12 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
         l.bedrooms as f32,
         log_price,
         (l.area.max(1) as f32).ln(),
+        (1.0 + co).ln(),
+        if user.co_engagement_max > 0.0 {
+            co / user.co_engagement_max
+        } else {
+            0.0
+        },
     ]
 }
 
@@ -326,6 +342,7 @@ mod tests {
 
     fn listing(city: &str, price: i32, amenities: &[Amenity]) -> ListingFacts {
         ListingFacts {
+            id: uuid::Uuid::new_v4(),
             city: city.into(),
             neighbourhood: format!("{city}-centre"),
             property_type: PropertyType::Apartment,

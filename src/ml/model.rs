@@ -55,13 +55,41 @@ pub struct ModelInfo {
     pub features: Vec<String>,
     #[serde(default)]
     pub output: Option<String>,
+    /// "sigmoid": the output is a ranking score, mapped to 0-1 by the logistic function so
+    /// `score` and `matchScore` keep their range; absent: the output is already a probability.
+    #[serde(default)]
+    pub score_transform: Option<String>,
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// The sealed replay evaluation's verdict against the best baseline (what the server's gate
+    /// reads); absent in models sealed before it existed.
+    #[serde(default)]
+    pub gate: Option<SealedGate>,
     /// sha256 of the ONNX file (hex).
     #[serde(default)]
     pub sha256: Option<String>,
     #[serde(default)]
     pub golden: Vec<GoldenRow>,
+}
+
+/// The part of the sealed evaluation the server's gate reads (`evaluation::Gate` writes it).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct SealedGate {
+    pub passed: bool,
+    pub model: f64,
+    pub best_baseline: String,
+    pub best_baseline_ndcg: f64,
+    pub serve_baseline: String,
+    pub vs_best_baseline: SealedRatio,
+    #[serde(default)]
+    pub users: usize,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct SealedRatio {
+    /// Null when the baseline scored nothing (JSON has no infinity).
+    pub ratio: Option<f64>,
+    pub ci95: [Option<f64>; 2],
 }
 
 pub fn file_sha256(path: &Path) -> Result<String, ModelError> {
@@ -218,6 +246,7 @@ pub struct OrtScorer {
     output: String,
     /// Classifiers export probabilities as [n, 2]; the score is column 1.
     columns: usize,
+    sigmoid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +255,7 @@ pub struct ModelFiles {
     pub model: PathBuf,
     pub intra_threads: usize,
     pub output: Option<String>,
+    pub sigmoid: bool,
 }
 
 impl ModelFiles {
@@ -238,6 +268,7 @@ impl ModelFiles {
             model: ml.model_path.clone(),
             intra_threads: ml.intra_threads,
             output: info.output.clone(),
+            sigmoid: info.score_transform.as_deref() == Some("sigmoid"),
         };
         Ok((info, files))
     }
@@ -272,6 +303,7 @@ impl OrtScorer {
             session,
             output,
             columns: 1,
+            sigmoid: files.sigmoid,
         };
         // One probe run tells the output's layout and proves the model runs at all.
         let probe = vec![0.0f32; N_FEATURES * 2];
@@ -311,10 +343,18 @@ impl Scorer for OrtScorer {
             )));
         }
         let (width, data) = self.run(rows, n)?;
-        if width == self.columns && width > 1 {
-            Ok(data.chunks(width).map(|r| r[width - 1]).collect())
+        let scores: Vec<f32> = if width == self.columns && width > 1 {
+            data.chunks(width).map(|r| r[width - 1]).collect()
         } else {
-            Ok(data)
+            data
+        };
+        if self.sigmoid {
+            Ok(scores
+                .into_iter()
+                .map(|x| 1.0 / (1.0 + (-x).exp()))
+                .collect())
+        } else {
+            Ok(scores)
         }
     }
 }

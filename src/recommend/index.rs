@@ -13,6 +13,7 @@
 //!
 //! Inactive listings stay in the index (a user's history still describes their taste) but are
 //! never in a pool, so never a candidate.
+use super::co_engagement::{self, CoEngagement};
 use crate::ml::features::{ListingFacts, MarketScale, Popularity, RECENT_DAYS};
 use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
 use entity::{Amenity, InteractionKind};
@@ -34,6 +35,7 @@ pub fn facts_of(
     recent: Popularity,
 ) -> ListingFacts {
     ListingFacts {
+        id: row.id,
         city: row.city,
         neighbourhood: row.neighbourhood,
         property_type: row.property_type,
@@ -198,6 +200,9 @@ pub struct Snapshot {
     newest_in: HashMap<String, Vec<u32>>,
     /// Active listings everywhere, most popular first.
     popular: Vec<u32>,
+    /// Listings engaged with by the same renters (built at a full load, kept through
+    /// changes).
+    co: Arc<CoEngagement>,
     built: Instant,
     bytes: usize,
 }
@@ -236,6 +241,7 @@ impl Snapshot {
             popular_in,
             newest_in,
             popular,
+            co: Arc::default(),
             built: Instant::now(),
             bytes: 0,
         };
@@ -255,7 +261,7 @@ impl Snapshot {
                     None => entries.push(e),
                 }
             }
-            return Self::build(entries);
+            return Self::build(entries).with_co_engagement(self.co.clone());
         }
         let mut next = Self {
             entries: self.entries.clone(),
@@ -264,6 +270,7 @@ impl Snapshot {
             popular_in: self.popular_in.clone(),
             newest_in: self.newest_in.clone(),
             popular: self.popular.clone(),
+            co: self.co.clone(),
             built: Instant::now(),
             bytes: 0,
         };
@@ -327,6 +334,18 @@ impl Snapshot {
         Self::build(entries)
     }
 
+    /// This snapshot with a co-engagement table.
+    pub fn with_co_engagement(mut self, co: Arc<CoEngagement>) -> Self {
+        self.co = co;
+        self.bytes = self.measure();
+        self
+    }
+
+    /// Listings engaged with by the same renters.
+    pub fn co_engagement(&self) -> &CoEngagement {
+        &self.co
+    }
+
     /// The listing's facts with current counters and its city's scale: the features' input.
     pub fn facts(&self, e: &Entry) -> ListingFacts {
         let mut f = e.facts.clone();
@@ -373,6 +392,7 @@ impl Snapshot {
             + self.by_id.capacity() * (16 + 4 + 8)
             + self.popular.capacity() * 4
             + pools
+            + self.co.bytes()
     }
 
     /// Up to `n` entries from `pool` passing `keep`, in pool order.
@@ -641,7 +661,14 @@ impl ListingIndex {
                 break;
             }
         }
-        let snapshot = Snapshot::build(entries);
+        let mut snapshot = Snapshot::build(entries);
+        let co_since = newest
+            .unwrap_or_else(chrono::Utc::now)
+            .min(chrono::Utc::now())
+            - chrono::Duration::days(co_engagement::WINDOW_DAYS);
+        let events = self.store.interactions_since(co_since).await?;
+        let co = CoEngagement::build(events, &|id| snapshot.get(id).is_some_and(|e| e.active));
+        snapshot = snapshot.with_co_engagement(Arc::new(co));
         tracing::info!(
             listings = snapshot.len(),
             active = snapshot.active(),

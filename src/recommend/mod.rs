@@ -5,6 +5,8 @@
 //! rule and reasons a person can read. A warm request runs no SQL. When the model cannot
 //! answer (overload, deadline, failure) the list falls back to popularity and says so.
 
+pub mod baseline;
+pub mod co_engagement;
 pub mod index;
 pub mod user_state;
 
@@ -52,7 +54,62 @@ impl RecommendError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Model,
+    /// Retrieval's prior: for anonymous callers, or because the model could not answer.
     Popularity,
+    /// The gate held the model back (its sealed evaluation does not beat this baseline).
+    Baseline(baseline::Baseline),
+}
+
+/// What the gate decided at start-up: serve the model, or hold it back for a baseline.
+#[derive(Debug, Clone)]
+pub struct GateDecision {
+    /// `Some`: the model is not served; this baseline answers instead.
+    pub serve_baseline: Option<baseline::Baseline>,
+    /// The sealed verdict it was made on (none: the model was sealed without an evaluation).
+    pub sealed: Option<crate::ml::model::SealedGate>,
+    /// `ml.serve_unproven` overrode a verdict that did not pass.
+    pub overridden: bool,
+}
+
+impl GateDecision {
+    /// Decides from the model's info: a model whose sealed evaluation did not pass (or that
+    /// has none) is held back unless `serve_unproven`.
+    pub fn decide(info: &ModelInfo, serve_unproven: bool) -> Self {
+        let sealed = info.gate.clone();
+        let passed = sealed.as_ref().is_some_and(|g| g.passed);
+        let baseline = sealed
+            .as_ref()
+            .and_then(|g| baseline::Baseline::from_name(&g.serve_baseline))
+            .unwrap_or(baseline::Baseline::ModelOff);
+        Self {
+            serve_baseline: (!passed && !serve_unproven).then_some(baseline),
+            overridden: !passed && serve_unproven,
+            sealed,
+        }
+    }
+
+    /// What /ready reports.
+    pub fn describe(&self, version: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "model": version,
+            "serving": match self.serve_baseline {
+                Some(b) => format!("baseline {}", b.name()),
+                None => "model".to_owned(),
+            },
+            "gate": match &self.sealed {
+                Some(g) => serde_json::json!({
+                    "passed": g.passed,
+                    "model_ndcg": g.model,
+                    "best_baseline": g.best_baseline,
+                    "best_baseline_ndcg": g.best_baseline_ndcg,
+                    "ratio": g.vs_best_baseline.ratio,
+                    "ci95": g.vs_best_baseline.ci95,
+                    "overridden_by_serve_unproven": self.overridden,
+                }),
+                None => serde_json::json!("no sealed evaluation"),
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +132,8 @@ pub struct Recommender {
     metrics: Option<Arc<crate::telemetry::Metrics>>,
     /// Recent results per user (anonymous: `None`), by arguments.
     results: Option<moka::sync::Cache<Option<uuid::Uuid>, Arc<ResultsByArgs>>>,
+    /// Whether the model is served (`None`: there is no model).
+    gate: Option<GateDecision>,
 }
 
 type ResultsByArgs = Mutex<HashMap<u64, (Vec<Recommendation>, Source)>>;
@@ -87,13 +146,19 @@ const MIN_CANDIDATES: usize = 20;
 /// The profile: stated preferences, and the user's latest interactions with the listings the
 /// index knows (inactive ones included: they still say what the user likes).
 pub fn profile_of(user: &user::Model, state: &UserState, snap: &Snapshot) -> UserProfile {
-    UserProfile::build(
+    let mut profile = UserProfile::build(
         user.preferences.clone(),
         state
             .events
             .iter()
             .filter_map(|(kind, id)| snap.get(id).map(|e| (*kind, e.static_facts()))),
-    )
+    );
+    let co = snap
+        .co_engagement()
+        .scores(state.events.iter().map(|(k, id)| (*k, *id)));
+    profile.co_engagement = co.scores;
+    profile.co_engagement_max = co.max;
+    profile
 }
 
 /// Where a user looks: their stated cities, else the two they browse most.
@@ -111,6 +176,8 @@ pub fn looked_at(user: &user::Model, profile: &UserProfile) -> Vec<String> {
 const ANCHORS: usize = 5;
 
 /// Candidates for one user (anonymous: `None`), all passing `keep`:
+/// - `co_candidates` listings with the highest co-engagement scores (item-kNN over what renters
+///   who touched the same listings went on to), within the stated cities when there are any;
 /// - listings like the ones the user recently liked, saved or asked about (`anchors`): same
 ///   city as the anchor (one of the stated cities, when the user states any), a bedroom
 ///   either way, price within a fifth either way, most popular first, a tenth of the
@@ -127,6 +194,7 @@ pub fn retrieve<'s>(
     user: Option<(&user::Model, &UserProfile)>,
     anchors: &[&Entry],
     total: usize,
+    co_candidates: usize,
     keep: &dyn Fn(&Entry) -> bool,
 ) -> Vec<&'s Entry> {
     let mut out: Vec<&Entry> = Vec::with_capacity(total);
@@ -145,6 +213,21 @@ pub fn retrieve<'s>(
     let cities = user.map(|(u, p)| looked_at(u, p)).unwrap_or_default();
     // Stated cities are the user's word and bound the candidates; without them, anchors in
     // any city follow a renter whose search moved on.
+    if let Some((_, profile)) = user
+        && co_candidates > 0
+    {
+        let mut co: Vec<(&Entry, f32)> = profile
+            .co_engagement
+            .iter()
+            .filter_map(|(id, s)| snap.get(id).map(|e| (e, *s)))
+            .filter(|(e, _)| {
+                (stated.is_empty() || stated.contains(&e.static_facts().city)) && keep(e)
+            })
+            .collect();
+        co.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+        co.truncate(co_candidates.min(total));
+        add(&mut out, co.into_iter().map(|(e, _)| e).collect());
+    }
     let anchored: Vec<&&Entry> = anchors
         .iter()
         .filter(|a| stated.is_empty() || stated.contains(&a.static_facts().city))
@@ -175,31 +258,10 @@ pub fn retrieve<'s>(
     }
     let similar = out.len();
     if let Some((u, profile)) = user {
-        let prefs = &u.preferences;
-        // The budget: stated, else around the prices the user engaged with.
-        let seen_price = profile.log_price_mean.map(|m| f64::from(m).exp());
-        let lo = prefs
-            .min_price
-            .map(|x| f64::from(x) * 0.8)
-            .or(seen_price.map(|p| p * 0.6));
-        let hi = prefs
-            .max_price
-            .map(|x| f64::from(x) * 1.25)
-            .or(seen_price.map(|p| p * 1.6));
-        // The size: the stated minimum, and close to the sizes the user engaged with.
-        let min_beds = prefs.min_bedrooms;
-        let seen_beds = profile.bedrooms_mean;
-        if !cities.is_empty() || hi.is_some() {
-            let in_budget = |e: &Entry| {
-                let f = e.static_facts();
-                let price = f64::from(f.monthly_price);
-                lo.is_none_or(|lo| price >= lo)
-                    && hi.is_none_or(|hi| price <= hi)
-                    && min_beds.is_none_or(|m| f.bedrooms >= m)
-                    && seen_beds.is_none_or(|m| (f.bedrooms as f32 - m).abs() <= 1.5)
-                    && fresh(e)
-                    && keep(e)
-            };
+        // The budget and size: stated, else around the prices and sizes the user engaged with.
+        let fit = baseline::Fit::of(u, profile, baseline::Area::Inferred);
+        if !cities.is_empty() || fit.has_ceiling() {
+            let in_budget = |e: &Entry| fit.accepts(e) && fresh(e) && keep(e);
             let explore = if cities.is_empty() { 0 } else { total / 10 };
             let n = (total * 2 / 3).saturating_sub(explore + similar);
             add(&mut out, snap.popular_in(&cities, n, &in_budget));
@@ -224,6 +286,7 @@ pub fn candidates_for<'s>(
     user: Option<(&user::Model, &UserState)>,
     filter: &PropertyFilter,
     total: usize,
+    co_candidates: usize,
 ) -> (Option<UserProfile>, Vec<&'s Entry>) {
     let profile = user.map(|(u, s)| profile_of(u, s, snap));
     let keep = |e: &Entry| e.matches(filter) && !user.is_some_and(|(_, s)| s.excludes(&e.id));
@@ -244,6 +307,7 @@ pub fn candidates_for<'s>(
         user.map(|(u, _)| u).zip(profile.as_ref()),
         &anchors,
         total,
+        co_candidates,
         &keep,
     );
     (profile, candidates)
@@ -264,10 +328,10 @@ pub fn prepare<'s>(
     snap: &'s Snapshot,
     user: Option<(&user::Model, &UserState)>,
     filter: &PropertyFilter,
-    total: usize,
+    (total, co_candidates): (usize, usize),
     now: chrono::DateTime<Utc>,
 ) -> Prepared<'s> {
-    let (profile, candidates) = candidates_for(snap, user, filter, total);
+    let (profile, candidates) = candidates_for(snap, user, filter, total, co_candidates);
     let facts: Vec<ListingFacts> = candidates.iter().map(|e| snap.facts(e)).collect();
     let rows = match &profile {
         Some(p) => facts.iter().map(|f| features(p, f, now)).collect(),
@@ -295,7 +359,11 @@ impl Recommender {
                 .time_to_live(std::time::Duration::from_secs(settings.results_ttl_secs))
                 .build()
         });
+        let gate = info
+            .as_ref()
+            .map(|i| GateDecision::decide(i, settings.serve_unproven));
         Self {
+            gate,
             index: Arc::new(ListingIndex::new(store.clone())),
             states: UserStates::new(
                 store,
@@ -317,12 +385,38 @@ impl Recommender {
     pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::Metrics>) -> Self {
         self.states.set_metrics(metrics.clone());
         self.index.register_metrics(&metrics.meter());
+        if let Some(gate) = &self.gate {
+            let labels = [opentelemetry::KeyValue::new(
+                "serving",
+                gate.serve_baseline.map_or("model", |b| b.name()),
+            )];
+            let held_back = u64::from(gate.serve_baseline.is_some());
+            metrics
+                .meter()
+                .u64_observable_gauge("rentgraph_recommender_gated")
+                .with_description(
+                    "1 when the model's sealed evaluation does not beat the best baseline and \
+                     that baseline answers recommendations instead (label: what is served)",
+                )
+                .with_callback(move |o| o.observe(held_back, &labels))
+                .build();
+        }
         self.metrics = Some(metrics);
         self
     }
 
     pub fn model_version(&self) -> Option<&str> {
         self.info.as_ref().map(|i| i.version.as_str())
+    }
+
+    /// The gate's decision (`None`: no model is loaded).
+    pub fn gate(&self) -> Option<&GateDecision> {
+        self.gate.as_ref()
+    }
+
+    /// The baseline served in place of the model, when the gate held it back.
+    fn gated(&self) -> Option<baseline::Baseline> {
+        self.gate.as_ref().and_then(|g| g.serve_baseline)
     }
 
     pub fn index(&self) -> &Arc<ListingIndex> {
@@ -428,7 +522,7 @@ impl Recommender {
             return Ok(hit.clone());
         }
         let fresh = self.compute(user, first, filter).await?;
-        if fresh.1 == Source::Model || owner.is_none() {
+        if fresh.1 != Source::Popularity || owner.is_none() {
             entry
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -472,13 +566,46 @@ impl Recommender {
                 &snap,
                 user.zip(guard.as_deref()),
                 filter,
-                self.settings.candidates,
+                self.settings.retrieval(),
                 Utc::now(),
             )
         };
         let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(facts.len());
         let mut source = Source::Popularity;
-        if profile.is_some() {
+        let gated = self.gated().filter(|_| profile.is_some());
+        if let (Some(b), Some(user), Some(profile)) = (gated, user, &profile)
+            && b != baseline::Baseline::ModelOff
+        {
+            let guard = state
+                .as_ref()
+                .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner));
+            let keep = |e: &Entry| {
+                e.matches(filter) && !guard.as_deref().is_some_and(|s| s.excludes(&e.id))
+            };
+            let mut list = match b {
+                baseline::Baseline::Popularity { window, area } => {
+                    baseline::popularity_list(&snap, user, profile, (window, area), first, &keep)
+                }
+                _ => baseline::co_engagement_list(&snap, profile, first, &keep),
+            };
+            // Item-kNN runs out for a renter with little history: retrieval's order fills in,
+            // as in the evaluation.
+            for e in &candidates {
+                if list.len() >= first {
+                    break;
+                }
+                if !list.iter().any(|x| x.id == e.id) {
+                    list.push(e);
+                }
+            }
+            return Ok((
+                baseline_answer(&snap, list, profile, b),
+                Source::Baseline(b),
+            ));
+        }
+        if gated == Some(baseline::Baseline::ModelOff) {
+            source = Source::Baseline(baseline::Baseline::ModelOff);
+        } else if profile.is_some() {
             let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
             match self.score_rows(flat).await {
                 Ok(scores) => {
@@ -498,7 +625,7 @@ impl Recommender {
                 }
             }
         }
-        if source == Source::Popularity {
+        if source != Source::Model {
             // The engagement prior retrieval ranks by.
             let max = candidates.iter().map(|e| e.prior()).fold(1.0, f64::max);
             scored = candidates
@@ -553,7 +680,7 @@ impl Recommender {
             &snap,
             Some((user, &guard)),
             &filter,
-            self.settings.candidates,
+            self.settings.retrieval(),
             now,
         );
         Ok(prepared
@@ -596,6 +723,36 @@ impl Recommender {
             .zip(scores.into_iter().map(f64::from))
             .collect())
     }
+}
+
+/// A gated answer from a baseline's list: scores relative to the first, popularity reasons
+/// (and co-engagement's, for listings the user's neighbours engaged with).
+fn baseline_answer(
+    snap: &Snapshot,
+    list: Vec<&Entry>,
+    profile: &UserProfile,
+    b: baseline::Baseline,
+) -> Vec<Recommendation> {
+    let n = list.len().max(1) as f64;
+    list.into_iter()
+        .enumerate()
+        .map(|(rank, e)| {
+            let f = snap.facts(e);
+            let mut reasons = Vec::new();
+            if profile.co_engagement.get(&e.id).is_some_and(|s| *s > 0.0) {
+                reasons.push("Renters who liked what you liked also liked this".to_owned());
+            }
+            reasons.extend(popularity_reasons(&f));
+            reasons.truncate(3);
+            Recommendation {
+                id: e.id,
+                score: 1.0 - rank as f64 / n,
+                rank: rank + 1,
+                reasons,
+                source: Source::Baseline(b),
+            }
+        })
+        .collect()
 }
 
 /// The final list from scored candidates (index into `candidates`, score, features): best
@@ -803,7 +960,7 @@ mod tests {
             (InteractionKind::View, &seen),
             (InteractionKind::View, &seen),
         ]);
-        let (_, candidates) = candidates_for(&snap, Some((&user, &history)), &active(), 30);
+        let (_, candidates) = candidates_for(&snap, Some((&user, &history)), &active(), 30, 0);
         let ids: Vec<Uuid> = candidates.iter().map(|e| e.id).collect();
         // The fitting listings of the browsed city come before more popular ones that are too
         // dear, too big or elsewhere (those only fill the rest).
@@ -829,7 +986,7 @@ mod tests {
         let history = state(&events);
 
         let open = renter(Preferences::default());
-        let (_, candidates) = candidates_for(&snap, Some((&open, &history)), &active(), 40);
+        let (_, candidates) = candidates_for(&snap, Some((&open, &history)), &active(), 40, 0);
         assert_eq!(
             candidates[0].id, like_saved.id,
             "a listing like the saved one comes first"
@@ -840,7 +997,7 @@ mod tests {
             cities: vec!["Lisbon".into()],
             ..Default::default()
         });
-        let (_, candidates) = candidates_for(&snap, Some((&stated, &history)), &active(), 40);
+        let (_, candidates) = candidates_for(&snap, Some((&stated, &history)), &active(), 40, 0);
         assert!(
             candidates.iter().all(|e| e.static_facts().city == "Lisbon"),
             "a stated city with enough listings keeps the candidates"

@@ -13,7 +13,7 @@ pub use properties::{
     NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField, PropertyPatch,
     PropertyStats,
 };
-pub use recommend::IndexRow;
+pub use recommend::{IndexRow, InteractionEvent};
 
 use crate::config::DatabaseSettings;
 use crate::telemetry::Metrics;

@@ -9,6 +9,15 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// One interaction, as the co-engagement table reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct InteractionEvent {
+    pub user: Uuid,
+    pub listing: Uuid,
+    pub kind: entity::InteractionKind,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What the listing index keeps of a listing row.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct IndexRow {
@@ -178,6 +187,36 @@ impl Store {
             .one(&self.read())
             .await?;
         Ok(newest.flatten())
+    }
+
+    /// Every interaction since `since` as the co-engagement table reads it (one statement;
+    /// the `interactions_time` index serves the range).
+    pub async fn interactions_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<InteractionEvent>> {
+        use interaction::Column as C;
+        let rows: Vec<(
+            Uuid,
+            Uuid,
+            entity::InteractionKind,
+            chrono::DateTime<chrono::Utc>,
+        )> = interaction::Entity::find()
+            .select_only()
+            .columns([C::UserId, C::PropertyId, C::Kind, C::CreatedAt])
+            .filter(C::CreatedAt.gte(since))
+            .into_tuple()
+            .all(&self.read())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, listing, kind, at)| InteractionEvent {
+                user,
+                listing,
+                kind,
+                at,
+            })
+            .collect())
     }
 
     pub async fn all_users(&self) -> StoreResult<Vec<user::Model>> {

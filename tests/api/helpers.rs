@@ -164,6 +164,7 @@ impl TestApp {
                     users,
                     interactions,
                     seed: 7,
+                    world: Default::default(),
                 },
                 |_| {},
             )
@@ -183,6 +184,7 @@ impl TestApp {
             users,
             interactions: 0,
             seed: 7,
+            world: Default::default(),
         });
         let owners: Vec<Uuid> = data
             .users

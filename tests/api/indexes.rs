@@ -88,6 +88,7 @@ async fn main_queries_use_their_indexes() {
             users: 2_000,
             interactions: 0,
             seed: 7,
+            world: Default::default(),
         })
         .users
         .iter()

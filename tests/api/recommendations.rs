@@ -330,6 +330,7 @@ async fn training_data_is_exported_with_the_serving_features() {
         &app.server().state.settings.ml,
         ExportOptions {
             eval_users: 20,
+            held_out_share: 0.2,
             seed: 1,
         },
     )
@@ -381,6 +382,7 @@ async fn training_data_is_exported_with_the_serving_features() {
 /// ages. On PostgreSQL, as in production, after interactions recorded through the API.
 #[tokio::test]
 async fn the_replay_and_serving_compute_the_same_feature_rows() {
+    use rentgraph::ml::features::FEATURE_NAMES;
     let app = TestApp::spawn(Db::Postgres).await;
     let u = app.seed(400, 60, 8_000).await;
     // A few interactions through the API, so the live index's counters move in place.
@@ -410,6 +412,7 @@ async fn the_replay_and_serving_compute_the_same_feature_rows() {
     // A moment after everything stored: the newest interaction and the last listing change.
     let at = chrono::Utc::now() + chrono::Duration::seconds(1);
     let mut compared = 0;
+    let mut with_co_engagement = 0;
     for id in users {
         let user = state
             .store
@@ -433,8 +436,16 @@ async fn the_replay_and_serving_compute_the_same_feature_rows() {
             assert_eq!(ra, rb, "user {id}, listing {a}: the same feature row");
         }
         compared += served.len();
+        let co = FEATURE_NAMES
+            .iter()
+            .position(|n| *n == "co_engagement_log")
+            .expect("the co-engagement feature");
+        with_co_engagement += served.iter().filter(|(_, r)| r[co] > 0.0).count();
     }
     assert!(compared > 100, "{compared} rows compared");
+    // The co-engagement tables (built from the database live, from the corpus in the replay)
+    // took part in the comparison.
+    assert!(with_co_engagement > 0, "no row had co-engagement");
     app.cleanup().await;
 }
 
@@ -769,6 +780,7 @@ async fn the_replayed_evaluation_tells_a_model_from_a_constant() {
     let store = &app.server().state.store;
     let ml = &app.settings.ml;
     let opts = EvalOptions {
+        users: rentgraph::evaluation::Users::All,
         max_users: 300,
         cutoff_quantile: 0.85,
         seed: 1,
@@ -784,7 +796,7 @@ async fn the_replayed_evaluation_tells_a_model_from_a_constant() {
         .expect("evaluate");
     let ndcg = |r: &rentgraph::evaluation::EvalReport, m: &str| r.methods[m].all.ndcg.mean;
     assert!(model.users > 100, "{} users", model.users);
-    let local = ndcg(&model, "popularity_in_cities_and_budget");
+    let local = ndcg(&model, "popularity_stated_area");
     assert!(
         ndcg(&constant, "model") <= local,
         "constant {} vs local popularity {local}",
@@ -796,6 +808,128 @@ async fn the_replayed_evaluation_tells_a_model_from_a_constant() {
         ndcg(&model, "model"),
         ndcg(&constant, "model")
     );
-    assert!(ndcg(&model, "random") < ndcg(&model, "popularity"));
+    assert!(ndcg(&model, "random") < ndcg(&model, "popularity_global"));
     app.cleanup().await;
+}
+
+/// A copy of the shipped model whose sealed gate says `passed`, serving `baseline` when not.
+fn model_with_gate(passed: bool, baseline: &str) -> (std::path::PathBuf, String, String) {
+    let dir = std::env::temp_dir().join(format!("rg_gate_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let onnx = dir.join("recommender.onnx");
+    std::fs::copy("models/recommender.onnx", &onnx).expect("copy the model");
+    let text = std::fs::read_to_string("models/recommender.json").expect("the model's info");
+    let mut info: Value = serde_json::from_str(&text).expect("json");
+    info["gate"] = json!({
+        "metric": "ndcg@10, listings new to the user",
+        "users": 300,
+        "model": if passed { 0.12 } else { 0.05 },
+        "best_baseline": baseline,
+        "best_baseline_ndcg": 0.08,
+        "vs_best_baseline": { "ratio": if passed { 1.5 } else { 0.62 },
+                              "ci95": if passed { [1.3, 1.7] } else { [0.5, 0.75] } },
+        "serve_baseline": baseline,
+        "passed": passed,
+    });
+    let json_path = dir.join("recommender.json");
+    std::fs::write(&json_path, info.to_string()).expect("write info");
+    let s = |p: &std::path::Path| p.display().to_string();
+    (dir.clone(), s(&onnx), s(&json_path))
+}
+
+/// The gate: a model whose sealed evaluation loses to a baseline is not served; that baseline
+/// answers (and `source` says which), /ready and a metric say so, `ml.serve_unproven` serves
+/// the model anyway, and a model that won is served.
+#[tokio::test]
+async fn a_model_that_loses_to_a_baseline_is_not_served_and_one_that_wins_is() {
+    let gauge = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("rentgraph_recommender_gated"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    for (passed, serve_unproven, baseline, want) in [
+        (
+            false,
+            false,
+            "item_knn_co_engagement",
+            "ITEM_KNN_CO_ENGAGEMENT",
+        ),
+        (
+            false,
+            false,
+            "recent_popularity_inferred_area",
+            "RECENT_POPULARITY_INFERRED_AREA",
+        ),
+        (false, false, "model_off", "MODEL_OFF"),
+        (false, true, "item_knn_co_engagement", "MODEL"),
+        (true, false, "item_knn_co_engagement", "MODEL"),
+    ] {
+        let (dir, onnx, info) = model_with_gate(passed, baseline);
+        let unproven = serve_unproven.to_string();
+        let app = TestApp::spawn_with(
+            Db::Postgres,
+            &[
+                ("ml.model_path", &onnx),
+                ("ml.info_path", &info),
+                ("ml.serve_unproven", &unproven),
+            ],
+        )
+        .await;
+        let u = app.seed(1_200, 80, 12_000).await;
+        let user = app.token(u.user, Role::User);
+        let recs = items(&app.data(RECS, json!({ "first": 10 }), Some(&user)).await);
+        assert_eq!(recs.len(), 10, "{baseline}: {recs:?}");
+        let served_model = want == "MODEL";
+        for r in &recs {
+            assert_eq!(
+                r["source"], want,
+                "{passed} {serve_unproven} {baseline}: {r}"
+            );
+            assert_eq!(r["modelVersion"].is_null(), !served_model, "{r}");
+            let s = r["score"].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&s), "{r}");
+        }
+        // No listing twice, none the user dismissed.
+        let ids: std::collections::HashSet<String> = recs
+            .iter()
+            .map(|r| r["property"]["id"].to_string())
+            .collect();
+        assert_eq!(ids.len(), recs.len());
+        let top = recs[0]["property"]["id"].clone();
+        app.data(
+            "mutation($id: ID!) { recordInteraction(propertyId: $id, type: DISMISS) { id } }",
+            json!({ "id": top }),
+            Some(&user),
+        )
+        .await;
+        let again = items(&app.data(RECS, json!({ "first": 10 }), Some(&user)).await);
+        assert!(
+            again.iter().all(|r| r["property"]["id"] != top),
+            "{baseline}"
+        );
+
+        let ready: Value = app.get("/ready").await.json().await.expect("ready json");
+        let serving = ready["recommender"]["serving"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+        if served_model {
+            assert_eq!(serving, "model", "{ready}");
+            assert!(gauge(&metrics).ends_with(" 0"), "{}", gauge(&metrics));
+        } else {
+            assert_eq!(serving, format!("baseline {baseline}"), "{ready}");
+            assert_eq!(ready["recommender"]["gate"]["passed"], false, "{ready}");
+            assert!(gauge(&metrics).ends_with(" 1"), "{}", gauge(&metrics));
+            assert!(gauge(&metrics).contains(baseline), "{}", gauge(&metrics));
+        }
+        assert_eq!(
+            ready["recommender"]["gate"]["overridden_by_serve_unproven"],
+            json!(!passed && serve_unproven),
+            "{ready}"
+        );
+        app.cleanup().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -13,6 +13,51 @@ pub enum RecommendationSource {
     Model,
     /// Ranked by popularity: for anonymous callers, or because the model could not answer.
     Popularity,
+    /// The model is held back (its sealed evaluation does not beat the best baseline) and
+    /// these baselines answer instead (docs/RECOMMENDER.md, "The gate"): retrieval's
+    /// candidates by recent popularity, without the model.
+    ModelOff,
+    /// The most popular listings in the user's stated cities and budget.
+    PopularityStatedArea,
+    /// The most popular listings of the last 28 days in the user's stated cities and budget.
+    RecentPopularityStatedArea,
+    /// The most popular listings where the user looks, budget and size inferred from history
+    /// when not stated.
+    PopularityInferredArea,
+    /// As `POPULARITY_INFERRED_AREA`, over the last 28 days.
+    RecentPopularityInferredArea,
+    /// Item-kNN: what renters who engaged with the same listings as the user went on to.
+    ItemKnnCoEngagement,
+}
+
+impl From<Source> for RecommendationSource {
+    fn from(s: Source) -> Self {
+        use crate::recommend::baseline::{Area, Baseline, Window};
+        match s {
+            Source::Model => Self::Model,
+            Source::Popularity => Self::Popularity,
+            Source::Baseline(b) => match b {
+                Baseline::ModelOff => Self::ModelOff,
+                Baseline::Popularity {
+                    window: Window::AllTime,
+                    area: Area::Stated,
+                } => Self::PopularityStatedArea,
+                Baseline::Popularity {
+                    window: Window::Recent,
+                    area: Area::Stated,
+                } => Self::RecentPopularityStatedArea,
+                Baseline::Popularity {
+                    window: Window::AllTime,
+                    area: Area::Inferred,
+                } => Self::PopularityInferredArea,
+                Baseline::Popularity {
+                    window: Window::Recent,
+                    area: Area::Inferred,
+                } => Self::RecentPopularityInferredArea,
+                Baseline::CoEngagement => Self::ItemKnnCoEngagement,
+            },
+        }
+    }
 }
 
 /// A listing recommended to a user.
@@ -54,7 +99,7 @@ pub async fn recommendations_for(
     let (items, source) = recommender.recommend(user, first as usize, &filter).await?;
     let version = match source {
         Source::Model => recommender.model_version().map(str::to_owned),
-        Source::Popularity => None,
+        Source::Popularity | Source::Baseline(_) => None,
     };
     // Through the entity cache, and only what is still active: a listing deactivated since
     // the list was made (or cached) drops out.
@@ -75,10 +120,7 @@ pub async fn recommendations_for(
             score: r.score,
             rank: rank as i32 + 1,
             reasons: r.reasons,
-            source: match r.source {
-                Source::Model => RecommendationSource::Model,
-                Source::Popularity => RecommendationSource::Popularity,
-            },
+            source: r.source.into(),
             model_version: version.clone(),
         })
         .collect())
