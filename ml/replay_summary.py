@@ -32,6 +32,8 @@ SERVABLE = [
     "recent_popularity_stated_area",
     "popularity_inferred_area",
     "recent_popularity_inferred_area",
+    "decayed_popularity_stated_area",
+    "decayed_popularity_inferred_area",
     "item_knn_co_engagement",
 ]
 # The goal: at least this times the best baseline with the paired interval above 1.

@@ -24,7 +24,7 @@ for s in $seeds; do runs+=("default||$s" "latent||$s"); done
 for p in taste_dims=2 taste_dims=12 stated_share=0.15 stated_share=0.9 position_bias=0.5 position_bias=2; do
   runs+=("latent|$p|$sweep_seed")
 done
-printf '| world | parameter | seed | users | model | best baseline | its NDCG@10 | model / best, paired 95%% | gate | retrain s |\n|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| world | parameter | seed | users | model (replay) | best baseline | its NDCG@10 | model / best, paired 95%% | gate | served through the API / best | retrain s |\n|---|---|---|---|---|---|---|---|---|---|---|\n'
 for run in "${runs[@]}"; do
   IFS='|' read -r world param seed <<<"$run"
   name="$world${param:+-$param}-$seed"
@@ -37,15 +37,25 @@ for run in "${runs[@]}"; do
   started=$(date +%s)
   scripts/retrain "$out/$name" > "$out/$name.log" 2>&1
   took=$(( $(date +%s) - started ))
-  python3 - "$out/$name/recommender.json" "$world" "$param" "$seed" "$took" <<'PY'
+  # The same held-out renters through the API of a server on the database rewound to the
+  # cutoff, serving what the gate decided.
+  RENTGRAPH__ML__MODEL_PATH="$out/$name/recommender.onnx" RENTGRAPH__ML__INFO_PATH="$out/$name/recommender.json" \
+    "$RENTGRAPH_BIN" evaluate --users 100000 --held-out-share 0.3 --held-out-seed 42 --seed 42 \
+    > "$out/$name.eval.json" 2>/dev/null
+  python3 ml/api_replay.py --bin "$RENTGRAPH_BIN" --model "$out/$name" --out "$out/$name.api.json" \
+    --pair "$db" "$out/$name.eval.json" >> "$out/$name.log" 2>&1
+  python3 - "$out/$name/recommender.json" "$out/$name.api.json" "$world" "$param" "$seed" "$took" <<'PY'
 import json, sys
-info, world, param, seed, took = sys.argv[1:]
+info, api, world, param, seed, took = sys.argv[1:]
 g = json.load(open(info))["gate"]
-v = g["vs_best_baseline"]
+a = json.load(open(api))
+v, w = g["vs_best_baseline"], a["served_vs_best_baseline"]
 f = lambda x: "inf" if x is None else f"{x:.3f}"
 print(f"| {world} | {param or '-'} | {seed} | {g['users']} | {g['model']:.4f} | {g['best_baseline']} "
       f"| {g['best_baseline_ndcg']:.4f} | {f(v['ratio'])} [{f(v['ci95'][0])}, {f(v['ci95'][1])}] "
-      f"| {'passed' if g['passed'] else 'NOT passed'} | {took} |")
+      f"| {'passed' if g['passed'] else 'NOT passed'} "
+      f"| {'/'.join(a['served_sources'])} {a['served_ndcg@10_new']:.4f}: {f(w['ratio'])} "
+      f"[{f(w['ci95'][0])}, {f(w['ci95'][1])}] | {took} |")
 PY
   rm -f "$db" "$db-wal" "$db-shm"
 done

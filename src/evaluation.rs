@@ -14,15 +14,22 @@
 //! - Evaluated users are users with such targets, picked at random (seeded). Run it on a data
 //!   set generated with another seed than the training set's, and the users are held out as
 //!   well (ml/evaluate.sh does).
-//! - Baselines on the same protocol:
-//!   - global popularity;
-//!   - popularity within the user's cities (stated, else the two they browse most) and stated
-//!     budget, all-time and recent (serving's engagement prior);
-//!   - random.
+//! - Baselines on the same protocol, on the same users:
+//!   - model off: retrieval's candidates by retrieval's prior, through the same `pick`;
+//!   - popularity where the user looks (stated cities, else the two browsed most), all-time,
+//!     recent (serving's 28-day prior) and time-decayed (half-life 14 days), with the budget
+//!     as stated and as retrieval infers it (`recommend::baseline`);
+//!   - item-kNN over the co-engagement table;
+//!   - ALS matrix factorisation over everyone's history before the cutoff (`als`);
+//!   - global popularity; random.
 //! - Every method excludes what serving excludes (dismissed, already contacted), and
 //!   popularity ties are broken at random.
 //! - Retrieval's own ceiling is reported too: the share of targets among the candidates.
-//! - Means with 95% confidence intervals (normal approximation over users).
+//! - Means with 95% confidence intervals (normal approximation over users), every method's
+//!   per-user values on new listings, and the model's ratio to the best baseline with a paired
+//!   bootstrap interval (`gate`, what the server reads once sealed).
+mod als;
+
 use crate::config::MlSettings;
 use crate::datagen::Rng;
 use crate::ml::features::engages;
@@ -36,7 +43,7 @@ use crate::replay::Moment;
 use crate::store::{Store, StoreError};
 use crate::training::Corpus;
 use chrono::{DateTime, Utc};
-use entity::{InteractionKind, Role};
+use entity::Role;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
@@ -97,6 +104,9 @@ pub struct EvalReport {
     /// users in the same order for every method): pooled over data sets and resampled by
     /// ml/replay_summary.py.
     pub new_to_user_ndcg_per_user: BTreeMap<String, Vec<f64>>,
+    /// The users of those values, in the same order (ml/api_replay.py asks the live server
+    /// for the same users' recommendations).
+    pub new_to_user_users: Vec<Uuid>,
 }
 
 /// NDCG and recall of a ranked list against a set of relevant ids (binary relevance).
@@ -185,25 +195,6 @@ fn by_popularity(
 /// All-time popularity.
 fn all_time(e: &Entry) -> f64 {
     e.popularity().score()
-}
-
-/// Half-life of the time-decayed popularity baseline.
-const DECAY_HALF_LIFE_DAYS: f64 = 14.0;
-
-/// Each listing's popularity with every interaction weighed by 2^(-age / half-life) at `at`
-/// (the weights of `Popularity::score`: a view 1, an engagement 3, a dismissal -1).
-fn decayed_popularity(corpus: &Corpus, at: DateTime<Utc>) -> HashMap<Uuid, f64> {
-    let mut out: HashMap<Uuid, f64> = HashMap::new();
-    for i in corpus.interactions.iter().take_while(|i| i.created_at < at) {
-        let days = (at - i.created_at).num_seconds() as f64 / 86_400.0;
-        let w = match i.kind {
-            InteractionKind::View => 1.0,
-            InteractionKind::Dismiss => -1.0,
-            _ => 3.0,
-        };
-        *out.entry(i.property_id).or_default() += w * (-days / DECAY_HALF_LIFE_DAYS).exp2();
-    }
-    out
 }
 
 /// Resamples of the paired bootstrap.
@@ -321,7 +312,13 @@ pub async fn evaluate(
     let cutoff = interactions[((interactions.len() - 1) as f64 * q) as usize].created_at;
     let moment = Moment::new(&corpus, cutoff);
     let snap = &moment.snap;
-    let decayed = decayed_popularity(&corpus, cutoff);
+    let factors = als::Als::fit(
+        interactions
+            .iter()
+            .take_while(|i| i.created_at < cutoff)
+            .map(|i| (i.user_id, i.property_id, i.kind)),
+        opts.seed,
+    );
 
     // Targets: later likes, saves and inquiries on listings on the market at the cutoff.
     let mut targets: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
@@ -351,6 +348,7 @@ pub async fn evaluate(
     let actives: Vec<&Entry> = snap.popular_in(&[], usize::MAX, &|e: &Entry| e.active);
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut retrieval = Tally::default();
+    let mut with_new: Vec<Uuid> = Vec::new();
     for (_, uid) in &chosen {
         let Some(user) = corpus.users.get(uid) else {
             continue;
@@ -358,6 +356,9 @@ pub async fn evaluate(
         let touched: HashSet<Uuid> = moment.history(uid).iter().map(|i| i.property_id).collect();
         let all = &targets[uid];
         let new: HashSet<Uuid> = all.difference(&touched).copied().collect();
+        if !new.is_empty() {
+            with_new.push(*uid);
+        }
         let mut add = |name: &'static str, ranked: &[Uuid]| {
             tallies.entry(name).or_default().add(ranked, all, &new, k);
         };
@@ -432,18 +433,10 @@ pub async fn evaluate(
                 }
                 ranked
             };
-            for window in [Window::AllTime, Window::Recent] {
-                let ranked = rank(&|e: &Entry| popularity_score(e, window));
+            for window in [Window::AllTime, Window::Recent, Window::Decayed] {
+                let ranked = rank(&|e: &Entry| popularity_score(snap, e, window));
                 add(Baseline::Popularity { window, area }.name(), &ranked);
             }
-            let ranked = rank(&|e: &Entry| decayed.get(&e.id).copied().unwrap_or(0.0));
-            add(
-                match area {
-                    Area::Stated => "decayed_popularity_stated_area",
-                    Area::Inferred => "decayed_popularity_inferred_area",
-                },
-                &ranked,
-            );
         }
 
         // Item-kNN over co-engagement, the model-off list filling in when it runs out.
@@ -460,6 +453,21 @@ pub async fn evaluate(
             }
         }
         add(Baseline::CoEngagement.name(), &knn);
+
+        // ALS over everyone's history before the cutoff; a renter it does not know gets the
+        // model-off list.
+        let als_list: Vec<Uuid> = if factors.knows(uid) {
+            let mut scored: Vec<(f64, Uuid)> = actives
+                .iter()
+                .filter(|e| keep(e))
+                .filter_map(|e| factors.score(uid, &e.id).map(|s| (s, e.id)))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.into_iter().take(k).map(|x| x.1).collect()
+        } else {
+            model_off.clone()
+        };
+        add("als_matrix_factorisation", &als_list);
 
         // Global popularity.
         let global = by_popularity(
@@ -503,6 +511,7 @@ pub async fn evaluate(
             .collect(),
         gate: gate(&per_user, opts.seed),
         new_to_user_ndcg_per_user: per_user,
+        new_to_user_users: with_new,
     })
 }
 
@@ -559,14 +568,14 @@ mod tests {
             ("model_off", vec![0.1, 0.1, 0.0, 0.1]),
             ("item_knn_co_engagement", vec![0.2, 0.2, 0.1, 0.2]),
             // Best, but the server cannot serve it.
-            ("decayed_popularity_inferred_area", vec![0.3, 0.3, 0.1, 0.3]),
+            ("als_matrix_factorisation", vec![0.3, 0.3, 0.1, 0.3]),
             ("random", vec![0.0, 0.0, 0.0, 0.0]),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let g = gate(&per_user, 1).expect("a gate");
-        assert_eq!(g.best_baseline, "decayed_popularity_inferred_area");
+        assert_eq!(g.best_baseline, "als_matrix_factorisation");
         assert_eq!(g.serve_baseline, "item_knn_co_engagement");
         assert!((g.vs_best_baseline.ratio - 1.0).abs() < 1e-9);
         assert!(!g.passed, "equal means never pass");

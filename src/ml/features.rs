@@ -32,8 +32,9 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "listing_log_area",
     "co_engagement_log",
     "co_engagement_rel",
+    "pop_decayed_rel",
 ];
-pub const N_FEATURES: usize = 25;
+pub const N_FEATURES: usize = 26;
 
 pub type FeatureRow = [f32; N_FEATURES];
 
@@ -77,6 +78,8 @@ pub const RECENT_DAYS: i64 = 28;
 pub struct MarketScale {
     pub views: f32,
     pub engaged: f32,
+    /// The mean time-decayed popularity (`ListingFacts::decayed`).
+    pub decayed: f32,
 }
 
 impl MarketScale {
@@ -94,6 +97,7 @@ impl MarketScale {
         Self {
             views: (views / f64::from(n)) as f32,
             engaged: (engaged / f64::from(n)) as f32,
+            decayed: 0.0,
         }
     }
 }
@@ -168,6 +172,8 @@ pub struct ListingFacts {
     pub recent: Popularity,
     /// Recent counters of the city's average active listing.
     pub market: MarketScale,
+    /// Time-decayed popularity (half-life 14 days) as of the index's last load.
+    pub decayed: f32,
 }
 
 impl ListingFacts {
@@ -333,6 +339,7 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
         } else {
             0.0
         },
+        (1.0 + l.decayed.max(0.0) / l.market.decayed.max(0.5)).ln(),
     ]
 }
 
@@ -363,7 +370,9 @@ mod tests {
             market: MarketScale {
                 views: 4.0,
                 engaged: 1.0,
+                decayed: 2.0,
             },
+            decayed: 3.0,
         }
     }
 

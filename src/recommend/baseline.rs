@@ -5,8 +5,8 @@
 //! - `ModelOff`: retrieval's candidates ranked by retrieval's own prior (recent popularity),
 //!   then `pick`: the whole serving path without the model. Also what recommendations fall
 //!   back to when the model cannot answer.
-//! - `Popularity { window, area }`: the most popular listings where the user looks, all-time or
-//!   over the recent window (`RECENT_DAYS`), with the area either as stated (stated cities, else
+//! - `Popularity { window, area }`: the most popular listings where the user looks, all-time,
+//!   over the recent window (`RECENT_DAYS`) or time-decayed (half-life 14 days), with the area either as stated (stated cities, else
 //!   the two browsed most, and the stated budget) or as retrieval infers it (budget and size
 //!   from history when none is stated, `recommend::retrieve`'s filter). Too few there, and the
 //!   most popular listings anywhere fill the list.
@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 pub enum Window {
     AllTime,
     Recent,
+    /// Time-decayed (half-life 14 days, `co_engagement::DECAY_HALF_LIFE_DAYS`).
+    Decayed,
 }
 
 /// Where the user looks, as stated or as retrieval infers it.
@@ -43,7 +45,7 @@ pub enum Baseline {
 }
 
 impl Baseline {
-    pub const ALL: [Baseline; 6] = [
+    pub const ALL: [Baseline; 8] = [
         Baseline::ModelOff,
         Baseline::Popularity {
             window: Window::AllTime,
@@ -59,6 +61,14 @@ impl Baseline {
         },
         Baseline::Popularity {
             window: Window::Recent,
+            area: Area::Inferred,
+        },
+        Baseline::Popularity {
+            window: Window::Decayed,
+            area: Area::Stated,
+        },
+        Baseline::Popularity {
+            window: Window::Decayed,
             area: Area::Inferred,
         },
         Baseline::CoEngagement,
@@ -84,6 +94,14 @@ impl Baseline {
                 window: Window::Recent,
                 area: Area::Inferred,
             } => "recent_popularity_inferred_area",
+            Baseline::Popularity {
+                window: Window::Decayed,
+                area: Area::Stated,
+            } => "decayed_popularity_stated_area",
+            Baseline::Popularity {
+                window: Window::Decayed,
+                area: Area::Inferred,
+            } => "decayed_popularity_inferred_area",
             Baseline::CoEngagement => "item_knn_co_engagement",
         }
     }
@@ -94,10 +112,11 @@ impl Baseline {
 }
 
 /// The score a popularity baseline ranks by.
-pub fn popularity_score(e: &Entry, window: Window) -> f64 {
+pub fn popularity_score(snap: &Snapshot, e: &Entry, window: Window) -> f64 {
     match window {
         Window::AllTime => e.popularity().score(),
         Window::Recent => e.prior(),
+        Window::Decayed => f64::from(snap.co_engagement().decayed(&e.id)),
     }
 }
 
@@ -202,7 +221,7 @@ pub fn popularity_list<'s>(
     keep: &dyn Fn(&Entry) -> bool,
 ) -> Vec<&'s Entry> {
     let (local, rest) = popularity_pools(snap, user, profile, area, k, keep);
-    let score = |e: &Entry| popularity_score(e, window);
+    let score = |e: &Entry| popularity_score(snap, e, window);
     let mut out = best_of(local, k, score);
     let room = k - out.len();
     out.extend(best_of(rest, room, score));
@@ -340,6 +359,6 @@ mod tests {
         for b in Baseline::ALL {
             assert_eq!(Baseline::from_name(b.name()), Some(b));
         }
-        assert_eq!(Baseline::from_name("decayed_popularity_stated_area"), None);
+        assert_eq!(Baseline::from_name("als_matrix_factorisation"), None);
     }
 }

@@ -29,6 +29,8 @@ pub const WINDOW_DAYS: i64 = 90;
 pub const PER_USER: usize = 50;
 /// Neighbours kept per listing.
 pub const NEIGHBOURS: usize = 20;
+/// Half-life of the time-decayed popularity kept with the table.
+pub const DECAY_HALF_LIFE_DAYS: f64 = 14.0;
 
 /// The neighbour table. Listings are numbered densely so a neighbour costs 8 bytes.
 #[derive(Default)]
@@ -37,6 +39,10 @@ pub struct CoEngagement {
     by_id: HashMap<Uuid, u32>,
     /// `neighbours[i]`: (listing number, cosine), most similar first.
     neighbours: Vec<Box<[(u32, f32)]>>,
+    /// Time-decayed popularity of every listing in the window, as of its newest interaction:
+    /// each interaction weighs as in `Popularity::score` (a view 1, an engagement 3, a
+    /// dismissal -1) times 2^(-age / `DECAY_HALF_LIFE_DAYS`).
+    decayed: HashMap<Uuid, f32>,
 }
 
 pub use crate::store::InteractionEvent as Event;
@@ -69,6 +75,7 @@ impl CoEngagement {
         for e in events {
             by_user.entry(e.user).or_default().push(e);
         }
+        let decayed = decayed_popularity(&by_user);
         let mut users: Vec<(Uuid, Vec<(Uuid, f64)>)> = by_user
             .into_iter()
             .map(|(u, mut evs)| {
@@ -151,7 +158,13 @@ impl CoEngagement {
             ids,
             by_id,
             neighbours,
+            decayed,
         }
+    }
+
+    /// A listing's time-decayed popularity (0 when it had no interaction in the window).
+    pub fn decayed(&self, id: &Uuid) -> f32 {
+        self.decayed.get(id).copied().unwrap_or(0.0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -188,7 +201,43 @@ impl CoEngagement {
     pub fn bytes(&self) -> usize {
         self.ids.len() * (16 + 16 + 4 + std::mem::size_of::<Box<[(u32, f32)]>>())
             + self.neighbours.iter().map(|n| n.len() * 8).sum::<usize>()
+            + self.decayed.capacity() * (16 + 4 + 8)
     }
+}
+
+/// Decayed popularity as of the newest event, summed per listing in time order (then user and
+/// kind), so the live index and the replays get the same bits.
+fn decayed_popularity(by_user: &HashMap<Uuid, Vec<Event>>) -> HashMap<Uuid, f32> {
+    let Some(as_of) = by_user.values().flatten().map(|e| e.at).max() else {
+        return HashMap::new();
+    };
+    let mut per_listing: HashMap<Uuid, Vec<&Event>> = HashMap::new();
+    for e in by_user.values().flatten() {
+        per_listing.entry(e.listing).or_default().push(e);
+    }
+    per_listing
+        .into_iter()
+        .map(|(id, mut evs)| {
+            evs.sort_by(|a, b| {
+                a.at.cmp(&b.at)
+                    .then(a.user.cmp(&b.user))
+                    .then((a.kind as u8).cmp(&(b.kind as u8)))
+            });
+            let sum: f64 = evs
+                .iter()
+                .map(|e| {
+                    let w = match e.kind {
+                        InteractionKind::View => 1.0,
+                        InteractionKind::Dismiss => -1.0,
+                        _ => 3.0,
+                    };
+                    let days = (as_of - e.at).num_milliseconds() as f64 / 86_400_000.0;
+                    w * (-days / DECAY_HALF_LIFE_DAYS).exp2()
+                })
+                .sum();
+            (id, sum as f32)
+        })
+        .collect()
 }
 
 /// One renter's item-kNN scores.

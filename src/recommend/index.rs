@@ -47,6 +47,7 @@ pub fn facts_of(
         popularity,
         recent,
         market: MarketScale::default(),
+        decayed: 0.0,
     }
 }
 
@@ -178,8 +179,16 @@ fn newest_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
 }
 
 /// A city's scale: the mean recent counters of its pool of active listings.
-fn market_of(entries: &[Arc<Entry>], pool: &[u32]) -> MarketScale {
-    MarketScale::of(pool.iter().map(|i| entries[*i as usize].recent()))
+fn market_of(entries: &[Arc<Entry>], pool: &[u32], co: &CoEngagement) -> MarketScale {
+    let mut scale = MarketScale::of(pool.iter().map(|i| entries[*i as usize].recent()));
+    if !pool.is_empty() {
+        let sum: f64 = pool
+            .iter()
+            .map(|i| f64::from(co.decayed(&entries[*i as usize].id)))
+            .sum();
+        scale.decayed = (sum / pool.len() as f64) as f32;
+    }
+    scale
 }
 
 /// Puts `i` where `order` places it in an (otherwise) sorted pool.
@@ -203,6 +212,9 @@ pub struct Snapshot {
     /// Listings engaged with by the same renters (built at a full load, kept through
     /// changes).
     co: Arc<CoEngagement>,
+    /// How far the data's present (its newest interaction at the last full load) lags the
+    /// wall clock: zero on a live system, months on a data set loaded from the past.
+    lag: chrono::Duration,
     built: Instant,
     bytes: usize,
 }
@@ -228,7 +240,12 @@ impl Snapshot {
         }
         let market = popular_in
             .iter()
-            .map(|(city, pool)| (city.clone(), market_of(&entries, pool)))
+            .map(|(city, pool)| {
+                (
+                    city.clone(),
+                    market_of(&entries, pool, &CoEngagement::default()),
+                )
+            })
             .collect();
         let mut newest_in = popular_in.clone();
         for pool in newest_in.values_mut() {
@@ -242,6 +259,7 @@ impl Snapshot {
             newest_in,
             popular,
             co: Arc::default(),
+            lag: chrono::Duration::zero(),
             built: Instant::now(),
             bytes: 0,
         };
@@ -261,7 +279,9 @@ impl Snapshot {
                     None => entries.push(e),
                 }
             }
-            return Self::build(entries).with_co_engagement(self.co.clone());
+            let mut next = Self::build(entries).with_co_engagement(self.co.clone());
+            next.lag = self.lag;
+            return next;
         }
         let mut next = Self {
             entries: self.entries.clone(),
@@ -271,6 +291,7 @@ impl Snapshot {
             newest_in: self.newest_in.clone(),
             popular: self.popular.clone(),
             co: self.co.clone(),
+            lag: self.lag,
             built: Instant::now(),
             bytes: 0,
         };
@@ -322,7 +343,7 @@ impl Snapshot {
         }
         for city in cities {
             let pool = next.popular_in.get(&city).map(Vec::as_slice).unwrap_or(&[]);
-            let scale = market_of(&next.entries, pool);
+            let scale = market_of(&next.entries, pool, &next.co);
             next.market.insert(city, scale);
         }
         next.bytes = next.measure();
@@ -337,6 +358,11 @@ impl Snapshot {
     /// This snapshot with a co-engagement table.
     pub fn with_co_engagement(mut self, co: Arc<CoEngagement>) -> Self {
         self.co = co;
+        // The cities' mean decayed popularity comes from the table.
+        for (city, pool) in &self.popular_in {
+            self.market
+                .insert(city.clone(), market_of(&self.entries, pool, &self.co));
+        }
         self.bytes = self.measure();
         self
     }
@@ -346,12 +372,21 @@ impl Snapshot {
         &self.co
     }
 
+    /// The instant features are computed at (listing ages): now, less how far the data's
+    /// newest interaction lagged the wall clock at the last load. On a live system that is
+    /// now; a data set loaded from the past is served as of its own present, as its recent
+    /// counters are, and as the replays that trained the model saw it.
+    pub fn clock(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() - self.lag
+    }
+
     /// The listing's facts with current counters and its city's scale: the features' input.
     pub fn facts(&self, e: &Entry) -> ListingFacts {
         let mut f = e.facts.clone();
         f.popularity = e.popularity();
         f.recent = e.recent();
         f.market = self.market.get(&f.city).copied().unwrap_or_default();
+        f.decayed = self.co.decayed(&e.id);
         f
     }
 
@@ -669,6 +704,9 @@ impl ListingIndex {
         let events = self.store.interactions_since(co_since).await?;
         let co = CoEngagement::build(events, &|id| snapshot.get(id).is_some_and(|e| e.active));
         snapshot = snapshot.with_co_engagement(Arc::new(co));
+        if let Some(newest) = newest {
+            snapshot.lag = (chrono::Utc::now() - newest).max(chrono::Duration::zero());
+        }
         tracing::info!(
             listings = snapshot.len(),
             active = snapshot.active(),

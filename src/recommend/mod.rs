@@ -567,7 +567,7 @@ impl Recommender {
                 user.zip(guard.as_deref()),
                 filter,
                 self.settings.retrieval(),
-                Utc::now(),
+                snap.clock(),
             )
         };
         let mut scored: Vec<(usize, f64, Option<FeatureRow>)> = Vec::with_capacity(facts.len());
@@ -711,7 +711,7 @@ impl Recommender {
             .iter()
             .filter_map(|id| snap.get(id).map(|e| (*id, snap.facts(e))))
             .collect();
-        let now = Utc::now();
+        let now = snap.clock();
         let flat: Vec<f32> = known
             .iter()
             .flat_map(|(_, f)| features(&profile, f, now))

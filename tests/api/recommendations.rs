@@ -862,6 +862,12 @@ async fn a_model_that_loses_to_a_baseline_is_not_served_and_one_that_wins_is() {
             "RECENT_POPULARITY_INFERRED_AREA",
         ),
         (false, false, "model_off", "MODEL_OFF"),
+        (
+            false,
+            false,
+            "decayed_popularity_inferred_area",
+            "DECAYED_POPULARITY_INFERRED_AREA",
+        ),
         (false, true, "item_knn_co_engagement", "MODEL"),
         (true, false, "item_knn_co_engagement", "MODEL"),
     ] {

@@ -26,6 +26,10 @@ pub enum RecommendationSource {
     PopularityInferredArea,
     /// As `POPULARITY_INFERRED_AREA`, over the last 28 days.
     RecentPopularityInferredArea,
+    /// As `POPULARITY_STATED_AREA`, each interaction weighed by its age (half-life 14 days).
+    DecayedPopularityStatedArea,
+    /// As `POPULARITY_INFERRED_AREA`, each interaction weighed by its age (half-life 14 days).
+    DecayedPopularityInferredArea,
     /// Item-kNN: what renters who engaged with the same listings as the user went on to.
     ItemKnnCoEngagement,
 }
@@ -54,6 +58,14 @@ impl From<Source> for RecommendationSource {
                     window: Window::Recent,
                     area: Area::Inferred,
                 } => Self::RecentPopularityInferredArea,
+                Baseline::Popularity {
+                    window: Window::Decayed,
+                    area: Area::Stated,
+                } => Self::DecayedPopularityStatedArea,
+                Baseline::Popularity {
+                    window: Window::Decayed,
+                    area: Area::Inferred,
+                } => Self::DecayedPopularityInferredArea,
                 Baseline::CoEngagement => Self::ItemKnnCoEngagement,
             },
         }
