@@ -4,7 +4,7 @@
 # model does not beat the best baseline with its paired interval above 1; then asks a server
 # with that model for the same users' recommendations through the API (ml/api_replay.py).
 #
-#   ml/evaluate.sh                       the shipped model on the default world, seeds 7, 8, 9
+#   ml/evaluate.sh                       the shipped model on the default world, seeds 701-703
 #   EVAL_WORLD=latent EVAL_SEEDS="301 302" ml/evaluate.sh
 #   EVAL_PARAMS="--world-param taste_dims=3" ...   a parameter of the world (the sweep)
 #   RENTGRAPH__ML__MODEL_PATH / RENTGRAPH__ML__INFO_PATH   another model (scripts/retrain's)
@@ -17,7 +17,7 @@ if [ -z "${RENTGRAPH_BIN:-}" ]; then
 fi
 bin=${RENTGRAPH_BIN:-./target/release/rentgraph}
 world="${EVAL_WORLD:-default}"
-seeds="${EVAL_SEEDS:-7 8 9}"
+seeds="${EVAL_SEEDS:-701 702 703}"
 info="${RENTGRAPH__ML__INFO_PATH:-models/recommender.json}"
 mkdir -p ml/data
 reports=()
