@@ -588,14 +588,25 @@ impl Recommender {
                 }
                 _ => baseline::co_engagement_list(&snap, profile, first, &keep),
             };
-            // Item-kNN runs out for a renter with little history: retrieval's order fills in,
+            // Item-kNN runs out for a renter with little history: the model-off list fills in,
             // as in the evaluation.
-            for e in &candidates {
+            let model_off = pick(
+                candidates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (i, e.prior(), None))
+                    .collect(),
+                &candidates,
+                &facts,
+                first,
+                self.settings.max_per_neighbourhood,
+            );
+            for (i, _, _) in model_off {
                 if list.len() >= first {
                     break;
                 }
-                if !list.iter().any(|x| x.id == e.id) {
-                    list.push(e);
+                if !list.iter().any(|x| x.id == candidates[i].id) {
+                    list.push(candidates[i]);
                 }
             }
             return Ok((
