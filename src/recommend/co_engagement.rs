@@ -184,8 +184,10 @@ impl CoEngagement {
     /// Item-kNN scores for a renter with this history (newest first, as the user state keeps
     /// it): for each listing, the sum over the renter's listings of weight x similarity.
     pub fn scores(&self, history: impl IntoIterator<Item = (InteractionKind, Uuid)>) -> UserScores {
-        let mut sums: HashMap<Uuid, f64> = HashMap::new();
-        for (id, w) in distinct_weighted(history) {
+        let listings = distinct_weighted(history);
+        // Sized once: at most NEIGHBOURS per listing (a request's hot path).
+        let mut sums: HashMap<Uuid, f64> = HashMap::with_capacity(listings.len() * NEIGHBOURS);
+        for (id, w) in listings {
             for (j, s) in self.neighbours(&id) {
                 *sums.entry(j).or_default() += w * f64::from(s);
             }

@@ -224,8 +224,17 @@ pub fn retrieve<'s>(
                 (stated.is_empty() || stated.contains(&e.static_facts().city)) && keep(e)
             })
             .collect();
-        co.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
-        co.truncate(co_candidates.min(total));
+        // The best `n` only: a partial selection, then a sort of those (the order is total, so
+        // the result is the full sort's first `n`).
+        let order =
+            |a: &(&Entry, f32), b: &(&Entry, f32)| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id));
+        let n = co_candidates.min(total);
+        if co.len() > n && n > 0 {
+            co.select_nth_unstable_by(n - 1, order);
+            co.truncate(n);
+        }
+        co.sort_by(order);
+        co.truncate(n);
         add(&mut out, co.into_iter().map(|(e, _)| e).collect());
     }
     let anchored: Vec<&&Entry> = anchors
@@ -870,6 +879,9 @@ fn reasons(row: &FeatureRow, f: &ListingFacts, profile: &UserProfile) -> Vec<Str
             "A"
         };
         out.push(format!("{article} {kind}, the kind you prefer"));
+    }
+    if at(row, "co_engagement_rel") >= 0.5 {
+        out.push("Renters who liked what you liked also liked this".to_owned());
     }
     if at(row, "hist_neighbourhood_share") >= 0.2 {
         out.push(format!(
