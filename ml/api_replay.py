@@ -35,6 +35,8 @@ import uuid
 
 from replay_summary import paired_ratio, NOT_BASELINES
 
+# migration::REBUILD_PROPERTY_STATS, the statement `rentgraph seed` counts with (this script
+# runs on the database file alone, without the binary's migration crate); keep them alike.
 REBUILD_STATS = """INSERT INTO property_stats
     (property_id, views, likes, saves, inquiries, dismissals)
     SELECT property_id,
