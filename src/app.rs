@@ -205,28 +205,31 @@ fn recommender(
         OrtScorer::load(&files).map(|s| Box::new(s) as Box<dyn Scorer>)
     })?;
     tracing::info!(version = %info.version, "recommendation model loaded");
-    log_gate(&info, ml.serve_unproven);
-    Ok(Recommender::new(
+    let version = info.version.clone();
+    let recommender = Recommender::new(
         store,
         Some(Arc::new(batcher)),
         Some(info),
         ml.clone(),
         redis,
-    ))
+    );
+    if let Some(decision) = recommender.gate() {
+        log_gate(&version, decision);
+    }
+    Ok(recommender)
 }
 
 /// The gate's verdict in the start-up log, with its numbers.
-fn log_gate(info: &crate::ml::model::ModelInfo, serve_unproven: bool) {
-    let decision = crate::recommend::GateDecision::decide(info, serve_unproven);
+fn log_gate(version: &str, decision: &crate::recommend::GateDecision) {
     match (&decision.sealed, decision.serve_baseline) {
         (None, Some(b)) => tracing::warn!(
-            version = %info.version,
+            version = %version,
             serving = b.name(),
             "the model has no sealed evaluation (ml.info_path \"gate\"): a baseline is served \
              instead; retrain with scripts/retrain, or set ml.serve_unproven = true"
         ),
         (Some(g), Some(b)) => tracing::warn!(
-            version = %info.version,
+            version = %version,
             model_ndcg = g.model,
             best_baseline = %g.best_baseline,
             best_baseline_ndcg = g.best_baseline_ndcg,

@@ -38,7 +38,7 @@ use crate::recommend::baseline::{
     Area, Baseline, Window, co_engagement_list, popularity_pools, popularity_score,
 };
 use crate::recommend::index::Entry;
-use crate::recommend::pick;
+use crate::recommend::{model_off, pick};
 use crate::replay::Moment;
 use crate::store::{Store, StoreError};
 use crate::training::Corpus;
@@ -390,29 +390,28 @@ pub async fn evaluate(
             .enumerate()
             .map(|(i, (r, s))| (i, f64::from(s), Some(*r)))
             .collect();
-        let picked = |scored| -> Vec<Uuid> {
-            pick(
-                scored,
-                &served.candidates,
-                &served.facts,
-                k,
-                ml.max_per_neighbourhood,
-            )
-            .into_iter()
-            .map(|(i, _, _)| cand_ids[i])
-            .collect()
-        };
-        add("model", &picked(scored));
+        let ranked: Vec<Uuid> = pick(
+            scored,
+            &served.candidates,
+            &served.facts,
+            k,
+            ml.max_per_neighbourhood,
+        )
+        .into_iter()
+        .map(|(i, _, _)| cand_ids[i])
+        .collect();
+        add("model", &ranked);
 
         // The model off: the same candidates by retrieval's prior, the same `pick`.
-        let model_off = picked(
-            served
-                .candidates
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (i, e.prior(), None))
-                .collect(),
-        );
+        let model_off: Vec<Uuid> = model_off(
+            &served.candidates,
+            &served.facts,
+            k,
+            ml.max_per_neighbourhood,
+        )
+        .into_iter()
+        .map(|(i, _, _)| cand_ids[i])
+        .collect();
         add(Baseline::ModelOff.name(), &model_off);
 
         // Popularity where the user looks, all-time, recent and time-decayed, with the area

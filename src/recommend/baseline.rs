@@ -228,7 +228,8 @@ pub fn popularity_list<'s>(
     out
 }
 
-/// Item-kNN: the user's co-engagement scores, best first (ties by id), passing `keep`.
+/// Item-kNN: the user's `k` best co-engagement scores, best first (ties by id), passing
+/// `keep`. Retrieval's co-engagement source takes its candidates here too.
 pub fn co_engagement_list<'s>(
     snap: &'s Snapshot,
     profile: &UserProfile,
@@ -241,8 +242,16 @@ pub fn co_engagement_list<'s>(
         .filter_map(|(id, s)| snap.get(id).map(|e| (e, *s)))
         .filter(|(e, _)| keep(e))
         .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
-    scored.into_iter().take(k).map(|(e, _)| e).collect()
+    // The best `k` only: a partial selection, then a sort of those (the order is total, so
+    // the result is the full sort's first `k`). On a request's hot path.
+    let order =
+        |a: &(&Entry, f32), b: &(&Entry, f32)| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id));
+    if scored.len() > k && k > 0 {
+        scored.select_nth_unstable_by(k - 1, order);
+    }
+    scored.truncate(k);
+    scored.sort_by(order);
+    scored.into_iter().map(|(e, _)| e).collect()
 }
 
 #[cfg(test)]

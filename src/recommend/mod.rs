@@ -216,26 +216,13 @@ pub fn retrieve<'s>(
     if let Some((_, profile)) = user
         && co_candidates > 0
     {
-        let mut co: Vec<(&Entry, f32)> = profile
-            .co_engagement
-            .iter()
-            .filter_map(|(id, s)| snap.get(id).map(|e| (e, *s)))
-            .filter(|(e, _)| {
-                (stated.is_empty() || stated.contains(&e.static_facts().city)) && keep(e)
-            })
-            .collect();
-        // The best `n` only: a partial selection, then a sort of those (the order is total, so
-        // the result is the full sort's first `n`).
-        let order =
-            |a: &(&Entry, f32), b: &(&Entry, f32)| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id));
+        let in_area =
+            |e: &Entry| (stated.is_empty() || stated.contains(&e.static_facts().city)) && keep(e);
         let n = co_candidates.min(total);
-        if co.len() > n && n > 0 {
-            co.select_nth_unstable_by(n - 1, order);
-            co.truncate(n);
-        }
-        co.sort_by(order);
-        co.truncate(n);
-        add(&mut out, co.into_iter().map(|(e, _)| e).collect());
+        add(
+            &mut out,
+            baseline::co_engagement_list(snap, profile, n, &in_area),
+        );
     }
     let anchored: Vec<&&Entry> = anchors
         .iter()
@@ -599,18 +586,13 @@ impl Recommender {
             };
             // Item-kNN runs out for a renter with little history: the model-off list fills in,
             // as in the evaluation.
-            let model_off = pick(
-                candidates
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (i, e.prior(), None))
-                    .collect(),
+            let off = model_off(
                 &candidates,
                 &facts,
                 first,
                 self.settings.max_per_neighbourhood,
             );
-            for (i, _, _) in model_off {
+            for (i, _, _) in off {
                 if list.len() >= first {
                     break;
                 }
@@ -773,6 +755,27 @@ fn baseline_answer(
             }
         })
         .collect()
+}
+
+/// The model-off list: the candidates by retrieval's prior, through `pick` (the baseline the
+/// evaluation measures and the gate serves, and what item-kNN falls back to).
+pub fn model_off(
+    candidates: &[&Entry],
+    facts: &[ListingFacts],
+    first: usize,
+    per_neighbourhood: usize,
+) -> Vec<(usize, f64, Option<FeatureRow>)> {
+    pick(
+        candidates
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, e.prior(), None))
+            .collect(),
+        candidates,
+        facts,
+        first,
+        per_neighbourhood,
+    )
 }
 
 /// The final list from scored candidates (index into `candidates`, score, features): best
