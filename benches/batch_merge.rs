@@ -6,9 +6,9 @@
 //!
 //! Run with `scripts/fetch-ort && cargo bench --bench batch_merge` (numbers in
 //! docs/PERFORMANCE.md).
-use rentgraph::ml::batcher::{Batcher, BatcherSettings};
-use rentgraph::ml::features::N_FEATURES;
-use rentgraph::ml::model::{ModelError, ModelFiles, OrtScorer, Scorer};
+use rentgraph_model::batcher::{Batcher, BatcherSettings};
+use rentgraph_model::features::N_FEATURES;
+use rentgraph_model::model::{ModelError, ModelFiles, OrtScorer, Scorer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,9 +34,7 @@ impl Scorer for Counting {
 /// The shipped model, as the server's default settings name it.
 fn files() -> ModelFiles {
     let settings = rentgraph::config::Settings::load(Default::default()).expect("settings");
-    ModelFiles::for_settings(&settings.ml)
-        .expect("the shipped model")
-        .1
+    settings.ml.model_files().expect("the shipped model").1
 }
 
 fn main() {

@@ -7,9 +7,9 @@
 //!
 //! Run with `scripts/fetch-ort && cargo bench --bench recommender`.
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rentgraph::ml::batcher::{Batcher, BatcherSettings};
-use rentgraph::ml::features::N_FEATURES;
-use rentgraph::ml::model::{ModelFiles, OrtScorer, Scorer};
+use rentgraph_model::batcher::{Batcher, BatcherSettings};
+use rentgraph_model::features::N_FEATURES;
+use rentgraph_model::model::{ModelFiles, OrtScorer, Scorer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,7 @@ const ROWS_PER_CALL: usize = 8;
 /// The shipped model, as the server's default settings name it.
 fn files() -> ModelFiles {
     let settings = rentgraph::config::Settings::load(Default::default()).expect("settings");
-    ModelFiles::for_settings(&settings.ml)
-        .expect("the shipped model")
-        .1
+    settings.ml.model_files().expect("the shipped model").1
 }
 
 /// Deterministic, varied feature rows.

@@ -18,7 +18,7 @@ async fn bad_tokens_are_refused_with_401() {
         .expect("token");
     let mut other_key = app.settings.auth.clone();
     other_key.jwt_secret =
-        rentgraph::config::Secret::new("another-secret-of-at-least-thirty-two-bytes");
+        rentgraph::infra::secret::Secret::new("another-secret-of-at-least-thirty-two-bytes");
     let forged = Authenticator::new(&other_key)
         .expect("auth")
         .mint(u.admin, entity::Role::Admin)

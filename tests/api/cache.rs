@@ -83,7 +83,7 @@ async fn an_instance_starts_with_the_popular_listings_warm() {
     let popular = app
         .server()
         .state
-        .store
+        .store()
         .popular_listing_ids(1)
         .await
         .expect("popular")[0]
@@ -403,8 +403,8 @@ async fn concurrent_misses_on_one_listing_load_it_once() {
     // The listing itself was read by the page above; forget it as a write would.
     app.server()
         .state
-        .caches
-        .invalidate(rentgraph::cache::Changed::Property(
+        .caches()
+        .invalidate(rentgraph::infra::cache::Changed::Property(
             crate::helpers::decode_gid(&id).parse().expect("uuid"),
         ))
         .await;

@@ -1,14 +1,14 @@
-use rentgraph::app::Server;
 use rentgraph::auth::Authenticator;
 use rentgraph::config::{Settings, Sources};
-use rentgraph::datagen::SeedOptions;
+use rentgraph::server::Server;
+use rentgraph_lab::datagen::SeedOptions;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
+pub(crate) enum Db {
     Postgres,
     Sqlite,
 }
@@ -19,7 +19,7 @@ fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-pub fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("RENTGRAPH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
@@ -32,7 +32,7 @@ async fn pg_exec(sql: &str) {
     let _ = db.close().await;
 }
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub settings: Settings,
@@ -41,7 +41,7 @@ pub struct TestApp {
     sqlite_dir: Option<PathBuf>,
 }
 
-pub struct Users {
+pub(crate) struct Users {
     pub admin: Uuid,
     pub partner: Uuid,
     pub owner: Uuid,
@@ -50,11 +50,11 @@ pub struct Users {
 }
 
 impl TestApp {
-    pub async fn spawn(db: Db) -> Self {
+    pub(crate) async fn spawn(db: Db) -> Self {
         Self::spawn_with(db, &[]).await
     }
 
-    pub async fn spawn_with(db: Db, overrides: &[(&str, &str)]) -> Self {
+    pub(crate) async fn spawn_with(db: Db, overrides: &[(&str, &str)]) -> Self {
         let name = format!("rg_test_{}", Uuid::new_v4().simple());
         let (url, pg_database, sqlite_dir) = match db {
             Db::Postgres => {
@@ -112,7 +112,7 @@ impl TestApp {
 
     /// A separate connection to this test's database (PostgreSQL or SQLite), as another
     /// client of the database would have.
-    pub async fn db_connection(&self) -> sea_orm::DatabaseConnection {
+    pub(crate) async fn db_connection(&self) -> sea_orm::DatabaseConnection {
         sea_orm::Database::connect(self.settings.database.url.clone())
             .await
             .expect("connect to the test database")
@@ -120,7 +120,7 @@ impl TestApp {
 
     /// A second instance on its own port, over the same database and settings (plus
     /// `overrides`), as a load balancer's second backend would be.
-    pub async fn peer(&self, overrides: &[(&str, &str)]) -> Peer {
+    pub(crate) async fn peer(&self, overrides: &[(&str, &str)]) -> Peer {
         let mut settings = self.settings.clone();
         if !overrides.is_empty() {
             let mut all: Vec<(String, String)> = vec![
@@ -150,36 +150,33 @@ impl TestApp {
         }
     }
 
-    pub fn server(&self) -> &Server {
+    pub(crate) fn server(&self) -> &Server {
         self.server.as_ref().expect("running")
     }
 
     /// Loads a small generated data set and returns users of each role.
-    pub async fn seed(&self, properties: usize, users: usize, interactions: usize) -> Users {
-        let store = &self.server().state.store;
-        store
-            .seed(
-                SeedOptions {
-                    properties,
-                    users,
-                    interactions,
-                    seed: 7,
-                    world: Default::default(),
-                },
-                |_| {},
-            )
+    pub(crate) async fn seed(&self, properties: usize, users: usize, interactions: usize) -> Users {
+        let store = &self.server().state.store();
+        let opts = SeedOptions {
+            properties,
+            users,
+            interactions,
+            seed: 7,
+            world: Default::default(),
+        };
+        rentgraph_lab::datagen::seed(store, opts, |_| {})
             .await
             .expect("seed");
         // Rows written behind the server's back, as `rentgraph seed` writes them: the listing
         // index learns of them as it would at its next periodic reload.
         self.server()
             .state
-            .recommender
+            .recommender()
             .index()
             .reload()
             .await
             .expect("index");
-        let data = rentgraph::datagen::generate(SeedOptions {
+        let data = rentgraph_lab::datagen::generate(SeedOptions {
             properties: 0,
             users,
             interactions: 0,
@@ -213,10 +210,10 @@ impl TestApp {
     }
 
     /// A USER of the seeded data (call after `seed`).
-    pub async fn seed_user(&self) -> Uuid {
+    pub(crate) async fn seed_user(&self) -> Uuid {
         self.server()
             .state
-            .store
+            .store()
             .first_user_with_role(entity::Role::User)
             .await
             .expect("query")
@@ -224,14 +221,18 @@ impl TestApp {
             .id
     }
 
-    pub fn token(&self, user: Uuid, role: entity::Role) -> String {
+    pub(crate) fn token(&self, user: Uuid, role: entity::Role) -> String {
         Authenticator::new(&self.settings.auth)
             .expect("auth")
             .mint(user, role)
             .expect("token")
     }
 
-    pub async fn post_raw(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post_raw(
+        &self,
+        body: String,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = self
             .client
             .post(format!("{}/graphql", self.base))
@@ -243,7 +244,12 @@ impl TestApp {
     }
 
     /// Runs a GraphQL operation; returns the HTTP status and the JSON body.
-    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn gql(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let mut headers = vec![("content-type", "application/json")];
         let auth;
         if let Some(t) = token {
@@ -262,14 +268,14 @@ impl TestApp {
     }
 
     /// `data` of a successful operation; panics with the errors otherwise.
-    pub async fn data(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+    pub(crate) async fn data(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let (status, body) = self.gql(query, variables, token).await;
         assert_eq!(status, 200, "{body}");
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
         body["data"].clone()
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
             .send()
@@ -278,7 +284,7 @@ impl TestApp {
     }
 
     /// SQL statements run so far, read from /metrics as an operator would.
-    pub async fn statements(&self) -> u64 {
+    pub(crate) async fn statements(&self) -> u64 {
         let text = self.get("/metrics").await.text().await.expect("metrics");
         text.lines()
             .filter(|l| l.starts_with("rentgraph_db_queries_total"))
@@ -286,9 +292,9 @@ impl TestApp {
             .sum::<f64>() as u64
     }
 
-    pub async fn cleanup(mut self) {
+    pub(crate) async fn cleanup(mut self) {
         if let Some(server) = self.server.take() {
-            let store = server.state.store.clone();
+            let store = server.state.store().clone();
             server.stop(Duration::from_secs(5)).await;
             let _ = store.conn().clone().close().await;
         }
@@ -302,19 +308,19 @@ impl TestApp {
 }
 
 /// The `extensions.code` of the first error.
-pub fn code(body: &Value) -> &str {
+pub(crate) fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or("<none>")
 }
 
-pub fn gid(kind: &str, id: Uuid) -> String {
+pub(crate) fn gid(kind: &str, id: Uuid) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
 }
 
 /// The uuid inside a Relay global id.
-pub fn decode_gid(id: &str) -> String {
+pub(crate) fn decode_gid(id: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(id)
@@ -325,13 +331,13 @@ pub fn decode_gid(id: &str) -> String {
 }
 
 /// Another instance of the server (see `TestApp::peer`).
-pub struct Peer {
+pub(crate) struct Peer {
     pub base: String,
     server: Server,
 }
 
 impl Peer {
-    pub async fn post(&self, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut req = reqwest::Client::new()
             .post(format!("{}/graphql", self.base))
             .header("content-type", "application/json")
@@ -343,7 +349,7 @@ impl Peer {
     }
 
     /// The body of `post`'s response (null when it is not JSON).
-    pub async fn json(&self, body: Value, headers: &[(&str, &str)]) -> Value {
+    pub(crate) async fn json(&self, body: Value, headers: &[(&str, &str)]) -> Value {
         self.post(body, headers)
             .await
             .json::<Value>()
@@ -352,7 +358,7 @@ impl Peer {
     }
 
     /// SQL statements this instance ran so far, from its /metrics.
-    pub async fn statements(&self) -> u64 {
+    pub(crate) async fn statements(&self) -> u64 {
         let text = reqwest::get(format!("{}/metrics", self.base))
             .await
             .expect("metrics")
@@ -365,18 +371,18 @@ impl Peer {
             .sum::<f64>() as u64
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.server.stop(Duration::from_secs(5)).await;
     }
 }
 
 /// A Redis key prefix of this test's own, so tests sharing one Redis never see each other's keys.
-pub fn redis_prefix() -> String {
+pub(crate) fn redis_prefix() -> String {
     format!("rg_test_{}:", Uuid::new_v4().simple())
 }
 
 /// A Redis URL where nothing listens (a port that was free a moment ago).
-pub fn absent_redis_url() -> String {
+pub(crate) fn absent_redis_url() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -9,7 +9,7 @@ use rentgraph::store::{
 async fn main_queries_use_their_indexes() {
     let app = TestApp::spawn(Db::Postgres).await;
     app.seed(20_000, 2_000, 60_000).await;
-    let store = &app.server().state.store;
+    let store = &app.server().state.store();
     let first = PageRequest::Forward {
         limit: 20,
         after: None,
@@ -83,7 +83,7 @@ async fn main_queries_use_their_indexes() {
     let users = store.users_by_ids(&[]).await.expect("no users");
     assert!(users.is_empty());
     let some_users: Vec<uuid::Uuid> =
-        rentgraph::datagen::generate(rentgraph::datagen::SeedOptions {
+        rentgraph_lab::datagen::generate(rentgraph_lab::datagen::SeedOptions {
             properties: 0,
             users: 2_000,
             interactions: 0,
@@ -105,4 +105,32 @@ async fn main_queries_use_their_indexes() {
         .expect("explain");
     assert!(plan.contains("interactions_user_time"), "{plan}");
     app.cleanup().await;
+}
+
+/// The popularity score exists twice: as the `property_stats.score` generated column the
+/// popularity index walks, and as `Popularity::score` in the features and baselines. They
+/// must agree on every backend, or the fallback ranking and the model's feature disagree.
+#[tokio::test]
+async fn the_stored_popularity_score_is_the_one_the_code_computes() {
+    use rentgraph_model::features::Popularity;
+    use std::collections::HashMap;
+    for db in [Db::Postgres, Db::Sqlite] {
+        let app = TestApp::spawn(db).await;
+        app.seed(80, 30, 1500).await;
+        let store = app.server().state.store();
+        let mut counted: HashMap<uuid::Uuid, Popularity> = HashMap::new();
+        for i in store.all_interactions().await.expect("interactions") {
+            counted.entry(i.property_id).or_default().add(i.kind);
+        }
+        let stored = store.popular_listing_ids(10_000).await.expect("stats");
+        assert!(
+            stored.len() > 10,
+            "{db:?}: {} active listings",
+            stored.len()
+        );
+        for (id, score) in stored {
+            let computed = counted.get(&id).copied().unwrap_or_default().score();
+            assert_eq!(score, computed, "{db:?}: listing {id}");
+        }
+    }
 }

@@ -1,5 +1,8 @@
 //! Integration tests: one binary (one link step), each test with its own server on port 0 and
 //! its own PostgreSQL database or SQLite file, so they run in parallel without sharing rows.
+// A scenario test reads best as one story from start to end; the line limit is for the
+// code under test.
+#![allow(clippy::too_many_lines)]
 mod fuzz;
 mod helpers;
 

@@ -54,7 +54,7 @@ async fn a_known_sequence_moves_the_counters_it_should() {
     let deep = "{ properties(first: 1) { edges { node { owner { interactions(first: 1) { edges { node { property { owner { interactions(first: 1) { edges { node { property { title } } } } } } } } } } } } } }";
     let (_, b) = app.gql(deep, json!({}), None).await;
     assert_eq!(code(&b), "MAX_DEPTH_EXCEEDED");
-    let doc = rentgraph::persisted::sha256_hex(
+    let doc = rentgraph::gateway::persisted::sha256_hex(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/config/persisted/partner-listings.json"
@@ -331,7 +331,7 @@ async fn spans_are_exported_over_otlp() {
     .expect("settings")
     .telemetry;
     settings.otlp_endpoint = format!("http://{at}");
-    let (layer, provider) = rentgraph::telemetry::otlp_layer(&settings)
+    let (layer, provider) = rentgraph::infra::telemetry::otlp_layer(&settings)
         .expect("exporter")
         .expect("configured");
     let subscriber = tracing_subscriber::registry().with(layer);

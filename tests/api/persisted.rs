@@ -2,7 +2,7 @@
 //! documents (config/persisted) that partners, and everyone with `persisted.only`, are held to.
 use crate::helpers::{Db, TestApp, code, redis_prefix, redis_url};
 use entity::Role;
-use rentgraph::persisted::sha256_hex;
+use rentgraph::gateway::persisted::sha256_hex;
 use serde_json::{Value, json};
 
 const Q: &str = "query Cheap($n: Int) { properties(first: $n) { edges { node { title } } } }";
@@ -242,7 +242,7 @@ async fn a_broken_manifest_stops_start_up_and_the_check_command() {
         ],
     })
     .expect("settings");
-    let err = rentgraph::app::Server::start(settings)
+    let err = rentgraph::server::Server::start(settings)
         .await
         .err()
         .expect("start-up must fail")

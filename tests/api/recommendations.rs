@@ -274,8 +274,8 @@ async fn similar_properties_share_city_and_type() {
 
 #[tokio::test]
 async fn a_missing_runtime_or_model_stops_the_start_with_a_clear_error() {
-    use rentgraph::app::Server;
     use rentgraph::config::{Settings, Sources};
+    use rentgraph::server::Server;
     let dir = std::env::temp_dir().join(format!("rg_test_{}", uuid::Uuid::new_v4().simple()));
     let db = format!("sqlite://{}/x.db?mode=rwc", dir.display());
     let start = |key: &str, value: &str| {
@@ -319,15 +319,15 @@ async fn a_missing_runtime_or_model_stops_the_start_with_a_clear_error() {
 
 #[tokio::test]
 async fn training_data_is_exported_with_the_serving_features() {
-    use rentgraph::ml::features::FEATURE_NAMES;
-    use rentgraph::training::{ExportOptions, export};
+    use rentgraph_lab::training::{ExportOptions, export};
+    use rentgraph_model::features::FEATURE_NAMES;
     let app = TestApp::spawn(Db::Sqlite).await;
     app.seed(300, 60, 6_000).await;
     let out = std::env::temp_dir().join(format!("rg_export_{}.csv", uuid::Uuid::new_v4().simple()));
     let report = export(
-        &app.server().state.store,
+        app.server().state.store(),
         &out,
-        &app.server().state.settings.ml,
+        &app.server().state.settings().ml,
         ExportOptions {
             eval_users: 20,
             held_out_share: 0.2,
@@ -382,7 +382,7 @@ async fn training_data_is_exported_with_the_serving_features() {
 /// ages. On PostgreSQL, as in production, after interactions recorded through the API.
 #[tokio::test]
 async fn the_replay_and_serving_compute_the_same_feature_rows() {
-    use rentgraph::ml::features::FEATURE_NAMES;
+    use rentgraph_model::features::FEATURE_NAMES;
     let app = TestApp::spawn(Db::Postgres).await;
     let u = app.seed(400, 60, 8_000).await;
     // A few interactions through the API, so the live index's counters move in place.
@@ -397,9 +397,9 @@ async fn the_replay_and_serving_compute_the_same_feature_rows() {
     let state = &app.server().state;
     // The recent-popularity window moves at the index's periodic reload; the interactions
     // above are a month newer than the seeded ones, so let it move now.
-    state.recommender.index().reload().await.expect("reload");
+    state.recommender().index().reload().await.expect("reload");
     let users: Vec<uuid::Uuid> = state
-        .store
+        .store()
         .all_users()
         .await
         .expect("users")
@@ -415,20 +415,21 @@ async fn the_replay_and_serving_compute_the_same_feature_rows() {
     let mut with_co_engagement = 0;
     for id in users {
         let user = state
-            .store
+            .store()
             .users_by_ids(&[id])
             .await
             .expect("user")
             .pop()
             .expect("exists");
         let served = state
-            .recommender
+            .recommender()
             .feature_rows(&user, at)
             .await
             .expect("serving rows");
-        let replayed = rentgraph::replay::feature_rows(&state.store, &state.settings.ml, id, at)
-            .await
-            .expect("replayed rows");
+        let replayed =
+            rentgraph_lab::replay::feature_rows(state.store(), &state.settings().ml, id, at)
+                .await
+                .expect("replayed rows");
         assert!(!served.is_empty(), "user {id} has candidates");
         assert_eq!(served.len(), replayed.len(), "user {id}: candidate count");
         for ((a, ra), (b, rb)) in served.iter().zip(&replayed) {
@@ -536,7 +537,7 @@ async fn a_model_that_is_not_the_described_one_stops_start_up() {
                 ],
             })
             .expect("settings");
-            match rentgraph::app::Server::start(settings).await {
+            match rentgraph::server::Server::start(settings).await {
                 Ok(server) => {
                     server.stop(std::time::Duration::from_secs(1)).await;
                     Ok(())
@@ -721,7 +722,7 @@ async fn a_listing_created_during_an_index_reload_survives_the_swap() {
     let user = app.token(u.user, Role::User);
     let owner = app.token(u.owner, Role::Owner);
     let state = &app.server().state;
-    let index = state.recommender.index().clone();
+    let index = state.recommender().index().clone();
     let vars = json!({ "city": "Nowhereville" });
     // The reload reads everything before the listing exists, and has not swapped yet.
     let loaded = index.load().await.expect("load");
@@ -738,7 +739,7 @@ async fn a_listing_created_during_an_index_reload_survives_the_swap() {
     assert_eq!(ids_of(&during), vec![id.clone()]);
     index.install(loaded).await;
     // No cached list may hide what the index holds now.
-    state.recommender.forget(None);
+    state.recommender().forget(None);
     assert_eq!(
         ids_of(&app.data(RECS_IN, vars, Some(&user)).await),
         vec![id.clone()],
@@ -759,12 +760,12 @@ async fn a_listing_created_during_an_index_reload_survives_the_swap() {
 /// Scores every row alike: what a model that learned nothing would do.
 struct Constant;
 
-impl rentgraph::ml::model::Scorer for Constant {
+impl rentgraph_model::model::Scorer for Constant {
     fn score(
         &mut self,
         _rows: &[f32],
         n: usize,
-    ) -> Result<Vec<f32>, rentgraph::ml::model::ModelError> {
+    ) -> Result<Vec<f32>, rentgraph_model::model::ModelError> {
         Ok(vec![0.5; n])
     }
 }
@@ -774,13 +775,13 @@ impl rentgraph::ml::model::Scorer for Constant {
 /// popularity within the user's cities and budget, and the shipped model earns more than it.
 #[tokio::test]
 async fn the_replayed_evaluation_tells_a_model_from_a_constant() {
-    use rentgraph::evaluation::{EvalOptions, evaluate};
+    use rentgraph_lab::evaluation::{EvalOptions, evaluate};
     let app = TestApp::spawn(Db::Sqlite).await;
     app.seed(3_000, 600, 60_000).await;
-    let store = &app.server().state.store;
+    let store = &app.server().state.store();
     let ml = &app.settings.ml;
     let opts = EvalOptions {
-        users: rentgraph::evaluation::Users::All,
+        users: rentgraph_lab::evaluation::Users::All,
         max_users: 300,
         cutoff_quantile: 0.85,
         seed: 1,
@@ -789,12 +790,12 @@ async fn the_replayed_evaluation_tells_a_model_from_a_constant() {
     let constant = evaluate(store, &mut Constant, ml, &opts)
         .await
         .expect("evaluate");
-    let (_, files) = rentgraph::ml::model::ModelFiles::for_settings(ml).expect("model files");
-    let mut ort = rentgraph::ml::model::OrtScorer::load(&files).expect("model");
+    let (_, files) = ml.model_files().expect("model files");
+    let mut ort = rentgraph_model::model::OrtScorer::load(&files).expect("model");
     let model = evaluate(store, &mut ort, ml, &opts)
         .await
         .expect("evaluate");
-    let ndcg = |r: &rentgraph::evaluation::EvalReport, m: &str| r.methods[m].all.ndcg.mean;
+    let ndcg = |r: &rentgraph_lab::evaluation::EvalReport, m: &str| r.methods[m].all.ndcg.mean;
     assert!(model.users > 100, "{} users", model.users);
     let local = ndcg(&model, "popularity_stated_area");
     assert!(

@@ -26,3 +26,14 @@ fn the_cost_table_in_the_docs_matches_the_code() {
         "docs/OPERATIONS.md must carry the output of `rentgraph cost-table`:\n{table}"
     );
 }
+
+#[test]
+fn the_error_code_list_in_the_docs_matches_the_code() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ERROR_CODES.md"))
+        .expect("docs");
+    let table = rentgraph::error_code::ErrorCode::markdown_table();
+    assert!(
+        docs.contains(&table),
+        "docs/ERROR_CODES.md must carry the output of `rentgraph error-codes`:\n{table}"
+    );
+}

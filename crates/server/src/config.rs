@@ -1,0 +1,249 @@
+//! Typed settings, read in one place: the defaults compiled into the binary from
+//! `config/default.toml`, then `config/{RENTGRAPH_ENV}.toml`, then `--config FILE`, then
+//! `RENTGRAPH__SECTION__KEY` environment variables. Nothing else in the codebase reads the
+//! environment, so every knob is visible in default.toml and in one struct.
+//!
+//! Each module owns its section's type (`store::DatabaseSettings`, `auth::AuthSettings`, ...);
+//! this file composes them, and no module below imports it.
+use crate::auth::{AuthSettings, JwtAlgorithm, MAX_LEEWAY_SECS};
+use crate::gateway::persisted::PersistedSettings;
+use crate::graphql::GraphqlSettings;
+use crate::infra::cache::CacheSettings;
+use crate::infra::redis::RedisSettings;
+use crate::infra::telemetry::TelemetrySettings;
+use crate::limits::LimitsSettings;
+use crate::recommend::{DEFAULT_ORT_LIBRARY, MlSettings};
+use crate::store::DatabaseSettings;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Check(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The profile these settings were loaded for (`RENTGRAPH_ENV`).
+    #[serde(skip)]
+    pub environment: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub demo: DemoSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub graphql: GraphqlSettings,
+    pub telemetry: TelemetrySettings,
+    pub ml: MlSettings,
+    pub limits: LimitsSettings,
+    pub persisted: PersistedSettings,
+    pub cache: CacheSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub shutdown_timeout_ms: u64,
+    pub graphiql: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    pub properties: usize,
+    pub users: usize,
+    pub interactions: usize,
+    pub seed: u64,
+}
+
+/// Where settings come from besides the built-in defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// The environment profile; `RENTGRAPH_ENV` or `development` when `None`.
+    pub env: Option<String>,
+    /// An explicit file (`--config FILE`); it must exist.
+    pub file: Option<PathBuf>,
+    /// Dotted keys set last, above the environment (tests use this).
+    pub overrides: Vec<(String, String)>,
+}
+
+/// The profiles compiled into the binary, so a server started from any working directory gets
+/// the settings of the environment it was told, never silently those of development.
+const PROFILES: &[(&str, &str)] = &[
+    (
+        "development",
+        include_str!("../../../config/development.toml"),
+    ),
+    ("test", include_str!("../../../config/test.toml")),
+    (
+        "production",
+        include_str!("../../../config/production.toml"),
+    ),
+];
+
+/// The secret development and test sign with. It is public (it is in this file), so any other
+/// environment refuses it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "rentgraph-development-secret-change-me-in-production";
+
+/// Environments whose profile may use the development secret and other conveniences.
+fn is_development(env: &str) -> bool {
+    matches!(env, "development" | "test")
+}
+
+impl Settings {
+    pub fn load(sources: Sources) -> Result<Self, ConfigError> {
+        let env = sources
+            .env
+            .or_else(|| std::env::var("RENTGRAPH_ENV").ok())
+            .unwrap_or_else(|| "development".to_owned());
+        let dir = std::env::var("RENTGRAPH_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        builder = builder.add_source(profile(&env, &dir)?);
+        if let Some(file) = &sources.file {
+            builder = builder.add_source(config::File::from(file.as_path()).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("RENTGRAPH")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        for (key, value) in sources.overrides {
+            builder = builder.set_override(key, value)?;
+        }
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.environment = env;
+        if settings.ml.ort_library.trim().is_empty() {
+            settings.ml.ort_library =
+                std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| DEFAULT_ORT_LIBRARY.to_owned());
+        }
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// `development` or `test`: the environments where the development secret is allowed.
+    pub fn is_development(&self) -> bool {
+        is_development(&self.environment)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let g = &self.graphql;
+        if g.max_page_size == 0 || g.default_page_size == 0 || g.default_page_size > g.max_page_size
+        {
+            return Err(ConfigError::Check(
+                "graphql.default_page_size must be between 1 and graphql.max_page_size".into(),
+            ));
+        }
+        self.check_auth()?;
+        let b = &self.ml.batcher;
+        if b.max_batch_size == 0 || b.queue_capacity == 0 || b.workers == 0 {
+            return Err(ConfigError::Check(
+                "ml.batcher.max_batch_size, queue_capacity and workers must be at least 1".into(),
+            ));
+        }
+        if !cfg!(feature = "otlp") && !self.telemetry.otlp_endpoint.trim().is_empty() {
+            return Err(ConfigError::Check(
+                "telemetry.otlp_endpoint is set, but this binary was built without trace export \
+                 (cargo build --release --features otlp)"
+                    .into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Check(
+                "database.max_connections must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_auth(&self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        if a.leeway_secs > MAX_LEEWAY_SECS {
+            return Err(ConfigError::Check(format!(
+                "auth.leeway_secs is {}; at most {MAX_LEEWAY_SECS} is allowed",
+                a.leeway_secs
+            )));
+        }
+        if a.max_token_age_secs == 0 || a.token_ttl_secs > a.max_token_age_secs {
+            return Err(ConfigError::Check(
+                "auth.max_token_age_secs must be at least 1 and at least auth.token_ttl_secs"
+                    .into(),
+            ));
+        }
+        match a.algorithm {
+            JwtAlgorithm::Rs256 => {
+                if a.public_key_path.as_os_str().is_empty() {
+                    return Err(ConfigError::Check(
+                        "auth.algorithm = \"RS256\" needs auth.public_key_path (a PEM file)".into(),
+                    ));
+                }
+            }
+            JwtAlgorithm::Hs256 => {
+                let secret = a.jwt_secret.expose();
+                if secret.is_empty() {
+                    return Err(ConfigError::Check(format!(
+                        "auth.jwt_secret is not set for the {} environment: set \
+                         RENTGRAPH__AUTH__JWT_SECRET to a random secret of at least 32 bytes \
+                         (openssl rand -base64 48)",
+                        self.environment
+                    )));
+                }
+                if secret.len() < 32 {
+                    return Err(ConfigError::Check(
+                        "auth.jwt_secret must be at least 32 bytes".into(),
+                    ));
+                }
+                if secret == DEVELOPMENT_JWT_SECRET && !self.is_development() {
+                    return Err(ConfigError::Check(format!(
+                        "auth.jwt_secret is the public development secret, which the {} \
+                         environment refuses: set RENTGRAPH__AUTH__JWT_SECRET to a random secret \
+                         of at least 32 bytes (openssl rand -base64 48)",
+                        self.environment
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The environment's profile: `{dir}/{env}.toml` when it exists, else the built-in copy of a
+/// known profile; any other name is a mistake (a typo would otherwise run with defaults).
+fn profile(
+    env: &str,
+    dir: &str,
+) -> Result<config::File<config::FileSourceString, config::FileFormat>, ConfigError> {
+    let path = std::path::Path::new(dir).join(format!("{env}.toml"));
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Check(format!("cannot read {}: {e}", path.display())))?;
+        return Ok(config::File::from_str(&text, config::FileFormat::Toml));
+    }
+    match PROFILES.iter().find(|(name, _)| *name == env) {
+        Some((_, text)) => Ok(config::File::from_str(text, config::FileFormat::Toml)),
+        None => Err(ConfigError::Check(format!(
+            "unknown environment {env:?} (RENTGRAPH_ENV): the built-in ones are development, \
+             test and production, and there is no {}",
+            path.display()
+        ))),
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}

@@ -1,0 +1,197 @@
+//! The GraphQL request pipeline. The server's handlers decode HTTP into an `Incoming` and a
+//! `Caller`; `Gateway::run` passes them through named stages, one file each, every stage
+//! returning `Result<_, Rejection>`:
+//!
+//! 1. `document`: the text to run (query text, trusted document, APQ);
+//! 2. `admission`: text and variable limits, parsing (cached), shape and literal limits, the
+//!    GET-mutation rule;
+//! 3. `charge`: the client's bucket, the static cost, the ceiling; settled after execution;
+//! 4. `execute`: loaders and request data, then the schema;
+//! 5. `response`: codes, status and media type.
+//!
+//! `identity` (the bearer token and its user) runs before them, in the handler. A rejection
+//! becomes a response in one place (`run`), in the media type the client negotiated.
+mod admission;
+mod charge;
+mod document;
+mod execute;
+mod identity;
+pub mod persisted;
+mod rejection;
+mod response;
+
+pub(crate) use rejection::{Accept, REQUEST_ID, Rejection, RequestId};
+pub(crate) use rejection::{GRAPHQL_RESPONSE, JSON};
+
+use crate::auth::{Authenticator, Principal, Principals};
+use crate::infra::telemetry::{OperationRecord, Outcome};
+use async_graphql::Variables;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What a request asks to run, as the transport decoded it.
+pub(crate) struct Incoming {
+    pub(crate) query: Option<String>,
+    pub(crate) document_id: Option<String>,
+    pub(crate) extensions: Option<serde_json::Value>,
+    pub(crate) operation_name: Option<String>,
+    pub(crate) variables: Variables,
+    /// Sent with GET (which may not run mutations).
+    pub(crate) via_get: bool,
+}
+
+/// Who a request is from, for throttling.
+pub(crate) struct Caller<'a> {
+    pub(crate) principal: Principal,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+/// The pipeline's state, grouped by stage.
+pub(crate) struct Gateway {
+    identity: identity::Identity,
+    documents: document::Documents,
+    admission: admission::Admission,
+    charging: charge::Charging,
+    executor: execute::Executor,
+}
+
+/// Everything a `Gateway` is built from (`server::AppState::new` assembles it).
+pub(crate) struct GatewayParts {
+    pub(crate) graphql: crate::graphql::GraphqlSettings,
+    pub(crate) limits: crate::limits::LimitsSettings,
+    pub(crate) persisted: persisted::PersistedSettings,
+    pub(crate) schema: crate::graphql::AppSchema,
+    pub(crate) store: crate::store::Store,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) principals: Principals,
+    pub(crate) recommender: Arc<crate::recommend::Recommender>,
+    pub(crate) metrics: Arc<crate::infra::telemetry::Metrics>,
+    pub(crate) caches: Arc<crate::infra::cache::Caches>,
+    pub(crate) cost: crate::limits::cost::CostModel,
+    pub(crate) throttle: crate::limits::throttle::Throttle,
+    pub(crate) trusted: persisted::Registry,
+    pub(crate) apq: persisted::ApqStore,
+}
+
+impl Gateway {
+    pub(crate) fn new(p: GatewayParts) -> Self {
+        let g = &p.graphql;
+        Self {
+            identity: identity::Identity::new(p.auth, p.principals),
+            documents: document::Documents::new(
+                Arc::new(p.trusted),
+                Arc::new(p.apq),
+                &p.persisted,
+                g.max_document_bytes,
+            ),
+            admission: admission::Admission::new(g),
+            charging: charge::Charging::new(
+                Arc::new(p.cost),
+                Arc::new(p.throttle),
+                p.limits,
+                p.persisted.budgets,
+            ),
+            executor: execute::Executor::new(execute::ExecutorParts {
+                schema: p.schema,
+                store: p.store,
+                recommender: p.recommender,
+                metrics: p.metrics,
+                caches: p.caches,
+                delay: g.dataloader_delay(),
+                max_batch_size: g.dataloader_max_batch_size,
+            }),
+        }
+    }
+
+    /// The caller of a request, from its `Authorization` header.
+    pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Principal, Rejection> {
+        self.identity.identify(headers).await
+    }
+
+    /// Runs a request through the stages and marks the response with what the metrics need
+    /// (see `OperationRecord`).
+    pub(crate) async fn run(
+        &self,
+        incoming: Incoming,
+        caller: Caller<'_>,
+        accept: Accept,
+        request_id: &RequestId,
+    ) -> Response {
+        let mut record = OperationRecord {
+            name: "other".to_owned(),
+            kind: "unknown",
+            outcome: Outcome::Rejected,
+        };
+        let mut resp = match self
+            .stages(incoming, caller, accept, request_id, &mut record)
+            .await
+        {
+            Ok(resp) => resp,
+            Err(rejection) => rejection.into_response_for(accept),
+        };
+        resp.extensions_mut().insert(record);
+        resp
+    }
+
+    async fn stages(
+        &self,
+        mut incoming: Incoming,
+        caller: Caller<'_>,
+        accept: Accept,
+        request_id: &RequestId,
+        record: &mut OperationRecord,
+    ) -> Result<Response, Rejection> {
+        let span = tracing::Span::current();
+        span.record(
+            "principal",
+            caller
+                .principal
+                .user_id()
+                .map_or_else(|| "anonymous".to_owned(), |id| id.to_string()),
+        );
+        let restricted = self.documents.restricted(&caller.principal);
+        let resolved = self.documents.resolve(&mut incoming, restricted).await?;
+        // Label values stay bounded: only trusted documents' names become labels.
+        if let Some(doc) = &resolved.trusted {
+            record.name = doc.name.clone();
+        }
+        if !span.is_disabled() {
+            span.record("document_hash", persisted::sha256_hex(&resolved.query));
+        }
+        let known = self.admission.known(&resolved.query);
+        self.admission
+            .check_text(&resolved.query, &incoming.variables, known.is_some())?;
+        let (request, batches) = self.executor.request(
+            resolved.query,
+            incoming.variables,
+            incoming.operation_name,
+            caller.principal,
+        );
+        let admitted = self
+            .admission
+            .admit(request, known, incoming.via_get, record)?;
+        let charge = self
+            .charging
+            .charge(&admitted, &caller, resolved.trusted.as_ref(), record)
+            .await?;
+        let request = charge.attach(admitted.request);
+        let mut response = self.executor.execute(&batches, request).await;
+        let cost = self
+            .charging
+            .settle(
+                charge,
+                &admitted.doc,
+                admitted.wanted.as_deref(),
+                &response.data,
+            )
+            .await;
+        response.extensions.insert(
+            "cost".to_owned(),
+            async_graphql::Value::from_json(cost).unwrap_or_default(),
+        );
+        response::respond(response, accept, request_id, record)
+    }
+}

@@ -1,0 +1,441 @@
+//! The two-level entity cache: listings, their images and amenities, and users by id, read
+//! through an in-process L1 (moka, size-bounded, short TTL) and a shared L2 (Redis, one MGET
+//! per batch), then the database through the dataloaders, which fill both levels.
+//!
+//! Caching never changes who sees what: entries are rows, not answers; visibility (inactive
+//! listings) and private fields are still decided per request on what the cache returns.
+//!
+//! Mutations invalidate what they changed: they delete it from L2 and publish its key on Redis
+//! pub/sub, and every instance (this one included) drops it from L1. A message lost while Redis
+//! is away is covered by the L1 TTL, and by clearing L1 whenever the subscription (re)starts.
+//! Without Redis, invalidation is local and L1 is the only level.
+use crate::infra::redis::RedisStore;
+use crate::infra::telemetry::Metrics;
+use entity::{Amenity, property, property_image, user};
+use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Bumped when a cached form changes, so old entries are never read as new ones.
+const FORMAT: &str = "e1";
+
+/// An entity's L2 key: the deployment's prefix, the cached form's version and the build's, so
+/// a new release never reads an old release's entries.
+fn entity_key(redis: &RedisStore, kind: &str, id: Uuid) -> String {
+    redis.key(&format!(
+        "{FORMAT}-{}:{kind}:{id}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// One kind of entity at both levels.
+pub struct Tier<V> {
+    kind: &'static str,
+    l1: moka::sync::Cache<Uuid, V>,
+    /// Ids being loaded from the database right now, each with the channel its waiters watch
+    /// (closed when the load is over).
+    inflight: std::sync::Mutex<HashMap<Uuid, tokio::sync::watch::Receiver<()>>>,
+    redis: Option<RedisStore>,
+    l2_ttl: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl<V> Tier<V>
+where
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn new(
+        kind: &'static str,
+        settings: &CacheSettings,
+        redis: Option<RedisStore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            kind,
+            l1: moka::sync::Cache::builder()
+                .max_capacity(settings.l1_max_entries)
+                .time_to_live(Duration::from_secs(settings.l1_ttl_secs))
+                .build(),
+            inflight: Default::default(),
+            redis,
+            l2_ttl: Duration::from_secs(settings.l2_ttl_secs),
+            metrics,
+        }
+    }
+
+    /// What the cache holds for `ids`, and the ids it does not hold.
+    pub async fn get_many(&self, ids: &[Uuid]) -> (HashMap<Uuid, V>, Vec<Uuid>) {
+        let (mut found, missing) = self.get_local(ids);
+        self.count("l1", found.len(), missing.len());
+        let Some(redis) = &self.redis else {
+            return (found, missing);
+        };
+        if missing.is_empty() {
+            return (found, missing);
+        }
+        let keys: Vec<String> = missing
+            .iter()
+            .map(|id| entity_key(redis, self.kind, *id))
+            .collect();
+        let mut conn = redis.connection();
+        let values: Option<Vec<Option<Vec<u8>>>> = redis
+            .run(
+                "cache_get",
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn),
+            )
+            .await;
+        let Some(values) = values else {
+            self.metrics
+                .record_cache("l2", self.kind, "error", missing.len() as u64);
+            return (found, missing);
+        };
+        let mut still = Vec::new();
+        for (id, value) in missing.into_iter().zip(values) {
+            match value.and_then(|bytes| serde_json::from_slice::<V>(&bytes).ok()) {
+                Some(v) => {
+                    self.l1.insert(id, v.clone());
+                    found.insert(id, v);
+                }
+                None => still.push(id),
+            }
+        }
+        let hits = keys.len() - still.len();
+        self.count("l2", hits, still.len());
+        (found, still)
+    }
+
+    /// Stores freshly loaded rows at both levels.
+    pub async fn put_many(&self, items: &[(Uuid, V)]) {
+        for (id, v) in items {
+            self.l1.insert(*id, v.clone());
+        }
+        let Some(redis) = &self.redis else { return };
+        if items.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for (id, v) in items {
+            if let Ok(bytes) = serde_json::to_vec(v) {
+                pipe.cmd("SET")
+                    .arg(entity_key(redis, self.kind, *id))
+                    .arg(bytes)
+                    .arg("EX")
+                    .arg(self.l2_ttl.as_secs().max(1))
+                    .ignore();
+            }
+        }
+        let _ = redis.run_pipeline("cache_put", pipe).await;
+    }
+
+    fn forget_local(&self, id: Uuid) {
+        self.l1.invalidate(&id);
+    }
+
+    /// Claims the ids no other request is loading (this caller loads them, then drops the
+    /// claim); returns the others, with what to wait on.
+    pub fn claim(
+        &self,
+        ids: &[Uuid],
+    ) -> (Claim<'_, V>, Vec<(Uuid, tokio::sync::watch::Receiver<()>)>) {
+        let mut inflight = self
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tx, rx) = tokio::sync::watch::channel(());
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        for id in ids {
+            match inflight.get(id) {
+                Some(waiting) => theirs.push((*id, waiting.clone())),
+                None => {
+                    inflight.insert(*id, rx.clone());
+                    mine.push(*id);
+                }
+            }
+        }
+        if !theirs.is_empty() {
+            self.metrics
+                .record_cache("l1", self.kind, "coalesced", theirs.len() as u64);
+        }
+        (
+            Claim {
+                tier: self,
+                ids: mine,
+                _done: tx,
+            },
+            theirs,
+        )
+    }
+
+    /// Waits until the loads of these ids are over (finished or failed); returns the ids.
+    pub async fn wait(&self, theirs: Vec<(Uuid, tokio::sync::watch::Receiver<()>)>) -> Vec<Uuid> {
+        let mut ids = Vec::with_capacity(theirs.len());
+        for (id, mut rx) in theirs {
+            // Err: the sender is gone, i.e. the load is over.
+            while rx.changed().await.is_ok() {}
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// What L1 holds of these ids, and the rest.
+    pub fn get_local(&self, ids: &[Uuid]) -> (HashMap<Uuid, V>, Vec<Uuid>) {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.l1.get(id) {
+                Some(v) => {
+                    found.insert(*id, v);
+                }
+                None => missing.push(*id),
+            }
+        }
+        (found, missing)
+    }
+
+    fn clear_local(&self) {
+        self.l1.invalidate_all();
+    }
+
+    fn count(&self, level: &'static str, hits: usize, misses: usize) {
+        self.metrics
+            .record_cache(level, self.kind, "hit", hits as u64);
+        self.metrics
+            .record_cache(level, self.kind, "miss", misses as u64);
+    }
+}
+
+/// Ids a request is loading; dropping it (after the load, or when the request is cancelled)
+/// releases them and wakes whoever waits for them.
+pub struct Claim<'a, V> {
+    tier: &'a Tier<V>,
+    ids: Vec<Uuid>,
+    _done: tokio::sync::watch::Sender<()>,
+}
+
+impl<V> Claim<'_, V> {
+    pub fn ids(&self) -> &[Uuid] {
+        &self.ids
+    }
+}
+
+impl<V> Drop for Claim<'_, V> {
+    fn drop(&mut self) {
+        let mut inflight = self
+            .tier
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &self.ids {
+            inflight.remove(id);
+        }
+    }
+}
+
+/// Every cached kind, and the invalidation bus.
+pub struct Caches {
+    /// `cache.enabled`: off, the loaders go straight to the database.
+    pub enabled: bool,
+    pub properties: Tier<property::Model>,
+    pub images: Tier<Vec<property_image::Model>>,
+    pub amenities: Tier<Vec<Amenity>>,
+    pub users: Tier<user::Model>,
+    /// The invalidation bus (with or without the entity cache).
+    redis: Option<RedisStore>,
+    metrics: Arc<Metrics>,
+    hooks: Vec<Hook>,
+    /// Tags this instance's messages, so it does not apply its own changes twice.
+    instance: Uuid,
+}
+
+/// Told of every invalidation this instance applies (`None`: everything, after messages may
+/// have been lost), and whether the change was made here, so state kept elsewhere
+/// (recommendation results, the listing index, user state) follows the same bus.
+pub type Hook = Arc<dyn Fn(Option<Changed>, Origin) + Send + Sync>;
+
+/// Where an invalidated change was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Here,
+    Elsewhere,
+}
+
+/// What an invalidation message names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// A listing, with its images and amenities.
+    Property(Uuid),
+    User(Uuid),
+}
+
+impl Changed {
+    fn encode(self) -> String {
+        match self {
+            Changed::Property(id) => format!("property:{id}"),
+            Changed::User(id) => format!("user:{id}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (kind, id) = text.split_once(':')?;
+        let id = Uuid::parse_str(id).ok()?;
+        match kind {
+            "property" => Some(Changed::Property(id)),
+            "user" => Some(Changed::User(id)),
+            _ => None,
+        }
+    }
+}
+
+impl Caches {
+    pub fn new(
+        settings: &CacheSettings,
+        redis: Option<RedisStore>,
+        metrics: Arc<Metrics>,
+        hooks: Vec<Hook>,
+    ) -> Self {
+        // The bus runs whenever Redis is configured: listing indexes and user state follow it
+        // even with the entity cache off.
+        let l2 = if settings.enabled {
+            redis.clone()
+        } else {
+            None
+        };
+        Self {
+            enabled: settings.enabled,
+            properties: Tier::new("property", settings, l2.clone(), metrics.clone()),
+            images: Tier::new("images", settings, l2.clone(), metrics.clone()),
+            amenities: Tier::new("amenities", settings, l2.clone(), metrics.clone()),
+            users: Tier::new("user", settings, l2, metrics.clone()),
+            redis,
+            metrics,
+            hooks,
+            instance: Uuid::new_v4(),
+        }
+    }
+
+    fn channel(redis: &RedisStore) -> String {
+        redis.key("invalidate")
+    }
+
+    /// After a write: gone from this instance's L1, from L2, and announced to the others.
+    pub async fn invalidate(&self, changed: Changed) {
+        self.forget_local(changed, Origin::Here);
+        let Some(redis) = &self.redis else { return };
+        let mut pipe = redis::pipe();
+        match changed {
+            Changed::Property(id) if self.enabled => {
+                for kind in ["property", "images", "amenities"] {
+                    pipe.cmd("DEL").arg(entity_key(redis, kind, id)).ignore();
+                }
+            }
+            Changed::User(id) if self.enabled => {
+                pipe.cmd("DEL").arg(entity_key(redis, "user", id)).ignore();
+            }
+            _ => {}
+        }
+        pipe.cmd("PUBLISH")
+            .arg(Self::channel(redis))
+            .arg(format!("{}@{}", changed.encode(), self.instance))
+            .ignore();
+        let sent = redis.run_pipeline("cache_invalidate", pipe).await;
+        if sent.is_some() {
+            self.metrics.record_invalidation("sent");
+        }
+    }
+
+    fn forget_local(&self, changed: Changed, origin: Origin) {
+        match changed {
+            Changed::Property(id) => {
+                self.properties.forget_local(id);
+                self.images.forget_local(id);
+                self.amenities.forget_local(id);
+            }
+            Changed::User(id) => self.users.forget_local(id),
+        }
+        for hook in &self.hooks {
+            hook(Some(changed), origin);
+        }
+    }
+
+    fn clear_local(&self) {
+        self.properties.clear_local();
+        self.images.clear_local();
+        self.amenities.clear_local();
+        self.users.clear_local();
+        for hook in &self.hooks {
+            hook(None, Origin::Elsewhere);
+        }
+    }
+
+    /// Listens for other instances' invalidations for as long as the process runs,
+    /// resubscribing after Redis outages. Nothing to listen to without Redis (or with the cache
+    /// off).
+    pub fn spawn_listener(self: &Arc<Self>) {
+        let Some(redis) = &self.redis else { return };
+        let channel = Self::channel(redis);
+        let client = redis.client();
+        let caches = Arc::downgrade(self);
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let Some(caches_now) = caches.upgrade() else {
+                    return;
+                };
+                drop(caches_now);
+                match client.get_async_pubsub().await {
+                    Ok(mut pubsub) => {
+                        if pubsub.subscribe(&channel).await.is_ok() {
+                            backoff = Duration::from_millis(100);
+                            // Whatever was announced while we were not listening is lost:
+                            // start from an empty L1.
+                            if let Some(c) = caches.upgrade() {
+                                c.clear_local();
+                            }
+                            let mut messages = pubsub.on_message();
+                            while let Some(msg) = messages.next().await {
+                                let Some(c) = caches.upgrade() else { return };
+                                let text: String = msg.get_payload().unwrap_or_default();
+                                let (text, from) =
+                                    text.split_once('@').unwrap_or((text.as_str(), ""));
+                                if from == c.instance.to_string() {
+                                    continue;
+                                }
+                                if let Some(changed) = Changed::decode(text) {
+                                    c.forget_local(changed, Origin::Elsewhere);
+                                    c.metrics.record_invalidation("received");
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cache invalidation: cannot subscribe"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
+}
+
+/// `[cache]`: the two-level entity cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Off: every read goes to the database.
+    pub enabled: bool,
+    /// Entries per kind (listings, images, amenities, users) kept in process.
+    pub l1_max_entries: u64,
+    /// How long an entry stays in process at most (bounds staleness if an invalidation is lost).
+    pub l1_ttl_secs: u64,
+    /// How long Redis keeps an entry.
+    pub l2_ttl_secs: u64,
+    /// The most popular listings (with images, amenities, owners) loaded at start, before the
+    /// server accepts requests, and again every `warm_interval_secs` (0: no warming).
+    pub warm_listings: usize,
+    pub warm_interval_secs: u64,
+}

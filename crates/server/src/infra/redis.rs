@@ -1,0 +1,243 @@
+//! The shared Redis tier: one auto-reconnecting connection per process, a key prefix, and a
+//! short timeout on every call. Redis holds state that many instances share (throttling
+//! buckets, persisted queries) but is never required: a call that fails or times out answers
+//! `None`, and the caller falls back to its in-process state. After a failure, calls are not
+//! even tried for `redis.retry_after_ms`, so an outage costs requests no waiting; then one call
+//! probes again. Failures are counted
+//! (`rentgraph_redis_errors_total`) and logged at most once per interval, so an outage does not
+//! write a log line per request; the connection manager reconnects by itself.
+use opentelemetry::metrics::Counter;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Deserialize;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const LOG_EVERY_SECS: u64 = 10;
+
+/// A connection to one Redis or to a Redis Cluster; commands are the same, except that a
+/// cluster cannot run a pipeline whose keys live on different nodes (see `run_pipeline`).
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(Arc<Cluster>),
+}
+
+/// A cluster client, connected on first use (start-up never waits for Redis).
+pub struct Cluster {
+    client: redis::cluster::ClusterClient,
+    conn: tokio::sync::OnceCell<redis::cluster_async::ClusterConnection>,
+}
+
+impl Cluster {
+    async fn connection(&self) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(cluster) => {
+                Box::pin(async move { cluster.connection().await?.req_packed_command(cmd).await })
+            }
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(cluster) => Box::pin(async move {
+                cluster
+                    .connection()
+                    .await?
+                    .req_packed_commands(cmd, offset, count)
+                    .await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(_) => 0,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    client: redis::Client,
+    conn: Conn,
+    prefix: Arc<str>,
+    timeout: Duration,
+    last_logged: Arc<AtomicU64>,
+    /// Unix ms before which calls are not tried (Redis just failed): during an outage requests
+    /// pay no timeout, and one call per interval probes whether Redis is back.
+    down_until_ms: Arc<AtomicU64>,
+    retry_after: Duration,
+    errors: Counter<u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl RedisStore {
+    /// `None` when `redis.url` is empty. Connects lazily: a Redis that is down at start-up is
+    /// an outage like any other, not a failed start.
+    pub fn connect(
+        settings: &RedisSettings,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> Result<Option<Self>, redis::RedisError> {
+        let url = settings.url.trim();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+        let (client, conn) = if settings.cluster {
+            let nodes: Vec<&str> = url
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            let cluster = redis::cluster::ClusterClient::builder(nodes.clone())
+                .connection_timeout(connect_timeout)
+                .response_timeout(timeout)
+                .retries(1)
+                .build()?;
+            // Invalidations are published cluster-wide: any one node hears them all.
+            let first = redis::Client::open(nodes.first().copied().unwrap_or_default())?;
+            let cluster = Cluster {
+                client: cluster,
+                conn: tokio::sync::OnceCell::new(),
+            };
+            (first, Conn::Cluster(Arc::new(cluster)))
+        } else {
+            let client = redis::Client::open(url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_secs(2));
+            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+            (client, Conn::Single(conn))
+        };
+        Ok(Some(Self {
+            client,
+            conn,
+            prefix: settings.prefix.clone().into(),
+            timeout,
+            last_logged: Arc::new(AtomicU64::new(0)),
+            down_until_ms: Arc::new(AtomicU64::new(0)),
+            retry_after: Duration::from_millis(settings.retry_after_ms),
+            errors: meter
+                .u64_counter("rentgraph_redis_errors")
+                .with_description("Redis calls that failed or timed out (the caller fell back)")
+                .build(),
+        }))
+    }
+
+    /// The key under this deployment's prefix.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
+    }
+
+    pub fn connection(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// Runs a pipeline of independent commands (`.ignore()`d results). A cluster cannot run
+    /// one whose keys live on several nodes: there they run one by one, concurrently.
+    pub async fn run_pipeline(&self, what: &'static str, pipe: redis::Pipeline) -> Option<()> {
+        let mut conn = self.connection();
+        match &conn {
+            Conn::Single(_) => self.run(what, pipe.query_async(&mut conn)).await,
+            Conn::Cluster(..) => {
+                let calls = pipe.cmd_iter().map(|cmd| {
+                    let mut conn = conn.clone();
+                    async move { cmd.query_async::<redis::Value>(&mut conn).await.map(|_| ()) }
+                });
+                let all = async {
+                    futures_util::future::join_all(calls)
+                        .await
+                        .into_iter()
+                        .collect::<redis::RedisResult<Vec<()>>>()
+                        .map(|_| ())
+                };
+                self.run(what, all).await
+            }
+        }
+    }
+
+    /// Runs one call with the timeout; `None` (logged and counted) when it fails.
+    pub async fn run<T, F>(&self, what: &'static str, call: F) -> Option<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        if now_ms() < self.down_until_ms.load(Ordering::Relaxed) {
+            self.errors
+                .add(1, &[opentelemetry::KeyValue::new("call", what)]);
+            return None;
+        }
+        let error = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => return Some(v),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
+        };
+        self.down_until_ms.store(
+            now_ms() + self.retry_after.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        self.errors
+            .add(1, &[opentelemetry::KeyValue::new("call", what)]);
+        let now = now_ms() / 1000;
+        let last = self.last_logged.load(Ordering::Relaxed);
+        if now >= last + LOG_EVERY_SECS
+            && self
+                .last_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(call = what, %error, "Redis call failed; using in-process state");
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    /// `url` lists Redis Cluster nodes, comma-separated.
+    pub cluster: bool,
+    pub connect_timeout_ms: u64,
+    /// Each call's deadline; past it the caller uses its in-process state.
+    pub timeout_ms: u64,
+    /// After a failed call, how long Redis is not tried (requests use in-process state).
+    pub retry_after_ms: u64,
+    /// Put before every key, so deployments (and tests) can share one Redis.
+    pub prefix: String,
+}

@@ -1,0 +1,61 @@
+//! Limits on what one operation may ask for, checked before anything runs. `document` bounds
+//! the text and the shape of a GraphQL document (size, tokens, depth, aliases, root fields,
+//! directives, duplicated fields), and `input`
+//! bounds every string and list argument so that parsing and validation themselves cannot be made
+//! expensive; each limit has its own error code so a client knows which one it hit.
+pub(crate) mod cost;
+pub(crate) mod document;
+pub(crate) mod input;
+pub(crate) mod throttle;
+use serde::Deserialize;
+
+pub use document::{DocumentLimits, LimitExceeded};
+pub use input::InputLimits;
+pub use throttle::Budget;
+
+/// What the caller's bucket said when this operation was charged; `Query.rateLimit` reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitInfo {
+    pub requested: u64,
+    pub state: throttle::BucketState,
+}
+
+/// Points a resolver gives back because its work was not done (a deduplicated mutation);
+/// subtracted from the actual cost.
+#[derive(Debug, Clone, Default)]
+pub struct CostRefund(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl CostRefund {
+    pub fn add(&self, points: u64) {
+        self.0
+            .fetch_add(points, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn points(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `[limits]`: query cost and the per-client budgets it is charged to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// The highest static cost of one operation.
+    pub max_cost: u64,
+    /// Charge clients' buckets (off: only max_cost applies).
+    pub throttle: bool,
+    /// A header carrying the client address, set by a proxy you trust (e.g. "x-forwarded-for");
+    /// empty: the TCP peer address.
+    pub trusted_proxy_header: String,
+    pub budgets: Budgets,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    pub anonymous: crate::limits::throttle::Budget,
+    pub user: crate::limits::throttle::Budget,
+    pub owner: crate::limits::throttle::Budget,
+    pub partner: crate::limits::throttle::Budget,
+    pub admin: crate::limits::throttle::Budget,
+}

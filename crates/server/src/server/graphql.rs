@@ -1,0 +1,166 @@
+//! GraphQL over HTTP, the transport half: POST with a JSON body and GET with query parameters
+//! are decoded into a `gateway::Incoming`, the caller is identified, and the gateway runs the
+//! request. GraphiQL is served to browsers that ask for HTML.
+use super::AppState;
+use crate::error_code::ErrorCode;
+use crate::gateway::{Accept, Caller, Incoming, Rejection, RequestId};
+use async_graphql::Variables;
+use async_graphql::http::GraphiQLSource;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+/// A POST body (GraphQL over HTTP, with Apollo's `extensions` and persisted `documentId`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostBody {
+    query: Option<String>,
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    #[serde(default)]
+    extensions: Option<serde_json::Value>,
+    /// A trusted document's id (`sha256:<hex>`), GraphQL over HTTP's persisted documents.
+    document_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+    document_id: Option<String>,
+}
+
+fn not_acceptable() -> Rejection {
+    Rejection::http(
+        StatusCode::NOT_ACCEPTABLE,
+        ErrorCode::NotAcceptable,
+        "responses are application/graphql-response+json or application/json",
+    )
+}
+
+fn bad_request(message: impl Into<String>) -> Rejection {
+    Rejection::http(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+}
+
+pub(super) async fn post(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Rejection> {
+    let accept = Accept::negotiate(&headers).ok_or_else(not_acceptable)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case(crate::gateway::JSON)
+        && !media.eq_ignore_ascii_case(crate::gateway::GRAPHQL_RESPONSE)
+    {
+        return Err(Rejection::http(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "send the request as Content-Type: application/json",
+        ));
+    }
+    let limit = state.settings().server.body_limit_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Rejection::http(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    })?;
+    let parsed: PostBody = serde_json::from_slice(&bytes)
+        .map_err(|e| bad_request(format!("the body is not a GraphQL request in JSON: {e}")))?;
+    let variables = match parsed.variables {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
+        Some(_) => return Err(bad_request("`variables` must be an object")),
+    };
+    let principal = state.gateway().identify(&headers).await?;
+    let incoming = Incoming {
+        query: parsed.query,
+        document_id: parsed.document_id,
+        extensions: parsed.extensions,
+        operation_name: parsed.operation_name,
+        variables,
+        via_get: false,
+    };
+    let caller = Caller {
+        principal,
+        headers: &headers,
+        peer: peer.map(|Extension(c)| c.0),
+    };
+    Ok(state
+        .gateway()
+        .run(incoming, caller, accept, &request_id)
+        .await)
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Result<Response, Rejection> {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html
+        && params.query.is_none()
+        && params.document_id.is_none()
+        && params.extensions.is_none()
+        && state.settings().server.graphiql
+    {
+        return Ok(Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response());
+    }
+    let accept = Accept::negotiate(&headers).ok_or_else(not_acceptable)?;
+    let variables = match json_object(params.variables.as_deref()) {
+        Ok(v) => v.map(Variables::from_json).unwrap_or_default(),
+        Err(()) => return Err(bad_request("`variables` must be a JSON object")),
+    };
+    let extensions = json_object(params.extensions.as_deref())
+        .map_err(|()| bad_request("`extensions` must be a JSON object"))?;
+    let principal = state.gateway().identify(&headers).await?;
+    let incoming = Incoming {
+        query: params.query,
+        document_id: params.document_id,
+        extensions,
+        operation_name: params.operation_name,
+        variables,
+        via_get: true,
+    };
+    let caller = Caller {
+        principal,
+        headers: &headers,
+        peer: peer.map(|Extension(c)| c.0),
+    };
+    Ok(state
+        .gateway()
+        .run(incoming, caller, accept, &request_id)
+        .await)
+}
+
+/// A query parameter holding a JSON object: absent or empty is `None`, anything else an error.
+fn json_object(text: Option<&str>) -> Result<Option<serde_json::Value>, ()> {
+    match text {
+        None | Some("") => Ok(None),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v @ serde_json::Value::Object(_)) => Ok(Some(v)),
+            _ => Err(()),
+        },
+    }
+}

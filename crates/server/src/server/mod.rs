@@ -1,0 +1,175 @@
+//! A running server with graceful shutdown. `Server::start` is what `rentgraph serve` and the
+//! integration tests both run, so tests exercise the real start-up path (migrations, seeding,
+//! listeners) on a random port. Transport only: the GraphQL request's stages are `gateway`'s.
+mod graphql;
+mod probes;
+mod router;
+mod state;
+mod warm;
+
+pub use router::{metrics_router, router};
+pub use state::{AppState, DemoData, StartError};
+
+use crate::config::Settings;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct Server {
+    pub addr: SocketAddr,
+    /// Where /metrics is served when `telemetry.metrics_address` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Starts without a demo data generator (an empty database stays empty).
+    pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        Self::start_with(settings, None).await
+    }
+
+    /// Starts, seeding an empty database with `demo` when `database.seed_if_empty` is set.
+    pub async fn start_with(
+        settings: Settings,
+        demo: Option<&dyn DemoData>,
+    ) -> Result<Self, StartError> {
+        let state = AppState::new(settings).await?;
+        state.prepare_database(demo).await?;
+        state.recommender.start_index().await?;
+        state.warm_cache().await;
+        let addr = format!(
+            "{}:{}",
+            state.settings.server.host, state.settings.server.port
+        );
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let (tx, rx) = watch::channel(false);
+        let router = router(state.clone());
+        let header_timeout = Duration::from_millis(state.settings.server.header_read_timeout_ms);
+        let metrics_addr = match state.settings.telemetry.metrics_address.trim() {
+            "" => None,
+            metrics_at => {
+                let listener =
+                    tokio::net::TcpListener::bind(metrics_at)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            addr: metrics_at.to_owned(),
+                            source,
+                        })?;
+                let bound = listener.local_addr().map_err(|source| StartError::Bind {
+                    addr: metrics_at.to_owned(),
+                    source,
+                })?;
+                let router = metrics_router(state.clone());
+                tokio::spawn(serve(listener, router, header_timeout, rx.clone()));
+                Some(bound)
+            }
+        };
+        let task = tokio::spawn(serve(listener, router, header_timeout, rx));
+        Ok(Self {
+            addr,
+            metrics_addr,
+            state,
+            shutdown: tx,
+            task,
+        })
+    }
+
+    /// Stops accepting connections and waits for in-flight requests, at most `grace`.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        match tokio::time::timeout(grace, self.task).await {
+            Ok(Ok(Ok(()))) => tracing::info!("server stopped"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting"),
+        }
+    }
+}
+
+/// The accept loop. axum's `serve` cannot bound how long a client may take to send its
+/// headers, so a slow client could hold connections open for ever; hyper can, given a timer.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                // The peer address, for the throttling key of anonymous callers.
+                let router = router.clone();
+                let service = hyper_util::service::TowerToHyperService::new(tower::service_fn(
+                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        tower::ServiceExt::oneshot(router.clone(), req)
+                    },
+                ));
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
