@@ -8,6 +8,7 @@ mod m20261129_000001_init;
 mod m20261129_000002_property_stats;
 mod m20261130_000003_interactions_time;
 
+pub use m20261129_000001_init::POSTGRES_UP as INIT_POSTGRES;
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
 
 pub struct Migrator;

@@ -9,7 +9,8 @@ impl MigrationName for Migration {
     }
 }
 
-const POSTGRES_UP: &[&str] = &[
+/// The PostgreSQL schema as first created (the column lengths input limits are checked against).
+pub const POSTGRES_UP: &[&str] = &[
     "CREATE TABLE users (
         id uuid PRIMARY KEY,
         email varchar(320) NOT NULL UNIQUE,

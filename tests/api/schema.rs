@@ -20,7 +20,7 @@ fn schema_graphql_matches_the_code() {
 fn the_cost_table_in_the_docs_matches_the_code() {
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
         .expect("docs");
-    let table = rentgraph::graphql::cost::markdown_table();
+    let table = rentgraph::graphql::weights::markdown_table();
     assert!(
         docs.contains(&table),
         "docs/OPERATIONS.md must carry the output of `rentgraph cost-table`:\n{table}"

@@ -62,7 +62,7 @@ struct State {
     shutdown: bool,
 }
 
-struct Metrics {
+struct BatcherMetrics {
     batch_rows: Histogram<u64>,
     queue_wait: Histogram<f64>,
     inference: Histogram<f64>,
@@ -70,7 +70,7 @@ struct Metrics {
     rejected: Counter<u64>,
 }
 
-impl Metrics {
+impl BatcherMetrics {
     fn new(meter: &Meter) -> Self {
         Self {
             batch_rows: meter
@@ -112,14 +112,15 @@ impl Metrics {
     }
 }
 
-struct Shared {
+/// What the callers and the worker threads share: the queue and its condition variable.
+struct WorkerShared {
     settings: BatcherSettings,
     state: Mutex<State>,
     wake: Condvar,
-    metrics: Metrics,
+    metrics: BatcherMetrics,
 }
 
-impl Shared {
+impl WorkerShared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -222,7 +223,7 @@ impl Shared {
 
 /// The process-wide executor. Cheap to share behind an `Arc`.
 pub struct Batcher {
-    shared: Arc<Shared>,
+    shared: Arc<WorkerShared>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -233,11 +234,11 @@ impl Batcher {
     where
         F: Fn() -> Result<Box<dyn Scorer>, ModelError>,
     {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(WorkerShared {
             settings: settings.clone(),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
-            metrics: Metrics::new(meter),
+            metrics: BatcherMetrics::new(meter),
         });
         let mut workers = Vec::new();
         for i in 0..settings.workers.max(1) {
@@ -308,7 +309,7 @@ impl Drop for Batcher {
     }
 }
 
-fn worker(shared: Arc<Shared>, mut scorer: Box<dyn Scorer>) {
+fn worker(shared: Arc<WorkerShared>, mut scorer: Box<dyn Scorer>) {
     while let Some(batch) = shared.next_batch() {
         let started = Instant::now();
         let mut live = Vec::with_capacity(batch.len());

@@ -122,14 +122,50 @@ pub struct Popularity {
 }
 
 impl Popularity {
-    pub fn add(&mut self, kind: InteractionKind) {
+    /// The counter an interaction kind counts towards, as an index in `counts` order (views,
+    /// likes, saves, inquiries, dismissals): the one mapping from kind to counter.
+    pub fn slot(kind: InteractionKind) -> usize {
         match kind {
-            InteractionKind::View => self.views += 1,
-            InteractionKind::Like => self.likes += 1,
-            InteractionKind::Save => self.saves += 1,
-            InteractionKind::Inquiry => self.inquiries += 1,
-            InteractionKind::Dismiss => self.dismissals += 1,
+            InteractionKind::View => 0,
+            InteractionKind::Like => 1,
+            InteractionKind::Save => 2,
+            InteractionKind::Inquiry => 3,
+            InteractionKind::Dismiss => 4,
         }
+    }
+
+    /// The counters in `slot` order.
+    pub fn counts(&self) -> [u32; 5] {
+        [
+            self.views,
+            self.likes,
+            self.saves,
+            self.inquiries,
+            self.dismissals,
+        ]
+    }
+
+    /// Counters from `slot`-ordered counts.
+    pub fn from_counts(c: [u32; 5]) -> Self {
+        Self {
+            views: c[0],
+            likes: c[1],
+            saves: c[2],
+            inquiries: c[3],
+            dismissals: c[4],
+        }
+    }
+
+    pub fn add(&mut self, kind: InteractionKind) {
+        let mut c = self.counts();
+        c[Self::slot(kind)] += 1;
+        *self = Self::from_counts(c);
+    }
+
+    /// Both counts together (saturating: a counter never wraps).
+    pub fn plus(&self, other: &Self) -> Self {
+        let (a, b) = (self.counts(), other.counts());
+        Self::from_counts(std::array::from_fn(|i| a[i].saturating_add(b[i])))
     }
     pub fn engaged(&self) -> u32 {
         self.likes + self.saves + self.inquiries
@@ -333,6 +369,26 @@ pub fn features(user: &UserProfile, l: &ListingFacts, now: DateTime<Utc>) -> Fea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_counts_towards_its_own_counter_and_counters_never_wrap() {
+        let mut p = Popularity::default();
+        for kind in [
+            InteractionKind::View,
+            InteractionKind::View,
+            InteractionKind::Like,
+            InteractionKind::Save,
+            InteractionKind::Inquiry,
+            InteractionKind::Dismiss,
+        ] {
+            p.add(kind);
+        }
+        assert_eq!(p.counts(), [2, 1, 1, 1, 1]);
+        assert_eq!(p.engaged(), 3);
+        assert!((p.score() - (2.0 + 3.0 * 3.0 - 1.0)).abs() < 1e-12);
+        let full = Popularity::from_counts([u32::MAX; 5]);
+        assert_eq!(full.plus(&p).counts(), [u32::MAX; 5]);
+    }
 
     fn listing(city: &str, price: i32, amenities: &[Amenity]) -> ListingFacts {
         ListingFacts {

@@ -43,6 +43,13 @@ impl Principal {
     pub fn may_see_user(&self, user: Uuid) -> bool {
         self.is_admin() || self.user_id() == Some(user)
     }
+
+    /// The one listing visibility rule: active listings are public, inactive ones belong to
+    /// their owner and admins. (Its SQL twin for interaction lists is
+    /// `store::interactions::visible_listing`.)
+    pub fn may_see_listing(&self, listing: &entity::property::Model) -> bool {
+        listing.is_active || self.may_see_user(listing.owner_id)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -219,7 +219,8 @@ mod tests {
     fn charging(max_cost: u64, throttle: bool, trusted_proxy_header: &str) -> Charging {
         let settings = crate::config::Settings::load(Default::default()).expect("settings");
         let schema = crate::graphql::build_schema(&settings.graphql, None);
-        let cost = CostModel::new(&schema.sdl(), crate::graphql::cost::WEIGHTS, 20).expect("cost");
+        let cost =
+            CostModel::new(&schema.sdl(), crate::graphql::weights::WEIGHTS, 20).expect("cost");
         let metrics = crate::infra::telemetry::Metrics::new().expect("metrics");
         let mut limits = settings.limits;
         limits.max_cost = max_cost;

@@ -1,4 +1,4 @@
-//! Per-request batching. One `DataLoader<Db>` per request answers every per-row lookup; each key
+//! Per-request batching. One `DataLoader<LoaderContext>` per request answers every per-row lookup; each key
 //! type below is one batched statement, so a query's statement count follows its shape, never
 //! the number of rows it returns. Loaders live per request because results depend on who asks
 //! (later: match scores) and must never leak between callers.
@@ -29,8 +29,10 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// What every loader of one request reads: the store, the caller, the recommender, metrics and
+/// the entity cache.
 #[derive(Clone)]
-pub(crate) struct Db {
+pub(crate) struct LoaderContext {
     store: Store,
     /// The caller: match scores are theirs, and inactive listings are visible to their owner
     /// and admins only, however they are reached.
@@ -40,7 +42,7 @@ pub(crate) struct Db {
     caches: Arc<Caches>,
 }
 
-impl Db {
+impl LoaderContext {
     /// Whose inactive listings the caller may see: their own (`Some`), or all (`None`, admins).
     fn listing_viewer(&self) -> Option<Uuid> {
         if self.viewer.is_admin() {
@@ -130,7 +132,7 @@ impl Db {
     }
 }
 
-pub(crate) type Loaders = DataLoader<Db>;
+pub(crate) type Loaders = DataLoader<LoaderContext>;
 
 /// Creates the request's loaders and the queue their batches run from.
 pub(crate) fn loaders(
@@ -144,7 +146,7 @@ pub(crate) fn loaders(
 ) -> (Loaders, Batches) {
     let batches = Batches::default();
     let queue = batches.clone();
-    let db = Db {
+    let db = LoaderContext {
         store,
         viewer,
         recommender,
@@ -285,7 +287,7 @@ fn ids<K: Copy>(keys: &[K], f: impl Fn(K) -> Uuid) -> Vec<Uuid> {
     keys.iter().map(|k| f(*k)).collect()
 }
 
-impl Loader<UserKey> for Db {
+impl Loader<UserKey> for LoaderContext {
     type Value = user::Model;
     type Error = LoadError;
 
@@ -298,7 +300,7 @@ impl Loader<UserKey> for Db {
     }
 }
 
-impl Loader<PropertyKey> for Db {
+impl Loader<PropertyKey> for LoaderContext {
     type Value = property::Model;
     type Error = LoadError;
 
@@ -320,7 +322,7 @@ impl Loader<PropertyKey> for Db {
             // Visibility is decided here, per request, on cached rows as on fresh ones.
             Ok(found
                 .into_values()
-                .filter(|p| p.is_active || self.viewer.may_see_user(p.owner_id))
+                .filter(|p| self.viewer.may_see_listing(p))
                 .map(|p| (PropertyKey(p.id), p))
                 .collect())
         })
@@ -328,7 +330,7 @@ impl Loader<PropertyKey> for Db {
     }
 }
 
-impl Loader<InteractionKey> for Db {
+impl Loader<InteractionKey> for LoaderContext {
     type Value = interaction::Model;
     type Error = LoadError;
 
@@ -347,7 +349,7 @@ impl Loader<InteractionKey> for Db {
     }
 }
 
-impl Loader<ImagesKey> for Db {
+impl Loader<ImagesKey> for LoaderContext {
     type Value = Vec<property_image::Model>;
     type Error = LoadError;
 
@@ -369,7 +371,7 @@ impl Loader<ImagesKey> for Db {
     }
 }
 
-impl Loader<AmenitiesKey> for Db {
+impl Loader<AmenitiesKey> for LoaderContext {
     type Value = Vec<Amenity>;
     type Error = LoadError;
 
@@ -394,7 +396,7 @@ impl Loader<AmenitiesKey> for Db {
     }
 }
 
-impl Loader<StatsKey> for Db {
+impl Loader<StatsKey> for LoaderContext {
     type Value = PropertyStats;
     type Error = LoadError;
 
@@ -410,7 +412,7 @@ impl Loader<StatsKey> for Db {
     }
 }
 
-impl Loader<HistoryCountKey> for Db {
+impl Loader<HistoryCountKey> for LoaderContext {
     type Value = i64;
     type Error = LoadError;
 
@@ -429,7 +431,7 @@ impl Loader<HistoryCountKey> for Db {
     }
 }
 
-impl Loader<SavedCountKey> for Db {
+impl Loader<SavedCountKey> for LoaderContext {
     type Value = i64;
     type Error = LoadError;
 
@@ -457,7 +459,7 @@ fn groups<K, G: Eq + std::hash::Hash>(keys: &[K], group: impl Fn(&K) -> G) -> Ha
     out
 }
 
-impl Loader<HistoryKey> for Db {
+impl Loader<HistoryKey> for LoaderContext {
     type Value = Vec<interaction::Model>;
     type Error = LoadError;
 
@@ -487,7 +489,7 @@ impl Loader<HistoryKey> for Db {
     }
 }
 
-impl Loader<SavedKey> for Db {
+impl Loader<SavedKey> for LoaderContext {
     type Value = Vec<SavedRow>;
     type Error = LoadError;
 
@@ -518,7 +520,7 @@ impl Loader<SavedKey> for Db {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct MatchKey(pub Uuid);
 
-impl Loader<MatchKey> for Db {
+impl Loader<MatchKey> for LoaderContext {
     type Value = f64;
     type Error = Arc<RecommendError>;
 
@@ -554,7 +556,7 @@ pub(crate) struct SimilarKey {
     pub limit: u64,
 }
 
-impl Loader<SimilarKey> for Db {
+impl Loader<SimilarKey> for LoaderContext {
     type Value = Vec<Uuid>;
     type Error = LoadError;
 

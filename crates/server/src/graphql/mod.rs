@@ -2,7 +2,6 @@
 //! per-request batching (loaders), and the mapping of errors to stable codes (errors).
 //! Resolvers never build SQL; everything per-row goes through a loader.
 pub(crate) mod context;
-pub mod cost;
 pub(crate) mod errors;
 pub mod ids;
 pub(crate) mod loaders;
@@ -11,6 +10,7 @@ mod query;
 mod schema;
 mod settings;
 pub(crate) mod types;
+pub mod weights;
 pub use settings::GraphqlSettings;
 
 pub use schema::{AppSchema, build_schema, sdl};

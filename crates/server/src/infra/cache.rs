@@ -81,21 +81,14 @@ where
             .iter()
             .map(|id| entity_key(redis, self.kind, *id))
             .collect();
-        let mut conn = redis.connection();
-        let values: Option<Vec<Option<Vec<u8>>>> = redis
-            .run(
-                "cache_get",
-                redis::cmd("MGET").arg(&keys).query_async(&mut conn),
-            )
-            .await;
-        let Some(values) = values else {
+        let Some(values) = redis.get_json_many::<V>("cache_get", &keys).await else {
             self.metrics
                 .record_cache("l2", self.kind, "error", missing.len() as u64);
             return (found, missing);
         };
         let mut still = Vec::new();
         for (id, value) in missing.into_iter().zip(values) {
-            match value.and_then(|bytes| serde_json::from_slice::<V>(&bytes).ok()) {
+            match value {
                 Some(v) => {
                     self.l1.insert(id, v.clone());
                     found.insert(id, v);
@@ -119,14 +112,7 @@ where
         }
         let mut pipe = redis::pipe();
         for (id, v) in items {
-            if let Ok(bytes) = serde_json::to_vec(v) {
-                pipe.cmd("SET")
-                    .arg(entity_key(redis, self.kind, *id))
-                    .arg(bytes)
-                    .arg("EX")
-                    .arg(self.l2_ttl.as_secs().max(1))
-                    .ignore();
-            }
+            RedisStore::set_json_in(&mut pipe, entity_key(redis, self.kind, *id), v, self.l2_ttl);
         }
         let _ = redis.run_pipeline("cache_put", pipe).await;
     }
@@ -373,8 +359,8 @@ impl Caches {
     }
 
     /// Listens for other instances' invalidations for as long as the process runs,
-    /// resubscribing after Redis outages. Nothing to listen to without Redis (or with the cache
-    /// off).
+    /// resubscribing after Redis outages. Nothing to listen to without Redis; with the entity
+    /// cache off it still runs, because the listing index and user state follow the bus.
     pub fn spawn_listener(self: &Arc<Self>) {
         let Some(redis) = &self.redis else { return };
         let channel = Self::channel(redis);

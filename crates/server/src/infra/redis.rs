@@ -192,6 +192,68 @@ impl RedisStore {
         }
     }
 
+    /// JSON values by key, one MGET: `None` when Redis failed; per key `None` when absent or
+    /// unreadable (a value an older build wrote in another shape is a miss, not an error).
+    pub(crate) async fn get_json_many<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        keys: &[String],
+    ) -> Option<Vec<Option<T>>> {
+        let mut conn = self.connection();
+        let values: Vec<Option<Vec<u8>>> = self
+            .run(what, redis::cmd("MGET").arg(keys).query_async(&mut conn))
+            .await?;
+        Some(
+            values
+                .into_iter()
+                .map(|v| v.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+                .collect(),
+        )
+    }
+
+    /// One JSON value by key: `None` when absent, unreadable or Redis failed.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        key: &str,
+    ) -> Option<T> {
+        let mut conn = self.connection();
+        let bytes: Option<Vec<u8>> = self
+            .run(what, redis::cmd("GET").arg(key).query_async(&mut conn))
+            .await?;
+        bytes.and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Adds `SET key <json> EX ttl` to a pipeline (nothing when the value does not serialise).
+    pub(crate) fn set_json_in<T: serde::Serialize>(
+        pipe: &mut redis::Pipeline,
+        key: String,
+        value: &T,
+        ttl: Duration,
+    ) {
+        if let Ok(bytes) = serde_json::to_vec(value) {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(bytes)
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .ignore();
+        }
+    }
+
+    /// Stores one JSON value for `ttl` (at least a second).
+    pub(crate) async fn set_json<T: serde::Serialize>(
+        &self,
+        what: &'static str,
+        key: String,
+        value: &T,
+        ttl: Duration,
+    ) {
+        let mut pipe = redis::pipe();
+        Self::set_json_in(&mut pipe, key, value, ttl);
+        let _ = self.run_pipeline(what, pipe).await;
+    }
+
     /// Runs one call with the timeout; `None` (logged and counted) when it fails.
     pub async fn run<T, F>(&self, what: &'static str, call: F) -> Option<T>
     where

@@ -1,5 +1,5 @@
 //! Static and actual cost of an operation. The static cost is computed before execution from
-//! the document, the schema's field types and the weights in `graphql::cost`: a connection's
+//! the document, the schema's field types and the weights in `graphql::weights`: a connection's
 //! edges and nodes count `first`/`last` times (or the default page size), other lists their
 //! `first` or an assumed size, so `first: 0` leaves a connection's own cost (and its
 //! `totalCount`) in place and no field is free. After execution the same walk over the response

@@ -19,7 +19,7 @@ use entity::{Amenity, InteractionKind};
 use rentgraph_model::features::{ListingFacts, MarketScale, Popularity, RECENT_DAYS};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -80,14 +80,8 @@ impl Entry {
     }
 
     fn bumped(&self, p: Popularity) -> Popularity {
-        let b = |i: usize| self.bumps[i].load(Ordering::Relaxed);
-        Popularity {
-            views: p.views.saturating_add(b(0)),
-            likes: p.likes.saturating_add(b(1)),
-            saves: p.saves.saturating_add(b(2)),
-            inquiries: p.inquiries.saturating_add(b(3)),
-            dismissals: p.dismissals.saturating_add(b(4)),
-        }
+        let bumps = std::array::from_fn(|i| self.bumps[i].load(Ordering::Relaxed));
+        p.plus(&Popularity::from_counts(bumps))
     }
 
     /// All-time counters.
@@ -113,14 +107,7 @@ impl Entry {
     }
 
     fn bump(&self, kind: InteractionKind) {
-        let i = match kind {
-            InteractionKind::View => 0,
-            InteractionKind::Like => 1,
-            InteractionKind::Save => 2,
-            InteractionKind::Inquiry => 3,
-            InteractionKind::Dismiss => 4,
-        };
-        self.bumps[i].fetch_add(1, Ordering::Relaxed);
+        self.bumps[Popularity::slot(kind)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the listing passes a request's filter (the same tests `store` runs in SQL;
@@ -493,21 +480,32 @@ impl Snapshot {
 /// The index: the current snapshot, and what changed since it was built.
 pub struct ListingIndex {
     store: Store,
-    current: RwLock<Arc<Snapshot>>,
-    /// Listings changed since the snapshot was built (any instance).
-    pending: Mutex<HashSet<Uuid>>,
+    /// The snapshot requests read: replaced whole, never changed in place (counters aside).
+    /// An `ArcSwap`: every request loads it, and a load never waits for a writer.
+    current: arc_swap::ArcSwap<Snapshot>,
+    /// What changed since `current` was built, and what the running full load must replay:
+    /// one lock, so a change is never recorded in one place and missed in the other.
+    changes: Mutex<Changes>,
+    /// Whether `changes.pending` holds anything, so a read finds out without the lock.
+    /// Written only while `changes` is held.
     has_pending: AtomicBool,
     /// One application of pending changes at a time: concurrent readers that find changes
     /// pending wait for it rather than each loading the same rows. A full reload takes it only
     /// to swap its snapshot in, not while it reads.
     refreshing: tokio::sync::Mutex<()>,
-    /// Where the recent-popularity window of the snapshot in use starts (changes applied to it
-    /// count the same window).
-    recent_since: Mutex<chrono::DateTime<chrono::Utc>>,
     /// One full load at a time.
     loading: tokio::sync::Mutex<()>,
+}
+
+/// `ListingIndex::changes`.
+struct Changes {
+    /// Listings changed since the snapshot was built (any instance).
+    pending: HashSet<Uuid>,
     /// Listings changed since the running full load began (`None`: no load is running).
-    during_load: Mutex<Option<HashSet<Uuid>>>,
+    during_load: Option<HashSet<Uuid>>,
+    /// Where the recent-popularity window of the snapshot in use starts (changes applied to
+    /// it count the same window).
+    recent_since: chrono::DateTime<chrono::Utc>,
 }
 
 /// A snapshot read by `ListingIndex::load`, for `ListingIndex::install`, with where its
@@ -522,14 +520,20 @@ impl ListingIndex {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            current: RwLock::new(Arc::new(Snapshot::build(Vec::new()))),
-            pending: Mutex::new(HashSet::new()),
+            current: arc_swap::ArcSwap::from_pointee(Snapshot::build(Vec::new())),
+            changes: Mutex::new(Changes {
+                pending: HashSet::new(),
+                during_load: None,
+                recent_since: chrono::Utc::now() - chrono::Duration::days(RECENT_DAYS),
+            }),
             has_pending: AtomicBool::new(false),
             refreshing: tokio::sync::Mutex::new(()),
-            recent_since: Mutex::new(chrono::Utc::now() - chrono::Duration::days(RECENT_DAYS)),
             loading: tokio::sync::Mutex::new(()),
-            during_load: Mutex::new(None),
         }
+    }
+
+    fn changes(&self) -> std::sync::MutexGuard<'_, Changes> {
+        self.changes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Size, memory and age of the index in /metrics.
@@ -572,10 +576,7 @@ impl ListingIndex {
 
     /// The current snapshot, without looking for changes.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.load_full()
     }
 
     /// The current snapshot with every announced change applied.
@@ -583,9 +584,9 @@ impl ListingIndex {
         if self.has_pending.load(Ordering::Acquire) {
             let _one = self.refreshing.lock().await;
             let ids: Vec<Uuid> = {
-                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut changes = self.changes();
                 self.has_pending.store(false, Ordering::Release);
-                pending.drain().collect()
+                changes.pending.drain().collect()
             };
             if !ids.is_empty()
                 && let Err(e) = self.apply(&ids).await
@@ -604,16 +605,11 @@ impl ListingIndex {
     }
 
     fn changed_many(&self, ids: &[Uuid]) {
-        if let Some(during) = self
-            .during_load
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
+        let mut changes = self.changes();
+        if let Some(during) = changes.during_load.as_mut() {
             during.extend(ids.iter().copied());
         }
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.extend(ids.iter().copied());
+        changes.pending.extend(ids.iter().copied());
         self.has_pending.store(true, Ordering::Release);
     }
 
@@ -638,16 +634,10 @@ impl ListingIndex {
     /// Changes announced from now until `install` are remembered. One load at a time:
     /// `reload` serialises them.
     pub async fn load(&self) -> Result<Loaded, StoreError> {
-        self.during_load
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(HashSet::new);
+        self.changes().during_load.get_or_insert_with(HashSet::new);
         let loaded = self.read_all().await;
         if loaded.is_err() {
-            self.during_load
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            self.changes().during_load.take();
         }
         loaded
     }
@@ -657,17 +647,12 @@ impl ListingIndex {
     pub async fn install(&self, loaded: Loaded) {
         // Not in the middle of applying changes to the snapshot being replaced.
         let _one = self.refreshing.lock().await;
-        let during = self
-            .during_load
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .unwrap_or_default();
-        *self
-            .recent_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = loaded.recent_since;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded.snapshot);
+        let during = {
+            let mut changes = self.changes();
+            changes.recent_since = loaded.recent_since;
+            changes.during_load.take().unwrap_or_default()
+        };
+        self.current.store(Arc::new(loaded.snapshot));
         if !during.is_empty() {
             let ids: Vec<Uuid> = during.into_iter().collect();
             self.changed_many(&ids);
@@ -742,15 +727,12 @@ impl ListingIndex {
     /// Reloads these listings and swaps in a snapshot with them (four statements).
     async fn apply(&self, ids: &[Uuid]) -> Result<(), StoreError> {
         let rows = self.store.index_rows_for(ids).await?;
-        let since = *self
-            .recent_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let since = self.changes().recent_since;
         let recent = self.store.recent_counts(since, Some(ids)).await?;
         let mut fresh = self.entries(rows, &recent).await?;
         fresh.sort_by_key(|e| e.id);
         let next = self.snapshot().with_changes(fresh);
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        self.current.store(Arc::new(next));
         Ok(())
     }
 }

@@ -130,7 +130,7 @@ pub struct Recommender {
     batcher: Option<Arc<Batcher>>,
     info: Option<ModelInfo>,
     settings: MlSettings,
-    metrics: Option<Arc<crate::infra::telemetry::Metrics>>,
+    metrics: Arc<crate::infra::telemetry::Metrics>,
     /// Recent results per user (anonymous: `None`), by arguments.
     results: Option<moka::sync::Cache<Option<uuid::Uuid>, Arc<ResultsByArgs>>>,
     /// Whether the model is served (`None`: there is no model).
@@ -349,6 +349,7 @@ impl Recommender {
         info: Option<ModelInfo>,
         settings: MlSettings,
         redis: Option<crate::infra::redis::RedisStore>,
+        metrics: Arc<crate::infra::telemetry::Metrics>,
     ) -> Self {
         let results = (settings.results_ttl_secs > 0).then(|| {
             moka::sync::Cache::builder()
@@ -359,7 +360,7 @@ impl Recommender {
         let gate = info
             .as_ref()
             .map(|i| GateDecision::decide(i, settings.serve_unproven));
-        Self {
+        let recommender = Self {
             gate,
             index: Arc::new(ListingIndex::new(store.clone())),
             states: UserStates::new(
@@ -368,19 +369,21 @@ impl Recommender {
                 settings.user_state_capacity,
                 Duration::from_secs(settings.user_state_ttl_secs.max(1)),
                 redis,
-                None,
+                Some(metrics.clone()),
             ),
             batcher,
             info,
             settings,
-            metrics: None,
+            metrics,
             results,
-        }
+        };
+        recommender.register_metrics();
+        recommender
     }
 
-    /// Counts popularity fallbacks and user-state hits in these metrics.
-    pub fn with_metrics(mut self, metrics: Arc<crate::infra::telemetry::Metrics>) -> Self {
-        self.states.set_metrics(metrics.clone());
+    /// The index's gauges and the gate's: registered once, when the recommender is built.
+    fn register_metrics(&self) {
+        let metrics = &self.metrics;
         self.index.register_metrics(&metrics.meter());
         if let Some(gate) = &self.gate {
             let labels = [opentelemetry::KeyValue::new(
@@ -398,8 +401,6 @@ impl Recommender {
                 .with_callback(move |o| o.observe(held_back, &labels))
                 .build();
         }
-        self.metrics = Some(metrics);
-        self
     }
 
     pub fn model_version(&self) -> Option<&str> {
@@ -648,9 +649,7 @@ impl Recommender {
                     .collect(),
             ),
             Err(e) => {
-                if let Some(m) = &self.metrics {
-                    m.record_fallback(e.reason());
-                }
+                self.metrics.record_fallback(e.reason());
                 tracing::warn!(error = %e, "recommendations fall back to popularity");
                 None
             }
@@ -817,15 +816,17 @@ fn diversify(
     picked
 }
 
-fn idx(name: &str) -> usize {
+/// The position of the feature called `name` in a row (past the end when there is none).
+fn feature_index(name: &str) -> usize {
     FEATURE_NAMES
         .iter()
         .position(|n| *n == name)
         .unwrap_or(N_FEATURES)
 }
 
-fn at(row: &FeatureRow, name: &str) -> f32 {
-    row.get(idx(name)).copied().unwrap_or(0.0)
+/// The value of the feature called `name` in `row` (0 when there is none).
+fn feature_value(row: &FeatureRow, name: &str) -> f32 {
+    row.get(feature_index(name)).copied().unwrap_or(0.0)
 }
 
 fn label(a: Amenity) -> String {
@@ -847,14 +848,16 @@ fn label(a: Amenity) -> String {
 fn reasons(row: &FeatureRow, f: &ListingFacts, profile: &UserProfile) -> Vec<String> {
     let p = f;
     let mut out = Vec::new();
-    if at(row, "pref_city_match") > 0.0 {
+    if feature_value(row, "pref_city_match") > 0.0 {
         out.push(format!("In {}, where you are looking", p.city));
-    } else if at(row, "hist_city_share") >= 0.3 {
+    } else if feature_value(row, "hist_city_share") >= 0.3 {
         out.push(format!("In {}, a city you often browse", p.city));
     }
-    if at(row, "pref_price_in_range") > 0.0 {
+    if feature_value(row, "pref_price_in_range") > 0.0 {
         out.push(format!("Within your budget at {} a month", p.monthly_price));
-    } else if profile.log_price_mean.is_some() && at(row, "hist_price_abs_log_ratio") < 0.15 {
+    } else if profile.log_price_mean.is_some()
+        && feature_value(row, "hist_price_abs_log_ratio") < 0.15
+    {
         out.push("Priced like places you liked".to_owned());
     }
     let wanted: Vec<String> = profile
@@ -867,7 +870,7 @@ fn reasons(row: &FeatureRow, f: &ListingFacts, profile: &UserProfile) -> Vec<Str
     if !wanted.is_empty() {
         out.push(format!("Has the {} you asked for", wanted.join(" and ")));
     }
-    if at(row, "pref_type_match") > 0.0 || at(row, "hist_type_share") >= 0.5 {
+    if feature_value(row, "pref_type_match") > 0.0 || feature_value(row, "hist_type_share") >= 0.5 {
         let kind = format!("{:?}", p.property_type).to_lowercase();
         let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
             "An"
@@ -876,10 +879,10 @@ fn reasons(row: &FeatureRow, f: &ListingFacts, profile: &UserProfile) -> Vec<Str
         };
         out.push(format!("{article} {kind}, the kind you prefer"));
     }
-    if at(row, "co_engagement_rel") >= 0.5 {
+    if feature_value(row, "co_engagement_rel") >= 0.5 {
         out.push("Renters who liked what you liked also liked this".to_owned());
     }
-    if at(row, "hist_neighbourhood_share") >= 0.2 {
+    if feature_value(row, "hist_neighbourhood_share") >= 0.2 {
         out.push(format!(
             "In {}, a neighbourhood you keep coming back to",
             p.neighbourhood

@@ -72,11 +72,11 @@ impl UserState {
     }
 }
 
-pub type Shared = Arc<Mutex<UserState>>;
+pub type SharedState = Arc<Mutex<UserState>>;
 
 pub struct UserStates {
     store: Store,
-    l1: moka::future::Cache<Uuid, Shared>,
+    l1: moka::future::Cache<Uuid, SharedState>,
     redis: Option<RedisStore>,
     l2_ttl: Duration,
     limit: usize,
@@ -98,7 +98,9 @@ impl UserStates {
             store,
             l1: moka::future::Cache::builder()
                 .max_capacity(capacity)
-                .weigher(|_, v: &Shared| v.lock().unwrap_or_else(PoisonError::into_inner).weight())
+                .weigher(|_, v: &SharedState| {
+                    v.lock().unwrap_or_else(PoisonError::into_inner).weight()
+                })
                 .time_to_live(ttl)
                 .build(),
             redis,
@@ -106,10 +108,6 @@ impl UserStates {
             limit,
             metrics,
         }
-    }
-
-    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
-        self.metrics = Some(metrics);
     }
 
     fn key(redis: &RedisStore, user: Uuid) -> String {
@@ -120,7 +118,7 @@ impl UserStates {
     }
 
     /// The user's state. Concurrent misses for one user load it once.
-    pub async fn get(&self, user: Uuid) -> Result<Shared, StoreError> {
+    pub async fn get(&self, user: Uuid) -> Result<SharedState, StoreError> {
         if let Some(hit) = self.l1.get(&user).await {
             self.count("l1", "hit");
             return Ok(hit);
@@ -145,38 +143,17 @@ impl UserStates {
 
     async fn read_shared(&self, user: Uuid) -> Option<UserState> {
         let redis = self.redis.as_ref()?;
-        let mut conn = redis.connection();
-        let bytes: Option<Option<Vec<u8>>> = redis
-            .run(
-                "user_state_get",
-                redis::cmd("GET")
-                    .arg(Self::key(redis, user))
-                    .query_async(&mut conn),
-            )
+        let found: Option<UserState> = redis
+            .get_json("user_state_get", &Self::key(redis, user))
             .await;
-        let found = bytes
-            .flatten()
-            .and_then(|b| serde_json::from_slice::<UserState>(&b).ok());
         self.count("l2", if found.is_some() { "hit" } else { "miss" });
         found
     }
 
     async fn write_shared(&self, user: Uuid, state: &UserState) {
         let Some(redis) = &self.redis else { return };
-        let Ok(bytes) = serde_json::to_vec(state) else {
-            return;
-        };
-        let mut conn = redis.connection();
-        let _: Option<()> = redis
-            .run(
-                "user_state_put",
-                redis::cmd("SET")
-                    .arg(Self::key(redis, user))
-                    .arg(bytes)
-                    .arg("EX")
-                    .arg(self.l2_ttl.as_secs().max(1))
-                    .query_async(&mut conn),
-            )
+        redis
+            .set_json("user_state_put", Self::key(redis, user), state, self.l2_ttl)
             .await;
     }
 

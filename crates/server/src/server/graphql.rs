@@ -88,7 +88,6 @@ pub(super) async fn post(
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
         Some(_) => return Err(bad_request("`variables` must be an object")),
     };
-    let principal = state.gateway().identify(&headers).await?;
     let incoming = Incoming {
         query: parsed.query,
         document_id: parsed.document_id,
@@ -97,15 +96,7 @@ pub(super) async fn post(
         variables,
         via_get: false,
     };
-    let caller = Caller {
-        principal,
-        headers: &headers,
-        peer: peer.map(|Extension(c)| c.0),
-    };
-    Ok(state
-        .gateway()
-        .run(incoming, caller, accept, &request_id)
-        .await)
+    dispatch(&state, &request_id, peer, &headers, accept, incoming).await
 }
 
 pub(super) async fn get(
@@ -134,7 +125,6 @@ pub(super) async fn get(
     };
     let extensions = json_object(params.extensions.as_deref())
         .map_err(|()| bad_request("`extensions` must be a JSON object"))?;
-    let principal = state.gateway().identify(&headers).await?;
     let incoming = Incoming {
         query: params.query,
         document_id: params.document_id,
@@ -143,14 +133,27 @@ pub(super) async fn get(
         variables,
         via_get: true,
     };
+    dispatch(&state, &request_id, peer, &headers, accept, incoming).await
+}
+
+/// Identifies the caller and runs the request through the gateway.
+async fn dispatch(
+    state: &AppState,
+    request_id: &RequestId,
+    peer: Peer,
+    headers: &HeaderMap,
+    accept: Accept,
+    incoming: Incoming,
+) -> Result<Response, Rejection> {
+    let principal = state.gateway().identify(headers).await?;
     let caller = Caller {
         principal,
-        headers: &headers,
+        headers,
         peer: peer.map(|Extension(c)| c.0),
     };
     Ok(state
         .gateway()
-        .run(incoming, caller, accept, &request_id)
+        .run(incoming, caller, accept, request_id)
         .await)
 }
 

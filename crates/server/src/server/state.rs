@@ -63,14 +63,12 @@ impl AppState {
         let redis = crate::infra::redis::RedisStore::connect(&settings.redis, &metrics.meter())?;
         // User state shares Redis with the entity cache, and is off with it.
         let shared = redis.clone().filter(|_| settings.cache.enabled);
-        let recommender = Arc::new(
-            recommender(&settings, store.clone(), &metrics, shared)?.with_metrics(metrics.clone()),
-        );
+        let recommender = Arc::new(recommender(&settings, store.clone(), &metrics, shared)?);
         metrics.register_process_and_build_info(recommender.model_version());
         let schema = build_schema(&settings.graphql, Some(store.clone()));
         let cost = crate::limits::cost::CostModel::new(
             &schema.sdl(),
-            crate::graphql::cost::WEIGHTS,
+            crate::graphql::weights::WEIGHTS,
             settings.graphql.default_page_size as u64,
         )
         .map_err(StartError::Cost)?;
@@ -209,13 +207,20 @@ impl AppState {
 fn recommender(
     settings: &Settings,
     store: Store,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
     redis: Option<crate::infra::redis::RedisStore>,
 ) -> Result<Recommender, ModelError> {
     let ml = &settings.ml;
     if !ml.enabled {
         tracing::warn!("ml.enabled = false: recommendations rank by popularity");
-        return Ok(Recommender::new(store, None, None, ml.clone(), redis));
+        return Ok(Recommender::new(
+            store,
+            None,
+            None,
+            ml.clone(),
+            redis,
+            metrics.clone(),
+        ));
     }
     let (info, files) = ml.model_files()?;
     info.verify_file(&ml.model_path)?;
@@ -232,6 +237,7 @@ fn recommender(
         Some(info),
         ml.clone(),
         redis,
+        metrics.clone(),
     );
     if let Some(decision) = recommender.gate() {
         log_gate(&version, decision);

@@ -95,13 +95,9 @@ impl Store {
         interaction::Entity::insert(am)
             .exec_without_returning(&txn)
             .await?;
-        let column = match kind {
-            InteractionKind::View => "views",
-            InteractionKind::Like => "likes",
-            InteractionKind::Save => "saves",
-            InteractionKind::Inquiry => "inquiries",
-            InteractionKind::Dismiss => "dismissals",
-        };
+        // property_stats' counter columns, in `Popularity::slot` order.
+        const COLUMNS: [&str; 5] = ["views", "likes", "saves", "inquiries", "dismissals"];
+        let column = COLUMNS[rentgraph_model::features::Popularity::slot(kind)];
         let mut p = Params::new(self.backend());
         let id = p.push(property_id);
         let sql = format!(
@@ -274,7 +270,8 @@ impl Store {
     }
 }
 
-/// ` AND property_id IN (visible listings)` for a caller; nothing for an admin (`None`).
+/// ` AND property_id IN (visible listings)` for a caller; nothing for an admin (`None`). The
+/// SQL form of `Principal::may_see_listing`.
 fn visible_listing(p: &mut Params, viewer: Option<Uuid>) -> String {
     match viewer {
         None => String::new(),

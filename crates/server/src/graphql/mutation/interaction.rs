@@ -29,7 +29,7 @@ impl InteractionMutation {
         if deduplicated {
             if let Ok(refund) = ctx.data::<crate::limits::CostRefund>() {
                 // Nothing was written: the caller's budget is not spent twice either.
-                refund.add(crate::graphql::cost::weight_of(
+                refund.add(crate::graphql::weights::weight_of(
                     "Mutation",
                     "recordInteraction",
                 ));

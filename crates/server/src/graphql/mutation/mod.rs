@@ -1,4 +1,5 @@
 mod interaction;
+mod listing;
 mod property;
 mod user;
 

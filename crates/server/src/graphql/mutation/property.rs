@@ -1,3 +1,4 @@
+use super::listing;
 use crate::graphql::context::Ctx;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::ids::{self, Kind};
@@ -49,44 +50,6 @@ pub(super) struct UpdatePropertyInput {
     pub is_active: Option<bool>,
 }
 
-fn text(name: &str, v: &str, max: usize) -> ApiResult<String> {
-    let t = v.trim();
-    if t.is_empty() || t.chars().count() > max {
-        return Err(ApiError::bad_input(format!(
-            "`{name}` must have 1 to {max} characters"
-        )));
-    }
-    Ok(t.to_owned())
-}
-
-fn range<T: PartialOrd + std::fmt::Display + Copy>(name: &str, v: T, lo: T, hi: T) -> ApiResult<T> {
-    // Written so that NaN fails too.
-    if !(v >= lo && v <= hi) {
-        return Err(ApiError::bad_input(format!(
-            "`{name}` must be between {lo} and {hi}"
-        )));
-    }
-    Ok(v)
-}
-
-fn urls(v: &[String]) -> ApiResult<Vec<String>> {
-    if v.len() > 20 {
-        return Err(ApiError::bad_input("at most 20 images"));
-    }
-    v.iter()
-        .map(|u| {
-            let u = u.trim();
-            if (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 500 {
-                Ok(u.to_owned())
-            } else {
-                Err(ApiError::bad_input(
-                    "image URLs must be http(s) URLs of at most 500 characters",
-                ))
-            }
-        })
-        .collect()
-}
-
 /// Only owners and admins list properties.
 fn require_lister(ctx: &Context<'_>) -> ApiResult<Uuid> {
     let (id, role) = ctx.require_user()?;
@@ -123,19 +86,19 @@ impl PropertyMutation {
     ) -> async_graphql::Result<Property> {
         let owner = require_lister(ctx)?;
         let new = NewProperty {
-            title: text("title", &input.title, 200)?,
-            description: text("description", &input.description, 5000)?,
-            monthly_price: range("monthlyPrice", input.monthly_price, 1, 1_000_000)?,
-            city: text("city", &input.city, 100)?,
-            neighbourhood: text("neighbourhood", &input.neighbourhood, 100)?,
-            latitude: range("latitude", input.latitude, -90.0, 90.0)?,
-            longitude: range("longitude", input.longitude, -180.0, 180.0)?,
-            bedrooms: range("bedrooms", input.bedrooms, 0, 50)?,
-            bathrooms: range("bathrooms", input.bathrooms, 0, 50)?,
-            area: range("area", input.area, 1, 100_000)?,
+            title: listing::title(&input.title)?,
+            description: listing::description(&input.description)?,
+            monthly_price: listing::monthly_price(input.monthly_price)?,
+            city: listing::city(&input.city)?,
+            neighbourhood: listing::neighbourhood(&input.neighbourhood)?,
+            latitude: listing::latitude(input.latitude)?,
+            longitude: listing::longitude(input.longitude)?,
+            bedrooms: listing::bedrooms(input.bedrooms)?,
+            bathrooms: listing::bathrooms(input.bathrooms)?,
+            area: listing::area(input.area)?,
             property_type: input.property_type.into(),
             amenities: input.amenities.into_iter().map(Into::into).collect(),
-            image_urls: urls(&input.image_urls)?,
+            image_urls: listing::image_urls(&input.image_urls)?,
         };
         let created = ctx
             .store()?
@@ -157,50 +120,31 @@ impl PropertyMutation {
         let id = owned(ctx, &id).await?;
         let i = input;
         let patch = PropertyPatch {
-            title: i
-                .title
-                .as_deref()
-                .map(|v| text("title", v, 200))
-                .transpose()?,
+            title: i.title.as_deref().map(listing::title).transpose()?,
             description: i
                 .description
                 .as_deref()
-                .map(|v| text("description", v, 5000))
+                .map(listing::description)
                 .transpose()?,
-            monthly_price: i
-                .monthly_price
-                .map(|v| range("monthlyPrice", v, 1, 1_000_000))
-                .transpose()?,
-            city: i
-                .city
-                .as_deref()
-                .map(|v| text("city", v, 100))
-                .transpose()?,
+            monthly_price: i.monthly_price.map(listing::monthly_price).transpose()?,
+            city: i.city.as_deref().map(listing::city).transpose()?,
             neighbourhood: i
                 .neighbourhood
                 .as_deref()
-                .map(|v| text("neighbourhood", v, 100))
+                .map(listing::neighbourhood)
                 .transpose()?,
-            latitude: i
-                .latitude
-                .map(|v| range("latitude", v, -90.0, 90.0))
-                .transpose()?,
-            longitude: i
-                .longitude
-                .map(|v| range("longitude", v, -180.0, 180.0))
-                .transpose()?,
-            bedrooms: i
-                .bedrooms
-                .map(|v| range("bedrooms", v, 0, 50))
-                .transpose()?,
-            bathrooms: i
-                .bathrooms
-                .map(|v| range("bathrooms", v, 0, 50))
-                .transpose()?,
-            area: i.area.map(|v| range("area", v, 1, 100_000)).transpose()?,
+            latitude: i.latitude.map(listing::latitude).transpose()?,
+            longitude: i.longitude.map(listing::longitude).transpose()?,
+            bedrooms: i.bedrooms.map(listing::bedrooms).transpose()?,
+            bathrooms: i.bathrooms.map(listing::bathrooms).transpose()?,
+            area: i.area.map(listing::area).transpose()?,
             property_type: i.property_type.map(Into::into),
             amenities: i.amenities.map(|a| a.into_iter().map(Into::into).collect()),
-            image_urls: i.image_urls.as_deref().map(urls).transpose()?,
+            image_urls: i
+                .image_urls
+                .as_deref()
+                .map(listing::image_urls)
+                .transpose()?,
             is_active: i.is_active,
         };
         let updated = ctx

@@ -315,5 +315,5 @@ impl PropertyOrderBy {
 /// Whether the caller may see this listing: active ones are public, inactive ones belong to
 /// their owner and admins.
 pub(crate) fn visible(ctx: &Context<'_>, p: &property::Model) -> bool {
-    p.is_active || ctx.principal().may_see_user(p.owner_id)
+    ctx.principal().may_see_listing(p)
 }
