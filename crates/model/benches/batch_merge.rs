@@ -4,7 +4,7 @@
 //! `max_batch_size`. With 256, a 300-row job never has company; with room for several jobs,
 //! concurrent requests merge.
 //!
-//! Run with `scripts/fetch-ort && cargo bench --bench batch_merge` (numbers in
+//! Run with `scripts/fetch-ort && cargo bench -p rentgraph-model --bench batch_merge` (numbers in
 //! docs/PERFORMANCE.md).
 use rentgraph_model::batcher::{Batcher, BatcherSettings};
 use rentgraph_model::features::N_FEATURES;
@@ -31,10 +31,17 @@ impl Scorer for Counting {
     }
 }
 
-/// The shipped model, as the server's default settings name it.
+/// The shipped model (`models/` at the workspace root) on the ONNX Runtime `scripts/fetch-ort`
+/// installs, or the one `ORT_DYLIB_PATH` names; one intra-op thread, as config/default.toml.
 fn files() -> ModelFiles {
-    let settings = rentgraph::config::Settings::load(Default::default()).expect("settings");
-    settings.ml.model_files().expect("the shipped model").1
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let library = std::env::var("ORT_DYLIB_PATH")
+        .unwrap_or_else(|_| format!("{root}/.ort/libonnxruntime.so.1.31.1"));
+    let info = std::path::PathBuf::from(format!("{root}/models/recommender.json"));
+    let model = std::path::PathBuf::from(format!("{root}/models/recommender.onnx"));
+    ModelFiles::describe(&info, &model, &library, 1)
+        .expect("the shipped model")
+        .1
 }
 
 fn main() {
