@@ -263,9 +263,4 @@ impl Principals {
             _ => Err(AuthError::UnknownUser),
         }
     }
-
-    /// Forgets a user's cached role (after the role changed or the user was removed).
-    pub async fn forget(&self, user: Uuid) {
-        self.cache.invalidate(&user).await;
-    }
 }

@@ -173,3 +173,88 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+/// The router without a socket (`oneshot`): what every request passes through before and
+/// around the gateway. The integration tests run the same router on a real port.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Sources;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+
+    async fn app() -> (axum::Router, std::path::PathBuf) {
+        let db = std::env::temp_dir().join(format!("rentgraph-router-{}.db", uuid::Uuid::new_v4()));
+        let settings = Settings::load(Sources {
+            env: Some("test".into()),
+            overrides: vec![
+                (
+                    "database.url".into(),
+                    format!("sqlite://{}?mode=rwc", db.display()),
+                ),
+                ("ml.enabled".into(), "false".into()),
+                ("redis.url".into(), String::new()),
+            ],
+            ..Default::default()
+        })
+        .expect("settings");
+        (router(AppState::new(settings).await.expect("state")), db)
+    }
+
+    async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let resp = app.clone().oneshot(req).await.expect("a response");
+        let status = resp.status();
+        assert!(resp.headers().contains_key("x-request-id"));
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn a_query_runs_and_refusals_are_graphql_shaped_with_their_codes() {
+        let (app, db) = app().await;
+        let post = |body: &'static str| {
+            Request::post("/graphql")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .expect("request")
+        };
+        let (status, body) = send(&app, post(r#"{"query":"{ __typename }"}"#)).await;
+        assert_eq!(
+            (status, &body["data"]["__typename"]),
+            (StatusCode::OK, &"Query".into())
+        );
+        assert!(body["extensions"]["cost"]["requestedQueryCost"].is_u64());
+
+        let get = Request::get("/graphql?query=mutation%7B__typename%7D")
+            .body(Body::empty())
+            .expect("request");
+        let (status, body) = send(&app, get).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "METHOD_NOT_ALLOWED"
+        );
+
+        let form = Request::post("/graphql")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from("{}"))
+            .expect("request");
+        let (status, body) = send(&app, form).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
+
+        let nowhere = Request::get("/nowhere")
+            .body(Body::empty())
+            .expect("request");
+        let (status, body) = send(&app, nowhere).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+        let _ = std::fs::remove_file(db);
+    }
+}
