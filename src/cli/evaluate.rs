@@ -6,13 +6,25 @@ use rentgraph::infra::telemetry::init_tracing;
 use rentgraph_lab::evaluation::{self, EvalOptions, Users};
 use rentgraph_model::model::OrtScorer;
 
-/// The command's flags (see `Command::Evaluate`).
+/// `rentgraph evaluate`'s flags.
+#[derive(clap::Args)]
 pub(super) struct Args {
+    /// Users evaluated at most (picked at random among those with targets).
+    #[arg(long, default_value_t = 1000)]
     pub(super) users: usize,
+    /// The cutoff, as a quantile of all interaction times.
+    #[arg(long, default_value_t = 0.85)]
     pub(super) cutoff: f64,
+    #[arg(long, default_value_t = 1)]
     pub(super) seed: u64,
+    /// Recommendations per user.
+    #[arg(long, default_value_t = 10)]
     pub(super) first: usize,
+    /// Score only the renters `export-training-data --held-out-share` kept out of training
+    /// with `--held-out-seed` (a model evaluated on the database it was trained on).
+    #[arg(long)]
     pub(super) held_out_share: Option<f64>,
+    #[arg(long, default_value_t = 42)]
     pub(super) held_out_seed: u64,
 }
 

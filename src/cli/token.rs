@@ -5,12 +5,27 @@ use rentgraph::config::Settings;
 use rentgraph::graphql::ids::{self, Kind};
 use std::path::PathBuf;
 
-pub(super) fn run(
-    settings: &Settings,
-    user: Option<String>,
-    users_file: Option<PathBuf>,
-    role: &str,
-) -> Result<()> {
+/// `rentgraph token`'s flags.
+#[derive(clap::Args)]
+pub(super) struct Args {
+    /// The user's id as `User.id` shows it (a raw UUID works too).
+    #[arg(long, required_unless_present = "users_file")]
+    pub(super) user: Option<String>,
+    /// A file of user ids, one a line: prints one token a line, in the same order (load
+    /// tests sign in as thousands of users).
+    #[arg(long, conflicts_with = "user")]
+    pub(super) users_file: Option<PathBuf>,
+    /// USER, OWNER, PARTNER or ADMIN.
+    #[arg(long, default_value = "USER")]
+    pub(super) role: String,
+}
+
+pub(super) fn run(settings: &Settings, args: Args) -> Result<()> {
+    let Args {
+        user,
+        users_file,
+        role,
+    } = args;
     let role: entity::Role = serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
         .map_err(|_| anyhow::anyhow!("--role must be USER, OWNER, PARTNER or ADMIN"))?;
     let users: Vec<String> = match (user, users_file) {
