@@ -80,3 +80,18 @@ fn the_production_profile_loads_from_any_directory() {
     let (ok, _) = rentgraph(&[("RENTGRAPH_ENV", "production")]);
     assert!(!ok);
 }
+
+#[test]
+fn cors_origins_come_from_the_environment_and_a_malformed_one_stops_the_start() {
+    let (ok, err) = rentgraph(&[(
+        "RENTGRAPH__SERVER__CORS__ALLOWED_ORIGINS",
+        "https://app.example.com, https://*.preview.example.com",
+    )]);
+    assert!(ok, "{err}");
+    let (ok, err) = rentgraph(&[(
+        "RENTGRAPH__SERVER__CORS__ALLOWED_ORIGINS",
+        "https://app.example.com/",
+    )]);
+    assert!(!ok, "started with an origin that has a path");
+    assert!(err.contains("server.cors.allowed_origins"), "{err}");
+}

@@ -12,6 +12,7 @@ mod bad_input;
 mod batching;
 mod cache;
 mod config;
+mod cors;
 mod cost;
 mod http;
 mod indexes;

@@ -1,6 +1,7 @@
 //! A running server with graceful shutdown. `Server::start` is what `rentgraph serve` and the
 //! integration tests both run, so tests exercise the real start-up path (migrations, seeding,
 //! listeners) on a random port. Transport only: the GraphQL request's stages are `gateway`'s.
+mod cors;
 mod graphql;
 mod probes;
 mod router;

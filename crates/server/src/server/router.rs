@@ -33,6 +33,9 @@ pub fn router(state: AppState) -> Router {
             timeout_and_metrics,
         ))
         .layer(CompressionLayer::new())
+        .layer(tower::util::option_layer(super::cors::layer(
+            &state.settings.server.cors,
+        )))
         .with_state(state)
 }
 

@@ -5,6 +5,10 @@
 //!
 //! Each module owns its section's type (`store::DatabaseSettings`, `auth::AuthSettings`, ...);
 //! this file composes them, and no module below imports it.
+mod cors;
+
+pub use cors::{CorsSettings, OriginRule};
+
 use crate::auth::{AuthSettings, JwtAlgorithm, MAX_LEEWAY_SECS};
 use crate::gateway::persisted::PersistedSettings;
 use crate::graphql::GraphqlSettings;
@@ -18,7 +22,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const DEFAULTS: &str = include_str!("../../../config/default.toml");
+const DEFAULTS: &str = include_str!("../../../../config/default.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +61,7 @@ pub struct ServerSettings {
     pub header_read_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
     pub graphiql: bool,
+    pub cors: CorsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,12 +89,12 @@ pub struct Sources {
 const PROFILES: &[(&str, &str)] = &[
     (
         "development",
-        include_str!("../../../config/development.toml"),
+        include_str!("../../../../config/development.toml"),
     ),
-    ("test", include_str!("../../../config/test.toml")),
+    ("test", include_str!("../../../../config/test.toml")),
     (
         "production",
-        include_str!("../../../config/production.toml"),
+        include_str!("../../../../config/production.toml"),
     ),
 ];
 
@@ -148,6 +153,7 @@ impl Settings {
             ));
         }
         self.check_auth()?;
+        self.check_cors()?;
         let b = &self.ml.batcher;
         if b.max_batch_size == 0 || b.queue_capacity == 0 || b.workers == 0 {
             return Err(ConfigError::Check(
@@ -165,6 +171,21 @@ impl Settings {
             return Err(ConfigError::Check(
                 "database.max_connections must be at least 1".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn check_cors(&self) -> Result<(), ConfigError> {
+        let c = &self.server.cors;
+        for origin in &c.allowed_origins {
+            cors::OriginRule::parse(origin).map_err(ConfigError::Check)?;
+        }
+        for h in &c.allowed_headers {
+            if axum::http::HeaderName::try_from(h.as_str()).is_err() {
+                return Err(ConfigError::Check(format!(
+                    "server.cors.allowed_headers: {h:?} is not a header name"
+                )));
+            }
         }
         Ok(())
     }
