@@ -2,7 +2,6 @@
 //! page on a second local origin calling the API with `fetch` in headless Chromium, once from
 //! an allowed origin and once from one that is not.
 use crate::helpers::{Db, TestApp};
-use std::process::Command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
@@ -133,7 +132,7 @@ impl Page {
         if let Ok(mut h) = self.html.lock() {
             *h = html.to_owned();
         }
-        chromium_dom(&format!("{}/", self.origin()))
+        crate::browser::dom(&format!("{}/", self.origin()), &[])
     }
 }
 
@@ -141,28 +140,6 @@ impl Drop for Page {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Headless Chromium (Debian's `chromium`; scripts/test installs it, RENTGRAPH_TEST_CHROMIUM
-/// points elsewhere): the page's DOM after its scripts ran.
-fn chromium_dom(url: &str) -> String {
-    let bin = std::env::var("RENTGRAPH_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let profile = std::env::temp_dir().join(format!("rg-chromium-{}", uuid::Uuid::new_v4()));
-    let out = Command::new(&bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--virtual-time-budget=15000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", url])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {bin} (install Debian's chromium): {e}"));
-    let _ = std::fs::remove_dir_all(profile);
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// What the page's `fetch` saw: `ok:<name>` or `blocked:<error>`.

@@ -10,6 +10,7 @@ mod attacks;
 mod auth;
 mod bad_input;
 mod batching;
+mod browser;
 mod cache;
 mod config;
 mod cors;

@@ -5,11 +5,10 @@ use super::AppState;
 use crate::error_code::ErrorCode;
 use crate::gateway::{Accept, Caller, Incoming, Rejection, RequestId};
 use async_graphql::Variables;
-use async_graphql::http::GraphiQLSource;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -116,7 +115,7 @@ pub(super) async fn get(
         && params.extensions.is_none()
         && state.settings().server.graphiql
     {
-        return Ok(Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response());
+        return Ok(super::graphiql::html());
     }
     let accept = Accept::negotiate(&headers).ok_or_else(not_acceptable)?;
     let variables = match json_object(params.variables.as_deref()) {

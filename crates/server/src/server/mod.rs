@@ -2,6 +2,7 @@
 //! integration tests both run, so tests exercise the real start-up path (migrations, seeding,
 //! listeners) on a random port. Transport only: the GraphQL request's stages are `gateway`'s.
 mod cors;
+mod graphiql;
 mod graphql;
 mod probes;
 mod router;

@@ -2,7 +2,7 @@
 //! every request passes through (request id, span, timeout, metrics, compression, panics).
 //! Errors produced here are `gateway::Rejection`s too, so clients parse one format.
 use super::AppState;
-use super::{graphql, probes};
+use super::{graphiql, graphql, probes};
 use crate::error_code::ErrorCode;
 use crate::gateway::{REQUEST_ID, Rejection, RequestId};
 use crate::infra::telemetry::{ErrorCodes, OperationRecord};
@@ -21,6 +21,9 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready));
+    if state.settings.server.graphiql {
+        router = router.route("/graphql/assets/{name}", get(graphiql::asset));
+    }
     // With a separate metrics address, the public port does not serve them.
     if state.settings.telemetry.metrics_address.trim().is_empty() {
         router = router.route("/metrics", get(probes::metrics));
