@@ -19,6 +19,7 @@ mod http;
 mod indexes;
 mod mutations;
 mod observability;
+mod operation_batches;
 mod persisted;
 mod properties;
 mod recommendations;

@@ -80,6 +80,8 @@ error_codes! {
         "The operation's static cost is above `limits.max_cost`.";
     Throttled => "THROTTLED",
         "The caller's budget cannot pay for the operation now (429 with `Retry-After`).";
+    MaxBatchOperationsExceeded => "MAX_BATCH_OPERATIONS_EXCEEDED",
+        "A batched POST holds no operation or more than `server.max_batch_operations`.";
     PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
         "No registered or automatically persisted document has this hash; send the query.";
     PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",

@@ -61,6 +61,8 @@ pub struct ServerSettings {
     pub header_read_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
     pub graphiql: bool,
+    /// Operations one batched POST (a JSON array) may hold.
+    pub max_batch_operations: usize,
     pub cors: CorsSettings,
 }
 

@@ -157,6 +157,10 @@ pub struct OperationRecord {
     pub outcome: Outcome,
 }
 
+/// The records of a batch's operations (a batch is one HTTP request, many operations).
+#[derive(Debug, Clone)]
+pub struct OperationRecords(pub Vec<OperationRecord>);
+
 /// The `extensions.code`s of a response's errors, set on the response for the middleware.
 #[derive(Debug, Clone, Default)]
 pub struct ErrorCodes(pub Vec<String>);

@@ -4,11 +4,13 @@
 use super::AppState;
 use crate::error_code::ErrorCode;
 use crate::gateway::{Accept, Caller, Incoming, Rejection, RequestId};
+use crate::infra::telemetry::{ErrorCodes, OperationRecord, OperationRecords};
 use async_graphql::Variables;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Extension, Query, State};
+use axum::http::HeaderValue;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -80,22 +82,119 @@ pub(super) async fn post(
             format!("the request body is larger than {limit} bytes"),
         )
     })?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return batch(&state, &request_id, peer, &headers, accept, &bytes).await;
+    }
     let parsed: PostBody = serde_json::from_slice(&bytes)
         .map_err(|e| bad_request(format!("the body is not a GraphQL request in JSON: {e}")))?;
+    let incoming = incoming(parsed)?;
+    dispatch(&state, &request_id, peer, &headers, accept, incoming).await
+}
+
+/// A POST body's operation, as the gateway takes it.
+fn incoming(parsed: PostBody) -> Result<Incoming, Rejection> {
     let variables = match parsed.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
         Some(_) => return Err(bad_request("`variables` must be an object")),
     };
-    let incoming = Incoming {
+    Ok(Incoming {
         query: parsed.query,
         document_id: parsed.document_id,
         extensions: parsed.extensions,
         operation_name: parsed.operation_name,
         variables,
         via_get: false,
-    };
-    dispatch(&state, &request_id, peer, &headers, accept, incoming).await
+    })
+}
+
+/// A batch (a JSON array of operations, as Apollo's `BatchHttpLink` sends): each runs through
+/// the gateway on its own (its own limits, cost charged to the caller, errors), and the answer
+/// is the array of their answers in order, 200 as a whole. At most
+/// `server.max_batch_operations`.
+async fn batch(
+    state: &AppState,
+    request_id: &RequestId,
+    peer: Peer,
+    headers: &HeaderMap,
+    accept: Accept,
+    bytes: &[u8],
+) -> Result<Response, Rejection> {
+    let items: Vec<serde_json::Value> = serde_json::from_slice(bytes)
+        .map_err(|e| bad_request(format!("the body is not a batch of GraphQL requests: {e}")))?;
+    let max = state.settings().server.max_batch_operations;
+    if items.is_empty() || items.len() > max {
+        return Err(Rejection::http(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MaxBatchOperationsExceeded,
+            format!(
+                "a batch holds 1 to {max} operations; this one has {}",
+                items.len()
+            ),
+        ));
+    }
+    if !items.iter().all(serde_json::Value::is_object) {
+        return Err(bad_request(
+            "a batch is an array of GraphQL request objects",
+        ));
+    }
+    // One caller for the whole batch: an invalid token refuses it all, as for one operation.
+    let principal = state.gateway().identify(headers).await?;
+    let peer = peer.map(|Extension(c)| c.0);
+    let runs = items.into_iter().map(|item| async move {
+        let parsed = serde_json::from_value::<PostBody>(item)
+            .map_err(|e| bad_request(format!("a batch item is not a GraphQL request: {e}")));
+        match parsed.and_then(incoming) {
+            Ok(incoming) => {
+                let caller = Caller {
+                    principal,
+                    headers,
+                    peer,
+                };
+                state
+                    .gateway()
+                    .run(incoming, caller, accept, request_id)
+                    .await
+            }
+            Err(rejection) => rejection.into_response_for(accept),
+        }
+    });
+    let answers = futures_util::future::join_all(runs).await;
+    Ok(join_answers(answers, accept).await)
+}
+
+/// The batch's answers as one JSON array, with every operation's record and codes kept for
+/// metrics.
+async fn join_answers(answers: Vec<Response>, accept: Accept) -> Response {
+    let mut body = Vec::from(&b"["[..]);
+    let mut records = Vec::with_capacity(answers.len());
+    let mut codes = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let (mut parts, inner) = answer.into_parts();
+        if let Some(r) = parts.extensions.remove::<OperationRecord>() {
+            records.push(r);
+        }
+        if let Some(ErrorCodes(c)) = parts.extensions.remove::<ErrorCodes>() {
+            codes.extend(c);
+        }
+        // Bodies the server made itself: nothing to bound.
+        let bytes = axum::body::to_bytes(inner, usize::MAX)
+            .await
+            .unwrap_or_default();
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&bytes);
+    }
+    body.push(b']');
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.media_type()),
+    );
+    resp.extensions_mut().insert(OperationRecords(records));
+    resp.extensions_mut().insert(ErrorCodes(codes));
+    resp
 }
 
 pub(super) async fn get(

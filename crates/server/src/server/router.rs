@@ -5,7 +5,7 @@ use super::AppState;
 use super::{graphiql, graphql, probes};
 use crate::error_code::ErrorCode;
 use crate::gateway::{REQUEST_ID, Rejection, RequestId};
-use crate::infra::telemetry::{ErrorCodes, OperationRecord};
+use crate::infra::telemetry::{ErrorCodes, OperationRecord, OperationRecords};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -140,19 +140,10 @@ async fn timeout_and_metrics(
         }
     };
     let elapsed = started.elapsed();
-    if let Some(op) = resp.extensions().get::<OperationRecord>() {
-        state.metrics.record_operation(op, elapsed);
-        let slow = state.settings.telemetry.slow_operation_ms;
-        if slow > 0 && elapsed.as_millis() >= u128::from(slow) {
-            span.in_scope(|| {
-                tracing::warn!(
-                    operation = %op.name,
-                    operation_type = op.kind,
-                    duration_ms = elapsed.as_millis() as u64,
-                    "slow operation"
-                )
-            });
-        }
+    let one = resp.extensions().get::<OperationRecord>().cloned();
+    let batch = resp.extensions().get::<OperationRecords>().cloned();
+    for op in one.into_iter().chain(batch.into_iter().flat_map(|b| b.0)) {
+        record_operation(&state, &span, &op, elapsed);
     }
     if let Some(codes) = resp.extensions().get::<ErrorCodes>() {
         for c in &codes.0 {
@@ -166,4 +157,25 @@ async fn timeout_and_metrics(
         .metrics
         .record_http(&route, resp.status().as_u16(), elapsed);
     resp
+}
+
+/// One operation in the metrics, and in the log when it was slow.
+fn record_operation(
+    state: &AppState,
+    span: &tracing::Span,
+    op: &OperationRecord,
+    elapsed: std::time::Duration,
+) {
+    state.metrics.record_operation(op, elapsed);
+    let slow = state.settings.telemetry.slow_operation_ms;
+    if slow > 0 && elapsed.as_millis() >= u128::from(slow) {
+        span.in_scope(|| {
+            tracing::warn!(
+                operation = %op.name,
+                operation_type = op.kind,
+                duration_ms = elapsed.as_millis() as u64,
+                "slow operation"
+            )
+        });
+    }
 }
