@@ -161,3 +161,68 @@ async fn shutdown_lets_in_flight_requests_finish() {
     // And new connections are refused.
     assert!(reqwest::get(format!("{base}/health")).await.is_err());
 }
+
+/// HTTP/2 over cleartext (prior knowledge, as a proxy speaking h2c to the server would) on the
+/// same port as HTTP/1.1, for queries and mutations alike.
+#[tokio::test]
+async fn the_same_port_speaks_http2_with_prior_knowledge() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let r = h2
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .expect("an HTTP/2 answer");
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(body["data"]["__typename"], "Query");
+    let one = reqwest::get(format!("{}/health", app.base))
+        .await
+        .expect("HTTP/1.1");
+    assert_eq!(one.version(), reqwest::Version::HTTP_11);
+}
+
+/// Responses are compressed as the client asks: brotli, zstd or gzip.
+#[tokio::test]
+async fn responses_are_compressed_with_brotli_zstd_or_gzip() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(40, 5, 5).await;
+    let body =
+        r#"{"query":"{ properties(first: 40) { edges { node { id title description } } } }"}"#;
+    let send = |encoding: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", app.base))
+            .header("content-type", "application/json")
+            .header("accept-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let plain = send("identity")
+        .await
+        .expect("plain")
+        .bytes()
+        .await
+        .unwrap_or_default();
+    for encoding in ["br", "zstd", "gzip"] {
+        let r = send(encoding).await.expect("compressed");
+        assert_eq!(
+            r.headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            Some(encoding)
+        );
+        let squeezed = r.bytes().await.unwrap_or_default();
+        assert!(
+            squeezed.len() * 2 < plain.len(),
+            "{encoding}: {} of {}",
+            squeezed.len(),
+            plain.len()
+        );
+    }
+}

@@ -99,20 +99,27 @@ impl Server {
     }
 }
 
-/// The accept loop. axum's `serve` cannot bound how long a client may take to send its
-/// headers, so a slow client could hold connections open for ever; hyper can, given a timer.
+/// The accept loop: HTTP/1.1 and HTTP/2 over cleartext (h2c, prior knowledge), each connection
+/// detected from its first bytes by hyper-util's auto builder. axum's `serve` cannot bound how
+/// long a client may take to send its headers, so a slow client could hold connections open
+/// for ever; hyper can, given a timer. (h2 over TLS is the TLS-terminating proxy's job: it
+/// negotiates h2 by ALPN with clients and may speak h2c or HTTP/1.1 to this server.)
 async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let builder = std::sync::Arc::new(builder);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -135,9 +142,10 @@ async fn serve(
                         tower::ServiceExt::oneshot(router.clone(), req)
                     },
                 ));
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
