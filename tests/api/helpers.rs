@@ -389,3 +389,32 @@ pub(crate) fn absent_redis_url() -> String {
         .expect("port");
     format!("redis://127.0.0.1:{port}")
 }
+
+/// Runs one of the Apollo Client scripts in tests/apollo (installed by scripts/test) against
+/// `url` and returns the JSON it prints. On a blocking thread: the server under test runs on
+/// the test's runtime.
+pub(crate) async fn apollo_script(script: &'static str, url: String) -> Value {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apollo");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/@apollo/client")
+            .exists(),
+        "run scripts/test (it installs tests/apollo with npm ci)"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(url)
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script's JSON")
+}

@@ -110,25 +110,7 @@ async fn the_whole_batch_is_charged_to_the_caller() {
 async fn apollo_clients_batch_link_works() {
     let app = TestApp::spawn(Db::Sqlite).await;
     app.seed(10, 5, 5).await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apollo");
-    let url = format!("{}/graphql", app.base);
-    // On a blocking thread: the server under test runs on this test's runtime.
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("batch.mjs")
-            .arg(url)
-            .current_dir(dir)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("node runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON");
+    let report = crate::helpers::apollo_script("batch.mjs", format!("{}/graphql", app.base)).await;
     assert_eq!(
         report["wire"],
         json!([{ "method": "POST", "operations": 3 }]),

@@ -289,31 +289,7 @@ async fn a_broken_manifest_stops_start_up_and_the_check_command() {
 async fn apollo_clients_persisted_query_link_works() {
     let app = TestApp::spawn(Db::Sqlite).await;
     app.seed(10, 5, 5).await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apollo");
-    assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/@apollo/client")
-            .exists(),
-        "run scripts/test (it installs tests/apollo with npm ci)"
-    );
-    // On a blocking thread: the server under test runs on this test's runtime.
-    let url = format!("{}/graphql", app.base);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("apq.mjs")
-            .arg(url)
-            .current_dir(dir)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("node runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON");
+    let report = crate::helpers::apollo_script("apq.mjs", format!("{}/graphql", app.base)).await;
     let wire = |which: &str| -> Vec<(String, bool, bool)> {
         report[which]["wire"]
             .as_array()

@@ -6,9 +6,11 @@
 //!
 //! Run with `scripts/fetch-ort && cargo bench -p rentgraph-model --bench batch_merge` (numbers in
 //! docs/PERFORMANCE.md).
+mod common;
+use common::files;
 use rentgraph_model::batcher::{Batcher, BatcherSettings};
 use rentgraph_model::features::N_FEATURES;
-use rentgraph_model::model::{ModelError, ModelFiles, OrtScorer, Scorer};
+use rentgraph_model::model::{ModelError, OrtScorer, Scorer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,19 +31,6 @@ impl Scorer for Counting {
         self.rows.fetch_add(n as u64, Ordering::Relaxed);
         self.inner.score(rows, n)
     }
-}
-
-/// The shipped model (`models/` at the workspace root) on the ONNX Runtime `scripts/fetch-ort`
-/// installs, or the one `ORT_DYLIB_PATH` names; one intra-op thread, as config/default.toml.
-fn files() -> ModelFiles {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let library = std::env::var("ORT_DYLIB_PATH")
-        .unwrap_or_else(|_| format!("{root}/.ort/libonnxruntime.so.1.31.1"));
-    let info = std::path::PathBuf::from(format!("{root}/models/recommender.json"));
-    let model = std::path::PathBuf::from(format!("{root}/models/recommender.onnx"));
-    ModelFiles::describe(&info, &model, &library, 1)
-        .expect("the shipped model")
-        .1
 }
 
 fn main() {

@@ -6,27 +6,16 @@
 //! - `latency/*`: one caller, one row: the executor's added latency at concurrency 1.
 //!
 //! Run with `scripts/fetch-ort && cargo bench -p rentgraph-model --bench recommender`.
+mod common;
+use common::files;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rentgraph_model::batcher::{Batcher, BatcherSettings};
 use rentgraph_model::features::N_FEATURES;
-use rentgraph_model::model::{ModelFiles, OrtScorer, Scorer};
+use rentgraph_model::model::{OrtScorer, Scorer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROWS_PER_CALL: usize = 8;
-
-/// The shipped model (`models/` at the workspace root) on the ONNX Runtime `scripts/fetch-ort`
-/// installs, or the one `ORT_DYLIB_PATH` names; one intra-op thread, as config/default.toml.
-fn files() -> ModelFiles {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let library = std::env::var("ORT_DYLIB_PATH")
-        .unwrap_or_else(|_| format!("{root}/.ort/libonnxruntime.so.1.31.1"));
-    let info = std::path::PathBuf::from(format!("{root}/models/recommender.json"));
-    let model = std::path::PathBuf::from(format!("{root}/models/recommender.onnx"));
-    ModelFiles::describe(&info, &model, &library, 1)
-        .expect("the shipped model")
-        .1
-}
 
 /// Deterministic, varied feature rows.
 fn rows(n: usize) -> Vec<f32> {
