@@ -35,7 +35,7 @@ pub(super) fn layer(settings: &CorsSettings) -> Option<CorsLayer> {
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
             .allow_headers(headers)
             .expose_headers([
-                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static(super::router::REQUEST_ID_HEADER),
                 axum::http::header::RETRY_AFTER,
             ])
             .allow_credentials(settings.allow_credentials)
