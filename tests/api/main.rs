@@ -16,6 +16,7 @@ mod config;
 mod cors;
 mod cost;
 mod http;
+mod http_cache;
 mod indexes;
 mod mutations;
 mod observability;

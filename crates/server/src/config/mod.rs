@@ -64,6 +64,18 @@ pub struct ServerSettings {
     /// Operations one batched POST (a JSON array) may hold.
     pub max_batch_operations: usize,
     pub cors: CorsSettings,
+    pub http_cache: HttpCacheSettings,
+}
+
+/// `[server.http_cache]`: `Cache-Control`, `ETag` and 304s for GraphQL answers
+/// (`gateway::http_cache`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCacheSettings {
+    /// Off: every answer is `no-store`.
+    pub enabled: bool,
+    /// No answer is cacheable for longer than this, whatever its fields' hints say; 0 is `no-store`.
+    pub max_age_cap_secs: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,11 +15,14 @@ mod admission;
 mod charge;
 mod document;
 mod execute;
+mod http_cache;
 mod identity;
+mod order;
 pub mod persisted;
 mod rejection;
 mod response;
 
+pub(crate) use http_cache::{QUERY_COST, RATELIMIT, RATELIMIT_POLICY};
 pub(crate) use rejection::{Accept, REQUEST_ID, Rejection, RequestId};
 pub(crate) use rejection::{GRAPHQL_RESPONSE, JSON};
 
@@ -56,11 +59,13 @@ pub(crate) struct Gateway {
     admission: admission::Admission,
     charging: charge::Charging,
     executor: execute::Executor,
+    http_cache: http_cache::HttpCache,
 }
 
 /// Everything a `Gateway` is built from (`server::AppState::new` assembles it).
 pub(crate) struct GatewayParts {
     pub(crate) graphql: crate::graphql::GraphqlSettings,
+    pub(crate) http_cache: crate::config::HttpCacheSettings,
     pub(crate) limits: crate::limits::LimitsSettings,
     pub(crate) persisted: persisted::PersistedSettings,
     pub(crate) schema: crate::graphql::AppSchema,
@@ -103,6 +108,7 @@ impl Gateway {
                 delay: g.dataloader_delay(),
                 max_batch_size: g.dataloader_max_batch_size,
             }),
+            http_cache: http_cache::HttpCache::new(&p.http_cache),
         }
     }
 
@@ -161,6 +167,7 @@ impl Gateway {
         if !span.is_disabled() {
             span.record("document_hash", persisted::sha256_hex(&resolved.query));
         }
+        let via_get = incoming.via_get;
         let known = self.admission.known(&resolved.query);
         self.admission
             .check_text(&resolved.query, &incoming.variables, known.is_some())?;
@@ -188,10 +195,31 @@ impl Gateway {
                 &response.data,
             )
             .await;
-        response.extensions.insert(
-            "cost".to_owned(),
-            async_graphql::Value::from_json(cost).unwrap_or_default(),
+        order::in_selection_order(
+            &mut response.data,
+            &admitted.doc,
+            admitted.wanted.as_deref(),
         );
-        response::respond(response, accept, request_id, record)
+        let policy = self.http_cache.policy(&http_cache::Answer {
+            hints: response.cache_control,
+            kind: record.kind,
+            failed: response.is_err(),
+            principal: &caller.principal,
+        });
+        // A cacheable GET answer is the same for every caller it may be served to: the
+        // caller's own cost goes to headers (see `http_cache`).
+        let cost_in_headers = via_get && policy.cacheable();
+        let cost_headers = if cost_in_headers {
+            http_cache::cost_headers(&cost)
+        } else {
+            response.extensions.insert(
+                "cost".to_owned(),
+                async_graphql::Value::from_json(cost).unwrap_or_default(),
+            );
+            Vec::new()
+        };
+        let mut resp = response::respond(response, accept, request_id, record, cost_in_headers)?;
+        resp.headers_mut().extend(cost_headers);
+        Ok(http_cache::finish(resp, policy, via_get, caller.headers))
     }
 }

@@ -13,6 +13,7 @@ pub(crate) fn respond(
     accept: Accept,
     request_id: &RequestId,
     record: &mut OperationRecord,
+    tag: bool,
 ) -> Result<Response, Rejection> {
     // A request error (validation, limits) stops before execution: no data and no error with a
     // path. A field error on a non-null root field also leaves data null, but it has a path and
@@ -41,7 +42,11 @@ pub(crate) fn respond(
             "internal error",
         )
     })?;
+    let etag = tag.then(|| super::http_cache::etag(&body));
     let mut resp = (status, body).into_response();
+    if let Some(etag) = etag {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(accept.media_type()),
@@ -106,7 +111,8 @@ mod tests {
         let response =
             async_graphql::Response::from_errors(vec![ServerError::new("no field", None)]);
         let mut r = record();
-        let resp = respond(response, Accept::GraphqlResponse, &id(), &mut r).expect("response");
+        let resp =
+            respond(response, Accept::GraphqlResponse, &id(), &mut r, false).expect("response");
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert_eq!(r.outcome, Outcome::Rejected);
         let codes = resp.extensions().get::<ErrorCodes>().map(|c| c.0.clone());
@@ -126,7 +132,7 @@ mod tests {
         assert_eq!(codes, vec!["INTERNAL_SERVER_ERROR".to_owned()]);
         assert_eq!(errors[0].message, "internal error");
         let mut r = record();
-        let resp = respond(response, Accept::Json, &id(), &mut r).expect("response");
+        let resp = respond(response, Accept::Json, &id(), &mut r, false).expect("response");
         assert_eq!((resp.status(), r.outcome), (StatusCode::OK, Outcome::Error));
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
     }
@@ -140,6 +146,7 @@ mod tests {
             Accept::GraphqlResponse,
             &id(),
             &mut r,
+            false,
         )
         .expect("response");
         assert_eq!((resp.status(), r.outcome), (StatusCode::OK, Outcome::Ok));

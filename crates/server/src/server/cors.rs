@@ -37,6 +37,10 @@ pub(super) fn layer(settings: &CorsSettings) -> Option<CorsLayer> {
             .expose_headers([
                 HeaderName::from_static(super::router::REQUEST_ID_HEADER),
                 axum::http::header::RETRY_AFTER,
+                axum::http::header::ETAG,
+                HeaderName::from_static(crate::gateway::QUERY_COST),
+                HeaderName::from_static(crate::gateway::RATELIMIT_POLICY),
+                HeaderName::from_static(crate::gateway::RATELIMIT),
             ])
             .allow_credentials(settings.allow_credentials)
             .max_age(Duration::from_secs(settings.max_age_secs)),

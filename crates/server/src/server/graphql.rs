@@ -197,12 +197,30 @@ async fn join_answers(answers: Vec<Response>, accept: Accept) -> Response {
     resp
 }
 
+/// A GET: GraphiQL for a browser, else a query or persisted document. An answer without a
+/// caching policy of its own (a refusal) is `no-store`, so no cache in front keeps an error.
 pub(super) async fn get(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     peer: Peer,
     headers: HeaderMap,
     Query(params): Query<GetParams>,
+) -> Response {
+    let mut resp = answer_get(&state, &request_id, peer, &headers, params)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    resp.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn answer_get(
+    state: &AppState,
+    request_id: &RequestId,
+    peer: Peer,
+    headers: &HeaderMap,
+    params: GetParams,
 ) -> Result<Response, Rejection> {
     let wants_html = headers
         .get(header::ACCEPT)
@@ -216,7 +234,7 @@ pub(super) async fn get(
     {
         return Ok(super::graphiql::html());
     }
-    let accept = Accept::negotiate(&headers).ok_or_else(not_acceptable)?;
+    let accept = Accept::negotiate(headers).ok_or_else(not_acceptable)?;
     let variables = match json_object(params.variables.as_deref()) {
         Ok(v) => v.map(Variables::from_json).unwrap_or_default(),
         Err(()) => return Err(bad_request("`variables` must be a JSON object")),
@@ -231,7 +249,7 @@ pub(super) async fn get(
         variables,
         via_get: true,
     };
-    dispatch(&state, &request_id, peer, &headers, accept, incoming).await
+    dispatch(state, request_id, peer, headers, accept, incoming).await
 }
 
 /// Identifies the caller and runs the request through the gateway.

@@ -99,6 +99,7 @@ impl AppState {
         );
         let gateway = Gateway::new(GatewayParts {
             graphql: settings.graphql.clone(),
+            http_cache: settings.server.http_cache.clone(),
             limits: settings.limits.clone(),
             persisted: settings.persisted.clone(),
             schema,

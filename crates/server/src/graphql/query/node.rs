@@ -23,6 +23,7 @@ pub(super) struct NodeQuery;
 #[Object]
 impl NodeQuery {
     /// Fetches any object by its global id; null when it does not exist or is not visible.
+    #[graphql(cache_control(max_age = 60))]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
         let (kind, uuid) = ids::decode_any(&id)?;
         Ok(match kind {

@@ -27,6 +27,7 @@ pub(super) async fn load_property(
 #[Object]
 impl PropertyQuery {
     /// A listing by id; null when it does not exist or is not visible to the caller.
+    #[graphql(cache_control(max_age = 60))]
     async fn property(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Property>> {
         let id = ids::decode(Kind::Property, &id)?;
         Ok(load_property(ctx, id).await?)
@@ -34,7 +35,8 @@ impl PropertyQuery {
 
     /// Listings, filtered and ordered, as a cursor connection.
     #[graphql(
-        complexity = "(first.or(last).unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+        complexity = "(first.or(last).unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)",
+        cache_control(max_age = 60)
     )]
     #[allow(clippy::too_many_arguments)] // the arguments are the schema's
     async fn properties(
@@ -74,7 +76,8 @@ impl PropertyQuery {
 
     /// Full-text search over titles and descriptions, best match first.
     #[graphql(
-        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)",
+        cache_control(max_age = 60)
     )]
     async fn search_properties(
         &self,

@@ -24,6 +24,7 @@ pub(super) struct RateLimit {
 impl RateLimitQuery {
     /// Your query-cost budget. Costs 0, so it can always be asked; every response also carries
     /// the same numbers in `extensions.cost`.
+    #[graphql(cache_control(no_cache))]
     async fn rate_limit(&self, ctx: &Context<'_>) -> Option<RateLimit> {
         let info = ctx.data::<RateLimitInfo>().ok()?;
         let s = &info.state;

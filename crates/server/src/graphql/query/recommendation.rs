@@ -11,7 +11,10 @@ pub(super) struct RecommendationQuery;
 impl RecommendationQuery {
     /// Listings recommended to the caller, best first. Anonymous callers get popular listings
     /// (`source: POPULARITY`); so does everyone when the model cannot answer in time.
-    #[graphql(complexity = "(first.max(0) as usize).saturating_mul(child_complexity)")]
+    #[graphql(
+        complexity = "(first.max(0) as usize).saturating_mul(child_complexity)",
+        cache_control(no_cache)
+    )]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,

@@ -17,12 +17,14 @@ pub(super) async fn load_user(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Op
 #[Object]
 impl UserQuery {
     /// A user by id (signed-in callers); null when there is no such user.
+    #[graphql(cache_control(private, max_age = 60))]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let id = ids::decode(Kind::User, &id)?;
         Ok(load_user(ctx, id).await?)
     }
 
     /// The signed-in caller; null for anonymous callers.
+    #[graphql(cache_control(no_cache))]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(id) = ctx.principal().user_id() else {
             return Ok(None);

@@ -11,7 +11,8 @@ use entity::interaction;
 #[derive(Clone)]
 pub(crate) struct Interaction(pub interaction::Model);
 
-#[Object]
+// What a user did is theirs and changes with every action: never kept by a cache.
+#[Object(cache_control(no_cache))]
 impl Interaction {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Interaction, self.0.id)

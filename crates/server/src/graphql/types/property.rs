@@ -30,7 +30,9 @@ pub(crate) struct PropertyStats {
     pub inquiries: i64,
 }
 
-#[Object]
+// Listings change rarely and every instance drops them from its caches within a second; a
+// minute of staleness in a browser or CDN is the price of serving pages from there.
+#[Object(cache_control(max_age = 60))]
 impl Property {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Property, self.0.id)
@@ -119,6 +121,7 @@ impl Property {
     /// How well this listing matches the signed-in caller, from 0 to 1 (the recommendation
     /// model's estimate); null for anonymous callers, and null with a MODEL_* error when the
     /// model cannot answer. A page of listings costs one model submission.
+    #[graphql(cache_control(no_cache))]
     async fn match_score(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
         if ctx.principal().user_id().is_none() {
             return Ok(None);

@@ -50,7 +50,7 @@ impl User {
     }
 }
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl User {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::User, self.0.id)
@@ -78,6 +78,7 @@ impl User {
     }
 
     /// Listings recommended to this user (the user themself or an admin).
+    #[graphql(cache_control(no_cache))]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
@@ -90,7 +91,8 @@ impl User {
 
     /// The user's interactions, newest first (the user themself or an admin).
     #[graphql(
-        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)",
+        cache_control(no_cache)
     )]
     async fn interactions(
         &self,
@@ -133,7 +135,8 @@ impl User {
 
     /// Listings the user saved, most recently saved first (the user themself or an admin).
     #[graphql(
-        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)",
+        cache_control(no_cache)
     )]
     async fn saved_properties(
         &self,
