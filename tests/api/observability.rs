@@ -298,12 +298,8 @@ async fn metrics_can_have_an_address_of_their_own() {
     app.cleanup().await;
 }
 
-/// With `telemetry.otlp_endpoint`, request spans reach an OTLP/HTTP collector (a stand-in
-/// collector here, on a random port, that keeps what it is sent).
-#[cfg(feature = "otlp")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spans_are_exported_over_otlp() {
-    use tracing_subscriber::layer::SubscriberExt;
+/// A stand-in OTLP/HTTP collector on a random port that keeps what it is sent.
+async fn collector() -> (Arc<Mutex<Vec<u8>>>, std::net::SocketAddr) {
     let received: Arc<Mutex<Vec<u8>>> = Arc::default();
     let sink = received.clone();
     let collector = axum::Router::new().route(
@@ -323,7 +319,14 @@ async fn spans_are_exported_over_otlp() {
         .expect("bind");
     let at = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, collector).await });
+    (received, at)
+}
 
+/// With `telemetry.otlp_endpoint`, request spans reach an OTLP/HTTP collector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (received, at) = collector().await;
     let mut settings = rentgraph::config::Settings::load(rentgraph::config::Sources {
         env: Some("test".into()),
         ..Default::default()
@@ -355,4 +358,75 @@ async fn spans_are_exported_over_otlp() {
         "{} bytes received",
         bytes.len()
     );
+}
+
+/// A caller's W3C `traceparent` makes the server's request span a child of the caller's span,
+/// in the trace the caller started: the exported span carries the caller's trace id and has the
+/// caller's span as its parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_traceparent_joins_the_request_span_to_its_trace() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (received, at) = collector().await;
+    let mut settings = rentgraph::config::Settings::load(rentgraph::config::Sources {
+        env: Some("test".into()),
+        ..Default::default()
+    })
+    .expect("settings")
+    .telemetry;
+    settings.otlp_endpoint = format!("http://{at}");
+    let (layer, provider) = rentgraph::infra::telemetry::otlp_layer(&settings)
+        .expect("exporter")
+        .expect("configured");
+    // The server's spans run on the runtime's threads: the subscriber must be the process's
+    // (each test is its own process under nextest, which scripts/test uses).
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+        .expect("the only global subscriber of this process");
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let resp = app
+        .post_raw(
+            json!({ "query": "{ properties(first: 1) { totalCount } }" }).to_string(),
+            &[
+                ("content-type", "application/json"),
+                ("traceparent", &format!("00-{trace_id}-{parent_id}-01")),
+                ("tracestate", "vendor=opaque"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // And one without: a trace of its own.
+    let unrelated = app
+        .post_raw(
+            json!({ "query": "{ properties(first: 1) { totalCount } }" }).to_string(),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(unrelated.status(), 200);
+    app.cleanup().await;
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .expect("join")
+        .expect("flushed");
+    let bytes = received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    // OTLP's protobuf holds ids as raw bytes: the caller's trace id, as the trace of a span,
+    // and its span id, as that span's parent.
+    let raw = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect()
+    };
+    let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        bytes.windows(7).any(|w| w == b"request"),
+        "{} bytes",
+        bytes.len()
+    );
+    assert!(holds(&raw(trace_id)), "the caller's trace id was exported");
+    assert!(holds(&raw(parent_id)), "the caller's span is the parent");
+    assert!(holds(b"vendor=opaque"), "tracestate travels with the trace");
 }

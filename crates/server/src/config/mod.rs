@@ -174,13 +174,6 @@ impl Settings {
                 "ml.batcher.max_batch_size, queue_capacity and workers must be at least 1".into(),
             ));
         }
-        if !cfg!(feature = "otlp") && !self.telemetry.otlp_endpoint.trim().is_empty() {
-            return Err(ConfigError::Check(
-                "telemetry.otlp_endpoint is set, but this binary was built without trace export \
-                 (cargo build --release --features otlp)"
-                    .into(),
-            ));
-        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Check(
                 "database.max_connections must be at least 1".into(),

@@ -13,13 +13,11 @@ use tracing_subscriber::EnvFilter;
 /// Keeps trace export running; dropping it flushes the spans not yet sent.
 #[derive(Default)]
 pub struct TracingGuard {
-    #[cfg(feature = "otlp")]
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl Drop for TracingGuard {
     fn drop(&mut self) {
-        #[cfg(feature = "otlp")]
         if let Some(p) = self.provider.take() {
             let _ = p.shutdown();
         }
@@ -39,9 +37,7 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TracingGuard {
         LogFormat::Json => fmt.json().boxed(),
         LogFormat::Pretty => fmt.boxed(),
     };
-    #[allow(unused_mut)]
     let mut guard = TracingGuard::default();
-    #[cfg(feature = "otlp")]
     let otel = match otlp_layer(settings) {
         Ok(Some((layer, provider))) => {
             guard.provider = Some(provider);
@@ -53,8 +49,6 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TracingGuard {
             None
         }
     };
-    #[cfg(not(feature = "otlp"))]
-    let otel: Option<tracing_subscriber::layer::Identity> = None;
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel)
@@ -62,15 +56,34 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TracingGuard {
     guard
 }
 
+/// Makes a request's span a child of the caller's span when the request carries a W3C
+/// `traceparent` (and `tracestate`), so exported traces join the caller's; the trace id is
+/// recorded on the span too, for logs. A missing or malformed header starts a new trace.
+pub fn join_callers_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
+    let remote = parent.span().span_context().clone();
+    if !remote.is_valid() {
+        return;
+    }
+    span.record("trace_id", remote.trace_id().to_string());
+    // Without trace export there is no OpenTelemetry layer to take the parent: nothing to do.
+    let _ = span.set_parent(parent);
+}
+
 /// The tracing layer that exports spans, and the provider whose shutdown flushes them.
-#[cfg(feature = "otlp")]
 pub type OtlpParts<S> = (
     tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>,
     opentelemetry_sdk::trace::SdkTracerProvider,
 );
 
 /// Spans to an OTLP/HTTP collector, batched on the SDK's own thread.
-#[cfg(feature = "otlp")]
 pub fn otlp_layer<S>(settings: &TelemetrySettings) -> Result<Option<OtlpParts<S>>, String>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
@@ -410,8 +423,7 @@ pub struct TelemetrySettings {
     pub slow_operation_ms: u64,
     /// Serve /metrics on this address instead of the public port (empty: the public port).
     pub metrics_address: String,
-    /// An OTLP/HTTP collector's base URL for trace export (empty: off; needs the `otlp` build
-    /// feature).
+    /// An OTLP/HTTP collector's base URL for trace export (empty: off).
     pub otlp_endpoint: String,
     /// `service.name` of exported traces.
     pub service_name: String,

@@ -119,7 +119,9 @@ async fn timeout_and_metrics(
         operation_type = tracing::field::Empty,
         principal = tracing::field::Empty,
         document_hash = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
+    crate::infra::telemetry::join_callers_trace(&span, req.headers());
     let started = Instant::now();
     let limit = state.settings.server.request_timeout();
     let work = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone()));
