@@ -27,6 +27,10 @@ pub struct Model {
     #[sea_orm(column_type = "Json")]
     pub preferences: Preferences,
     pub created_at: DateTimeUtc,
+    /// `ISSUER#SUB` of the identity provider's account this user signs in with (`auth.issuers`);
+    /// `None` for users of rentgraph's own tokens. Never exposed in the API.
+    #[serde(default)]
+    pub external_subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

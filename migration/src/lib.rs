@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_init;
 mod m20261129_000002_property_stats;
 mod m20261130_000003_interactions_time;
+mod m20261201_000004_external_subject;
 
 pub use m20261129_000001_init::POSTGRES_UP as INIT_POSTGRES;
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_init::Migration),
             Box::new(m20261129_000002_property_stats::Migration),
             Box::new(m20261130_000003_interactions_time::Migration),
+            Box::new(m20261201_000004_external_subject::Migration),
         ]
     }
 }

@@ -95,3 +95,53 @@ fn cors_origins_come_from_the_environment_and_a_malformed_one_stops_the_start() 
     assert!(!ok, "started with an origin that has a path");
     assert!(err.contains("server.cors.allowed_origins"), "{err}");
 }
+
+/// Identity-provider settings an operator gets wrong stop the start with what is wrong: a key
+/// set nowhere, HS256 from a provider (its "public" key would be a shared secret), a duplicate
+/// issuer, and a JWK Set for HS256 tokens.
+#[test]
+fn misconfigured_identity_providers_stop_start_up() {
+    let load = |overrides: &[(&str, &str)]| {
+        rentgraph::config::Settings::load(rentgraph::config::Sources {
+            env: Some("test".into()),
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+    };
+    let base = [
+        ("auth.issuers[0].issuer", "https://idp.test/"),
+        ("auth.issuers[0].audience", "api"),
+    ];
+    let err = load(&base);
+    assert!(err.contains("no `jwks_url`"), "{err}");
+    let mut hs = base.to_vec();
+    hs.extend([
+        ("auth.issuers[0].jwks_url", "https://idp.test/jwks"),
+        ("auth.issuers[0].algorithms", "RS256,HS256"),
+    ]);
+    let err = load(&hs);
+    assert!(err.contains("not HS256"), "{err}");
+    let mut twice = base.to_vec();
+    twice.extend([
+        ("auth.jwks_url", "https://idp.test/jwks"),
+        ("auth.issuers[1].issuer", "https://idp.test/"),
+        ("auth.issuers[1].audience", "api"),
+    ]);
+    let err = load(&twice);
+    assert!(err.contains("same `iss`"), "{err}");
+    let err = load(&[("auth.jwks_url", "https://idp.test/jwks")]);
+    assert!(err.contains("RS256, ES256 or EdDSA"), "{err}");
+    let err = load(&[
+        ("auth.issuers[0].issuer", "https://idp.test/"),
+        ("auth.issuers[0].audience", "api"),
+        ("auth.issuers[0].jwks_url", "https://idp.test/jwks"),
+        ("auth.issuers[0].default_role", "SUPERUSER"),
+    ]);
+    assert!(err.contains("SUPERUSER"), "{err}");
+}

@@ -226,3 +226,16 @@ async fn responses_are_compressed_with_brotli_zstd_or_gzip() {
         );
     }
 }
+
+/// graphql-http's server audits (the GraphQL over HTTP spec's compliance suite, run by its own
+/// npm package against the real server): every one passes, none warns.
+#[tokio::test]
+async fn the_graphql_over_http_audit_passes_without_warnings() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let results = crate::helpers::apollo_script("audit.mjs", format!("{}/graphql", app.base)).await;
+    let results = results.as_array().cloned().unwrap_or_default();
+    assert!(results.len() > 30, "the audits ran: {results:?}");
+    let failed: Vec<&Value> = results.iter().filter(|r| r["status"] != "ok").collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    app.cleanup().await;
+}

@@ -17,6 +17,7 @@ mod cors;
 mod cost;
 mod http;
 mod http_cache;
+mod identity_providers;
 mod indexes;
 mod mutations;
 mod observability;

@@ -196,6 +196,7 @@ fn renter(
         role,
         preferences,
         created_at: at_day(start - rng.f64() * 30.0),
+        external_subject: None,
     };
     let search = Search {
         start,

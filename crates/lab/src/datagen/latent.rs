@@ -318,6 +318,7 @@ fn renter(
         role,
         preferences,
         created_at: at_day(start - rng.f64() * 20.0),
+        external_subject: None,
     };
     (user, r)
 }

@@ -7,6 +7,7 @@
 //! this file composes them, and no module below imports it.
 mod cors;
 
+pub(crate) use cors::list_or_csv;
 pub use cors::{CorsSettings, OriginRule};
 
 use crate::auth::{AuthSettings, JwtAlgorithm, MAX_LEEWAY_SECS};
@@ -211,13 +212,23 @@ impl Settings {
                     .into(),
             ));
         }
+        self.check_issuers()?;
+        let jwks = !a.jwks_url.trim().is_empty();
         match a.algorithm {
-            JwtAlgorithm::Rs256 => {
-                if a.public_key_path.as_os_str().is_empty() {
-                    return Err(ConfigError::Check(
-                        "auth.algorithm = \"RS256\" needs auth.public_key_path (a PEM file)".into(),
-                    ));
+            JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 | JwtAlgorithm::EdDsa => {
+                if a.public_key_path.as_os_str().is_empty() && !jwks {
+                    return Err(ConfigError::Check(format!(
+                        "auth.algorithm = {:?} needs auth.public_key_path (a PEM file) or \
+                         auth.jwks_url",
+                        a.algorithm
+                    )));
                 }
+            }
+            JwtAlgorithm::Hs256 if jwks => {
+                return Err(ConfigError::Check(
+                    "auth.jwks_url holds public keys: set auth.algorithm to RS256, ES256 or EdDSA"
+                        .into(),
+                ));
             }
             JwtAlgorithm::Hs256 => {
                 let secret = a.jwt_secret.expose();
@@ -242,6 +253,40 @@ impl Settings {
                         self.environment
                     )));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Every `[[auth.issuers]]` entry names its issuer, audiences, a key set and asymmetric
+    /// algorithms, and no two (nor rentgraph's own issuer) share an `iss`.
+    fn check_issuers(&self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        let mut seen = vec![a.issuer.as_str()];
+        for (i, p) in a.issuers.iter().enumerate() {
+            let bad = |why: &str| {
+                Err(ConfigError::Check(format!(
+                    "auth.issuers[{i}] ({:?}): {why}",
+                    p.issuer
+                )))
+            };
+            if p.issuer.trim().is_empty() {
+                return bad("`issuer` is empty");
+            }
+            if seen.contains(&p.issuer.as_str()) {
+                return bad("another issuer (or auth.issuer) has the same `iss`");
+            }
+            seen.push(&p.issuer);
+            if p.audience.is_empty() {
+                return bad("`audience` is empty");
+            }
+            if p.jwks_url.trim().is_empty() && a.jwks_url.trim().is_empty() {
+                return bad("no `jwks_url`, and auth.jwks_url is empty");
+            }
+            if p.algorithms.is_empty() || p.algorithms.contains(&JwtAlgorithm::Hs256) {
+                return bad("`algorithms` must list RS256, ES256 or EdDSA (and not HS256)");
             }
         }
         Ok(())

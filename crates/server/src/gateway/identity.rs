@@ -1,6 +1,7 @@
 //! Before the stages: who is calling. The bearer token is verified, then its user is checked
 //! against the database (through a short-lived cache, `auth.principal_cache_secs`), so a
-//! deleted user or a changed role takes effect without waiting for the token to expire.
+//! deleted user or a changed role takes effect without waiting for the token to expire. An
+//! identity provider's token is mapped to its local user (created on first sight when enabled).
 use super::rejection::Rejection;
 use crate::auth::{AuthError, Authenticator, Principal, Principals};
 use crate::error_code::ErrorCode;
@@ -21,8 +22,11 @@ impl Identity {
         let header = headers
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
-        let claimed = self.auth.authenticate(header).map_err(unauthorized)?;
-        self.principals.check(claimed).await.map_err(unauthorized)
+        let claimed = self.auth.authenticate(header).await.map_err(unauthorized)?;
+        self.principals
+            .check(claimed, &self.auth)
+            .await
+            .map_err(unauthorized)
     }
 }
 

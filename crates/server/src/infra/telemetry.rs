@@ -94,6 +94,7 @@ where
     if endpoint.is_empty() {
         return Ok(None);
     }
+    super::install_crypto_provider();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(format!("{endpoint}/v1/traces"))

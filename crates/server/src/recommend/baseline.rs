@@ -287,6 +287,7 @@ mod tests {
             role: Role::User,
             preferences,
             created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            external_subject: None,
         }
     }
 

@@ -983,6 +983,7 @@ mod tests {
             role: Role::User,
             preferences,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            external_subject: None,
         }
     }
 

@@ -98,10 +98,15 @@ fn incoming(parsed: PostBody) -> Result<Incoming, Rejection> {
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
         Some(_) => return Err(bad_request("`variables` must be an object")),
     };
+    let extensions = match parsed.extensions {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v @ serde_json::Value::Object(_)) => Some(v),
+        Some(_) => return Err(bad_request("`extensions` must be an object")),
+    };
     Ok(Incoming {
         query: parsed.query,
         document_id: parsed.document_id,
-        extensions: parsed.extensions,
+        extensions,
         operation_name: parsed.operation_name,
         variables,
         via_get: false,

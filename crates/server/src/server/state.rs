@@ -90,7 +90,9 @@ impl AppState {
         ));
         caches.spawn_listener();
         let auth = Arc::new(Authenticator::new(&settings.auth)?);
-        let principals = Principals::new(store.clone(), &settings.auth);
+        // Key sets are fetched before the first request, so the first tokens are not refused.
+        auth.start().await;
+        let principals = Principals::new(store.clone(), caches.clone(), &settings.auth);
         let throttle = crate::limits::throttle::Throttle::new(redis.clone(), &metrics.meter());
         let apq = crate::gateway::persisted::ApqStore::new(
             &settings.persisted,

@@ -56,4 +56,80 @@ impl Store {
             .one(self.conn())
             .await?)
     }
+
+    /// The local user an identity provider's subject (`ISSUER#SUB`) signs in as, with its role.
+    pub async fn user_by_external_subject(
+        &self,
+        subject: &str,
+    ) -> StoreResult<Option<(Uuid, entity::Role)>> {
+        use sea_orm::QuerySelect;
+        Ok(user::Entity::find()
+            .filter(user::Column::ExternalSubject.eq(subject))
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::Role)
+            .into_tuple::<(Uuid, entity::Role)>()
+            .one(self.conn())
+            .await?)
+    }
+
+    pub async fn set_user_role(&self, id: Uuid, role: entity::Role) -> StoreResult<()> {
+        user::Entity::update_many()
+            .col_expr(user::Column::Role, sea_orm::sea_query::Expr::value(role))
+            .filter(user::Column::Id.eq(id))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the local user of a provider's subject on its first sign-in. The provider's
+    /// email is used when no other user has it (else a placeholder: an email is not proof of
+    /// owning the account that has it here, so accounts are never linked by email). When a
+    /// concurrent first request created it already, that user is returned.
+    pub async fn create_external_user(
+        &self,
+        subject: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+        role: entity::Role,
+    ) -> StoreResult<Uuid> {
+        use sha2::Digest;
+        let placeholder = || {
+            let digest = sha2::Sha256::digest(subject.as_bytes());
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{hex}@external.invalid")
+        };
+        let email = match email.filter(|e| e.contains('@') && e.len() <= 254) {
+            Some(e) => {
+                let taken = user::Entity::find()
+                    .filter(user::Column::Email.eq(e))
+                    .one(self.conn())
+                    .await?
+                    .is_some();
+                if taken { placeholder() } else { e.to_owned() }
+            }
+            None => placeholder(),
+        };
+        let display_name = name
+            .map(|n| n.chars().take(100).collect::<String>())
+            .or_else(|| email.split('@').next().map(str::to_owned))
+            .unwrap_or_else(|| "user".to_owned());
+        let id = Uuid::new_v4();
+        let row = user::ActiveModel {
+            id: Set(id),
+            email: Set(email),
+            display_name: Set(display_name),
+            role: Set(role),
+            preferences: Set(Preferences::default()),
+            created_at: Set(chrono::Utc::now()),
+            external_subject: Set(Some(subject.to_owned())),
+        };
+        match user::Entity::insert(row).exec(self.conn()).await {
+            Ok(_) => Ok(id),
+            Err(e) => match self.user_by_external_subject(subject).await? {
+                Some((existing, _)) => Ok(existing),
+                None => Err(e.into()),
+            },
+        }
+    }
 }
