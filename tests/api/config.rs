@@ -96,9 +96,9 @@ fn cors_origins_come_from_the_environment_and_a_malformed_one_stops_the_start() 
     assert!(err.contains("server.cors.allowed_origins"), "{err}");
 }
 
-/// Identity-provider settings an operator gets wrong stop the start with what is wrong: a key
-/// set nowhere, HS256 from a provider (its "public" key would be a shared secret), a duplicate
-/// issuer, and a JWK Set for HS256 tokens.
+/// Identity-provider and proxy settings an operator gets wrong stop the start with what is
+/// wrong: a key set nowhere, HS256 from a provider (its "public" key would be a shared secret),
+/// a duplicate issuer, a JWK Set for HS256 tokens, a proxy header without proxies.
 #[test]
 fn misconfigured_identity_providers_stop_start_up() {
     let load = |overrides: &[(&str, &str)]| {
@@ -144,4 +144,12 @@ fn misconfigured_identity_providers_stop_start_up() {
         ("auth.issuers[0].default_role", "SUPERUSER"),
     ]);
     assert!(err.contains("SUPERUSER"), "{err}");
+    // A proxy header believed from anyone is a bucket per request: refused.
+    let err = load(&[("limits.trusted_proxy_header", "x-forwarded-for")]);
+    assert!(err.contains("limits.trusted_proxies is empty"), "{err}");
+    let err = load(&[
+        ("limits.trusted_proxy_header", "x-forwarded-for"),
+        ("limits.trusted_proxies", "10.0.0.0/33"),
+    ]);
+    assert!(err.contains("not an address or a CIDR"), "{err}");
 }

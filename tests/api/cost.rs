@@ -244,3 +244,56 @@ async fn repeated_interactions_are_recorded_once_and_charged_once() {
     assert_ne!(body["data"]["recordInteraction"]["id"], ids[0]);
     app.cleanup().await;
 }
+
+/// Behind a proxy, the client is the address the proxy appended to `X-Forwarded-For`, not what
+/// the client put in front of it: a client inventing a new first entry per request still drains
+/// one bucket. From a peer that is not a trusted proxy the header is ignored altogether.
+#[tokio::test]
+async fn a_client_cannot_pick_a_fresh_bucket_by_forging_x_forwarded_for() {
+    let behind = |proxies: &'static str| {
+        let mut o = SMALL_BUCKET.to_vec();
+        o.extend([
+            ("limits.trusted_proxy_header", "x-forwarded-for"),
+            ("limits.trusted_proxies", proxies),
+        ]);
+        o
+    };
+    // The test client is the proxy (127.0.0.1): the rightmost entry is the client.
+    let app = TestApp::spawn_with(Db::Sqlite, &behind("127.0.0.1/32, ::1")).await;
+    app.seed(20, 5, 5).await;
+    let mut throttled_at = None;
+    for i in 0..40 {
+        let forged = format!("198.51.100.{i}, 203.0.113.9");
+        let (status, _, _) = post(&app, PAGE, &[("x-forwarded-for", &forged)]).await;
+        if status == 429 {
+            throttled_at = Some(i);
+            break;
+        }
+    }
+    assert!(
+        throttled_at.is_some(),
+        "forged first entries shared one bucket"
+    );
+    // Another client behind the same proxy has its own.
+    let (status, _, body) = post(&app, PAGE, &[("x-forwarded-for", "203.0.113.10")]).await;
+    assert_eq!(status, 200, "{body}");
+    app.cleanup().await;
+
+    // The proxies are elsewhere: the header is the client's own and is ignored.
+    let app = TestApp::spawn_with(Db::Sqlite, &behind("10.0.0.0/8")).await;
+    app.seed(20, 5, 5).await;
+    let mut throttled_at = None;
+    for i in 0..40 {
+        let forged = format!("203.0.113.{i}");
+        let (status, _, _) = post(&app, PAGE, &[("x-forwarded-for", &forged)]).await;
+        if status == 429 {
+            throttled_at = Some(i);
+            break;
+        }
+    }
+    assert!(
+        throttled_at.is_some(),
+        "an untrusted peer's header made fresh buckets"
+    );
+    app.cleanup().await;
+}

@@ -169,6 +169,7 @@ impl Settings {
         }
         self.check_auth()?;
         self.check_cors()?;
+        self.check_proxies()?;
         let b = &self.ml.batcher;
         if b.max_batch_size == 0 || b.queue_capacity == 0 || b.workers == 0 {
             return Err(ConfigError::Check(
@@ -260,6 +261,28 @@ impl Settings {
 }
 
 impl Settings {
+    /// A proxy header needs the proxies it is believed from, and they must parse.
+    fn check_proxies(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for p in &l.trusted_proxies {
+            crate::limits::client::parse_net(p).map_err(ConfigError::Check)?;
+        }
+        if !l.trusted_proxy_header.trim().is_empty() && l.trusted_proxies.is_empty() {
+            return Err(ConfigError::Check(
+                "limits.trusted_proxy_header is set but limits.trusted_proxies is empty: list \
+                 the proxies (CIDRs) whose header is believed, or any client could pick its \
+                 own address"
+                    .into(),
+            ));
+        }
+        if l.trusted_proxy_hops == 0 {
+            return Err(ConfigError::Check(
+                "limits.trusted_proxy_hops must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every `[[auth.issuers]]` entry names its issuer, audiences, a key set and asymmetric
     /// algorithms, and no two (nor rentgraph's own issuer) share an `iss`.
     fn check_issuers(&self) -> Result<(), ConfigError> {

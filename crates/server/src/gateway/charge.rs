@@ -21,6 +21,8 @@ pub(crate) struct Charging {
     cost: Arc<CostModel>,
     throttle: Arc<Throttle>,
     limits: LimitsSettings,
+    /// Whose address an anonymous caller has (`limits.trusted_proxies`).
+    client: crate::limits::client::ClientAddress,
     /// `persisted.budgets`: a budget per manifest for partners running its documents.
     manifest_budgets: HashMap<String, Budget>,
 }
@@ -58,6 +60,7 @@ impl Charging {
         Self {
             cost,
             throttle,
+            client: crate::limits::client::ClientAddress::new(&limits),
             limits,
             manifest_budgets,
         }
@@ -165,16 +168,8 @@ impl Charging {
                 (format!("user:{id}"), budget)
             }
             Principal::Anonymous => {
-                let header = self.limits.trusted_proxy_header.trim();
-                let forwarded = (!header.is_empty())
-                    .then(|| caller.headers.get(header))
-                    .flatten()
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
-                let ip = forwarded.or(caller.peer.map(|p| p.ip()));
-                let key = ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
-                (key, b.anonymous)
+                let ip = self.client.of(caller.headers, caller.peer);
+                (crate::limits::client::bucket_key(ip), b.anonymous)
             }
         }
     }
@@ -226,6 +221,7 @@ mod tests {
         limits.max_cost = max_cost;
         limits.throttle = throttle;
         limits.trusted_proxy_header = trusted_proxy_header.into();
+        limits.trusted_proxies = vec!["10.0.0.0/8".into()];
         limits.budgets.anonymous = Budget {
             capacity: 30.0,
             restore_rate: 1.0,
@@ -281,12 +277,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.9, 10.0.0.1"),
+            HeaderValue::from_static("6.6.6.6, 203.0.113.9"),
         );
         let caller = Caller {
             principal: Principal::Anonymous,
             headers: &headers,
-            peer: None,
+            peer: Some("10.0.0.1:5000".parse().expect("addr")),
         };
         assert_eq!(c.bucket(&caller, None).0, "ip:203.0.113.9");
         let doc = admitted(PAGE);

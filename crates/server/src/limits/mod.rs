@@ -3,6 +3,7 @@
 //! directives, duplicated fields), and `input`
 //! bounds every string and list argument so that parsing and validation themselves cannot be made
 //! expensive; each limit has its own error code so a client knows which one it hit.
+pub(crate) mod client;
 pub(crate) mod cost;
 pub(crate) mod document;
 pub(crate) mod input;
@@ -44,9 +45,15 @@ pub struct LimitsSettings {
     pub max_cost: u64,
     /// Charge clients' buckets (off: only max_cost applies).
     pub throttle: bool,
-    /// A header carrying the client address, set by a proxy you trust (e.g. "x-forwarded-for");
-    /// empty: the TCP peer address.
+    /// A header carrying the client address, set by a proxy you trust (`x-forwarded-for`,
+    /// `forwarded` or `x-real-ip`); read only from `trusted_proxies`. Empty: the TCP peer.
     pub trusted_proxy_header: String,
+    /// The proxies (CIDRs or addresses) whose `trusted_proxy_header` is believed.
+    #[serde(deserialize_with = "crate::config::list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+    /// Which entry of the header is the client: this many from the right (1: the one the
+    /// proxy in front of us wrote; 2 behind a CDN and a balancer that both append).
+    pub trusted_proxy_hops: usize,
     pub budgets: Budgets,
 }
 
