@@ -318,3 +318,81 @@ async fn apollo_clients_persisted_query_link_works() {
     assert_eq!(report["second"]["edges"], 3);
     app.cleanup().await;
 }
+
+/// A registration is kept only for a document that passed every check, was charged and
+/// validated: unparseable, invalid, over-the-limit and throttled registrations leave nothing
+/// behind (they cannot fill Redis or memory), and a registration costs its sender extra.
+#[tokio::test]
+async fn apq_keeps_only_documents_that_ran_and_registration_is_charged() {
+    let prefix = redis_prefix();
+    let url = redis_url();
+    let app = TestApp::spawn_with(
+        Db::Postgres,
+        &[
+            ("redis.url", &url),
+            ("redis.prefix", &prefix),
+            ("persisted.apq_registration_cost", "25"),
+        ],
+    )
+    .await;
+    app.seed(10, 5, 5).await;
+    let refused = [
+        "{ properties(first: 1) { edges { node { title } }",
+        "{ noSuchField }",
+        "{ a: __typename b: __typename c: __typename }"
+            .repeat(40)
+            .as_str()
+            .to_owned()
+            .leak(),
+    ];
+    for text in refused {
+        let hash = sha256_hex(text);
+        let (status, body) = post(
+            &app,
+            json!({ "query": text, "extensions": apq(&hash) }),
+            None,
+        )
+        .await;
+        assert_ne!(status, 500, "{body}");
+        assert!(
+            body.get("data").is_none_or(Value::is_null),
+            "{text}: {body}"
+        );
+        let (_, body) = post(&app, json!({ "extensions": apq(&hash) }), None).await;
+        assert_eq!(
+            code(&body),
+            "PERSISTED_QUERY_NOT_FOUND",
+            "{text} was kept: {body}"
+        );
+    }
+    // A document that runs is kept, and its registration cost the surcharge once.
+    let plain = post(&app, json!({ "query": Q, "variables": { "n": 1 } }), None)
+        .await
+        .1;
+    let base = plain["extensions"]["cost"]["requestedQueryCost"]
+        .as_u64()
+        .expect("cost");
+    let hash = sha256_hex(Q);
+    let (_, first) = post(
+        &app,
+        json!({ "query": Q, "variables": { "n": 1 }, "extensions": apq(&hash) }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        first["extensions"]["cost"]["requestedQueryCost"].as_u64(),
+        Some(base + 25)
+    );
+    let (_, again) = post(
+        &app,
+        json!({ "extensions": apq(&hash), "variables": { "n": 1 } }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        again["extensions"]["cost"]["requestedQueryCost"].as_u64(),
+        Some(base),
+        "{again}"
+    );
+    app.cleanup().await;
+}

@@ -29,6 +29,8 @@ pub(crate) struct Admitted {
     pub(crate) doc: Parsed,
     /// The operation name the client asked for, if any.
     pub(crate) wanted: Option<String>,
+    /// Parsed now, not taken from the cache: `keep` it once it has run.
+    pub(crate) new_document: bool,
 }
 
 fn rejected(e: LimitExceeded) -> Rejection {
@@ -92,8 +94,6 @@ impl Admission {
             crate::limits::document::check_document(&doc, &self.document)
                 .and_then(|()| crate::limits::input::check_document(&doc, &self.input))
                 .map_err(rejected)?;
-            self.documents
-                .insert(Arc::from(request.query.as_str()), doc.clone());
         }
         if via_get && operation == Some(OperationType::Mutation) {
             return Err(Rejection::http(
@@ -107,7 +107,14 @@ impl Admission {
             request,
             doc,
             wanted,
+            new_document: known.is_none(),
         })
+    }
+
+    /// Keeps a new document's parse, once it has been charged and passed validation: refused
+    /// documents never fill the cache.
+    pub(crate) fn keep(&self, query: &str, doc: &Parsed) {
+        self.documents.insert(Arc::from(query), doc.clone());
     }
 
     /// The parser stops at its own nesting limit before the depth check can count: to the
@@ -174,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_document_is_parsed_checked_and_kept_and_its_kind_recorded() {
+    fn a_new_document_is_parsed_checked_and_kept_once_it_ran_and_its_kind_recorded() {
         let a = admission(10);
         let text = "query Q { a { b } }";
         assert!(a.known(text).is_none());
@@ -186,6 +193,10 @@ mod tests {
             .expect("admitted");
         assert_eq!(r.kind, "query");
         assert!(admitted.wanted.is_none());
+        assert!(admitted.new_document);
+        a.documents.run_pending_tasks();
+        assert!(a.known(text).is_none(), "kept only once it has run");
+        a.keep(text, &admitted.doc);
         a.documents.run_pending_tasks();
         assert!(a.known(text).is_some());
     }

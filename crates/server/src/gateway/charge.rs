@@ -73,13 +73,17 @@ impl Charging {
         admitted: &Admitted,
         caller: &Caller<'_>,
         trusted: Option<&TrustedDocument>,
+        surcharge: u64,
         record: &mut OperationRecord,
     ) -> Result<Charge, Rejection> {
-        let requested = self.cost.requested(
-            &admitted.doc,
-            admitted.wanted.as_deref(),
-            &admitted.request.variables,
-        );
+        let requested = self
+            .cost
+            .requested(
+                &admitted.doc,
+                admitted.wanted.as_deref(),
+                &admitted.request.variables,
+            )
+            .saturating_add(surcharge);
         let max_cost = self.limits.max_cost;
         let (client, budget) = self.bucket(caller, trusted);
         if requested > max_cost {
@@ -241,6 +245,7 @@ mod tests {
             request,
             doc,
             wanted: None,
+            new_document: true,
         }
     }
 
@@ -264,7 +269,7 @@ mod tests {
             peer: None,
         };
         let e = c
-            .charge(&admitted(PAGE), &caller, None, &mut record())
+            .charge(&admitted(PAGE), &caller, None, 0, &mut record())
             .await
             .err()
             .expect("over the ceiling");
@@ -289,7 +294,7 @@ mod tests {
         let mut outcome = None;
         for _ in 0..50 {
             let mut r = record();
-            if let Err(e) = c.charge(&doc, &caller, None, &mut r).await {
+            if let Err(e) = c.charge(&doc, &caller, None, 0, &mut r).await {
                 outcome = Some((e.code(), r.outcome));
                 break;
             }
@@ -308,7 +313,7 @@ mod tests {
         };
         let doc = admitted(PAGE);
         for _ in 0..50 {
-            let charge = c.charge(&doc, &caller, None, &mut record()).await;
+            let charge = c.charge(&doc, &caller, None, 0, &mut record()).await;
             let charge = charge.expect("never throttled");
             assert_eq!(charge.charged, 0);
             assert!((charge.bucket.available - 30.0).abs() < 1e-9);

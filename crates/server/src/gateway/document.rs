@@ -25,6 +25,9 @@ pub(crate) struct Documents {
 pub(crate) struct Resolved {
     pub(crate) query: String,
     pub(crate) trusted: Option<TrustedDocument>,
+    /// An APQ hash sent with its text: registered by `register` only once the document has
+    /// passed every check, been charged and validated, so refused documents take no memory.
+    pub(crate) registers: Option<String>,
 }
 
 impl Resolved {
@@ -32,6 +35,7 @@ impl Resolved {
         Self {
             query,
             trusted: None,
+            registers: None,
         }
     }
 
@@ -39,6 +43,7 @@ impl Resolved {
         Self {
             query: doc.body.to_string(),
             trusted: Some(doc.clone()),
+            registers: None,
         }
     }
 }
@@ -114,6 +119,7 @@ impl Documents {
                 Some(doc) => Ok(Resolved {
                     query: q,
                     trusted: Some(doc.clone()),
+                    registers: None,
                 }),
                 None => Err(not_in_list()),
             };
@@ -136,6 +142,11 @@ impl Documents {
                 format!("no registered document has the id {id}"),
             )),
         }
+    }
+
+    /// Keeps an APQ registration (`Resolved::registers`) of a document that ran.
+    pub(crate) async fn register(&self, hash: &str, query: &str) {
+        self.apq.put(hash, query).await;
     }
 
     /// Apollo's automatic persisted queries: a hash, with the text the first time.
@@ -173,10 +184,11 @@ impl Documents {
                     return Err(bad_request("provided sha256Hash does not match the query"));
                 }
                 // Only documents within the size limit are worth keeping.
-                if q.len() <= self.max_document_bytes {
-                    self.apq.put(&hash, &q).await;
-                }
-                Ok(Resolved::text(q))
+                let registers = (q.len() <= self.max_document_bytes).then_some(hash);
+                Ok(Resolved {
+                    registers,
+                    ..Resolved::text(q)
+                })
             }
             None => match self.apq.get(&hash).await {
                 Some(q) => Ok(Resolved::text(q.to_string())),
@@ -198,7 +210,8 @@ mod tests {
     fn documents(apq: bool, only: bool, manifest_dir: &std::path::Path) -> Documents {
         let settings = PersistedSettings {
             apq,
-            apq_cache_entries: 100,
+            apq_cache_bytes: 100_000,
+            apq_registration_cost: 10,
             apq_ttl_secs: 60,
             manifest_dir: manifest_dir.to_path_buf(),
             only,
@@ -295,8 +308,16 @@ mod tests {
         assert_eq!(wrong.err().map(|e| e.code()), Some(ErrorCode::BadRequest));
         let first = d
             .resolve(&mut incoming(Some(text), None, apq(&hash)), false)
+            .await
+            .expect("resolved");
+        assert_eq!(first.query, text);
+        assert_eq!(first.registers.as_deref(), Some(hash.as_str()));
+        // Not stored until the gateway says the document ran.
+        let early = d
+            .resolve(&mut incoming(None, None, apq(&hash)), false)
             .await;
-        assert_eq!(first.map(|r| r.query).ok().as_deref(), Some(text));
+        assert!(early.is_err());
+        d.register(&hash, text).await;
         let again = d
             .resolve(&mut incoming(None, None, apq(&hash)), false)
             .await;

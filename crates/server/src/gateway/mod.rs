@@ -60,6 +60,8 @@ pub(crate) struct Gateway {
     charging: charge::Charging,
     executor: execute::Executor,
     http_cache: http_cache::HttpCache,
+    /// `persisted.apq_registration_cost`
+    apq_registration_cost: u64,
 }
 
 /// Everything a `Gateway` is built from (`server::AppState::new` assembles it).
@@ -109,6 +111,7 @@ impl Gateway {
                 max_batch_size: g.dataloader_max_batch_size,
             }),
             http_cache: http_cache::HttpCache::new(&p.http_cache),
+            apq_registration_cost: p.persisted.apq_registration_cost,
         }
     }
 
@@ -180,12 +183,33 @@ impl Gateway {
         let admitted = self
             .admission
             .admit(request, known, incoming.via_get, record)?;
+        // A registration pays for the Redis memory it takes.
+        let surcharge = resolved
+            .registers
+            .as_ref()
+            .map_or(0, |_| self.apq_registration_cost);
         let charge = self
             .charging
-            .charge(&admitted, &caller, resolved.trusted.as_ref(), record)
+            .charge(
+                &admitted,
+                &caller,
+                resolved.trusted.as_ref(),
+                surcharge,
+                record,
+            )
             .await?;
+        let keep = (admitted.new_document || resolved.registers.is_some())
+            .then(|| admitted.request.query.clone());
         let request = charge.attach(admitted.request);
         let mut response = self.executor.execute(&batches, request).await;
+        if let Some(text) = keep.filter(|_| !response::request_failed(&response)) {
+            if admitted.new_document {
+                self.admission.keep(&text, &admitted.doc);
+            }
+            if let Some(hash) = &resolved.registers {
+                self.documents.register(hash, &text).await;
+            }
+        }
         let cost = self
             .charging
             .settle(

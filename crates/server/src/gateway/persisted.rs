@@ -208,8 +208,13 @@ impl ApqStore {
         metrics: Arc<crate::infra::telemetry::Metrics>,
     ) -> Self {
         Self {
+            // Weighed by bytes: a count of entries would let 32 KiB documents take
+            // count x 32 KiB.
             local: moka::sync::Cache::builder()
-                .max_capacity(settings.apq_cache_entries)
+                .weigher(|hash: &String, text: &Arc<str>| {
+                    u32::try_from(hash.len() + text.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(settings.apq_cache_bytes)
                 .build(),
             redis,
             ttl: Duration::from_secs(settings.apq_ttl_secs),
@@ -271,8 +276,11 @@ impl ApqStore {
 pub struct PersistedSettings {
     /// Accept Apollo's automatic persisted queries (APQ).
     pub apq: bool,
-    /// APQ documents kept in process at most (Redis holds them for all instances).
-    pub apq_cache_entries: u64,
+    /// Bytes of APQ document text kept in process at most (Redis holds them for all instances).
+    pub apq_cache_bytes: u64,
+    /// Cost points a registration (an APQ hash sent with its text for the first time) adds to
+    /// the operation's, for the Redis memory it takes for `apq_ttl_secs`.
+    pub apq_registration_cost: u64,
     /// How long Redis keeps an APQ document after its last registration.
     pub apq_ttl_secs: u64,
     /// The folder of trusted-document manifests (Apollo's persisted query manifest format).

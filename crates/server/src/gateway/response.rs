@@ -18,9 +18,7 @@ pub(crate) fn respond(
     // A request error (validation, limits) stops before execution: no data and no error with a
     // path. A field error on a non-null root field also leaves data null, but it has a path and
     // execution happened, so it is a 200 either way.
-    let request_failed = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+    let request_failed = request_failed(&response);
     let codes = stamp_errors(&mut response.errors, request_failed, request_id);
     record.outcome = if request_failed {
         Outcome::Rejected
@@ -53,6 +51,14 @@ pub(crate) fn respond(
     );
     resp.extensions_mut().insert(ErrorCodes(codes));
     Ok(resp)
+}
+
+/// Whether the request failed as a whole (parsing, validation, limits): no data, and errors
+/// without a path.
+pub(crate) fn request_failed(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// Gives every error its code and the request id; returns the codes.
