@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=$1; shift
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
+export RENTGRAPH_ENV=development   # on PostgreSQL, development must be named (serve refuses it implied)
 export RENTGRAPH__DATABASE__URL="${RENTGRAPH__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/rentgraph_load}"
 export RENTGRAPH__SERVER__PORT=8099 RENTGRAPH__TELEMETRY__LOG_FILTER=error
 export RENTGRAPH__DATABASE__SEED_IF_EMPTY=false RENTGRAPH__LIMITS__THROTTLE=false

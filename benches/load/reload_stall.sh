@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${1:-target/release/rentgraph}"
+export RENTGRAPH_ENV=development   # on PostgreSQL, development must be named (serve refuses it implied)
 export RENTGRAPH__DATABASE__URL="${RENTGRAPH__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/rentgraph_load}"
 export RENTGRAPH__SERVER__PORT=8099 RENTGRAPH__DATABASE__SEED_IF_EMPTY=false
 export RENTGRAPH__TELEMETRY__LOG_FILTER=error RENTGRAPH__LIMITS__THROTTLE=false

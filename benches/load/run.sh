@@ -22,6 +22,7 @@ secs="${1:-10}"
 conns="${2:-32}"
 sweep="${3:-1}"
 db="${RENTGRAPH__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/rentgraph_load}"
+export RENTGRAPH_ENV=development   # on PostgreSQL, development must be named (serve refuses it implied)
 export RENTGRAPH__DATABASE__URL="$db"
 export RENTGRAPH__SERVER__PORT=8099
 export RENTGRAPH__TELEMETRY__LOG_FILTER=error

@@ -9,6 +9,9 @@ use rentgraph_lab::datagen::DemoGenerator;
 use std::time::Duration;
 
 pub(super) async fn run(settings: Settings) -> Result<()> {
+    if let Err(why) = settings.check_implicit_development() {
+        bail!("{why}");
+    }
     let _tracing = init_tracing(&settings.telemetry);
     let grace = Duration::from_millis(settings.server.shutdown_timeout_ms);
     let graphiql = settings.server.graphiql;

@@ -153,3 +153,79 @@ fn misconfigured_identity_providers_stop_start_up() {
     ]);
     assert!(err.contains("not an address or a CIDR"), "{err}");
 }
+
+/// `serve` without `RENTGRAPH_ENV` is the development profile, which a container given a
+/// public address or a PostgreSQL URL must not run by accident: it refuses and says what to
+/// set. Named explicitly, development still serves anywhere.
+#[test]
+fn serve_without_an_environment_refuses_a_public_address_or_an_external_database() {
+    let serve = |env: &[(&str, &str)]| {
+        let dir =
+            std::env::temp_dir().join(format!("rg-implicit-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rentgraph"));
+        cmd.arg("serve")
+            .current_dir(&dir)
+            .env_remove("RENTGRAPH_ENV")
+            .env("RENTGRAPH__SERVER__PORT", "0");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run rentgraph");
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = serve(&[("RENTGRAPH__SERVER__HOST", "0.0.0.0")]);
+    assert!(!ok);
+    assert!(
+        err.contains("RENTGRAPH_ENV is not set") && err.contains("a public address"),
+        "{err}"
+    );
+    let (ok, err) = serve(&[(
+        "RENTGRAPH__DATABASE__URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )]);
+    assert!(!ok);
+    assert!(err.contains("an external database"), "{err}");
+}
+
+/// No profile carries a secret: development generates one beside its database (the server and
+/// `rentgraph token` run from one place agree), and the old published one is refused everywhere.
+#[test]
+fn development_generates_its_secret_and_the_published_one_is_refused() {
+    let dir = std::env::temp_dir().join(format!("rg-devsecret-{}", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}/rentgraph.db?mode=rwc", dir.display());
+    let load = |extra: &[(&str, &str)]| {
+        let mut overrides = vec![("database.url".to_owned(), url.clone())];
+        overrides.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        rentgraph::config::Settings::load(rentgraph::config::Sources {
+            env: Some("development".into()),
+            overrides,
+            ..Default::default()
+        })
+    };
+    let first = load(&[]).expect("development loads");
+    let secret = first.auth.jwt_secret.expose().to_owned();
+    assert_eq!(secret.len(), 64);
+    assert_ne!(secret, rentgraph::config::DEVELOPMENT_JWT_SECRET);
+    let on_disk = std::fs::read_to_string(dir.join("jwt-secret")).expect("kept beside the db");
+    assert_eq!(on_disk.trim(), secret);
+    assert_eq!(
+        load(&[]).expect("again").auth.jwt_secret.expose(),
+        secret,
+        "stable"
+    );
+    let published = load(&[("auth.jwt_secret", rentgraph::config::DEVELOPMENT_JWT_SECRET)]);
+    assert!(
+        published.is_err(),
+        "the published secret is refused in development too"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -297,3 +297,45 @@ async fn a_client_cannot_pick_a_fresh_bucket_by_forging_x_forwarded_for() {
     );
     app.cleanup().await;
 }
+
+/// A refund never takes an operation below the work it did: fifteen aliased duplicates of one
+/// `recordInteraction` are deduplicated (one interaction, refunds for fourteen), but each still
+/// ran its statements, and the cost charged is at least one point per statement and root field.
+#[tokio::test]
+async fn refunds_stop_at_the_statements_an_operation_ran() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let u = app.seed(10, 10, 10).await;
+    let user = app.token(u.user, Role::User);
+    let id = app
+        .data(
+            "{ properties(first: 1) { edges { node { id } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let aliases: String = (0..15)
+        .map(|i| format!("a{i}: recordInteraction(propertyId: $id, type: LIKE) {{ id }} "))
+        .collect();
+    let m = format!("mutation($id: ID!) {{ {aliases}}}");
+    // The token's user is looked up once and then cached: not part of what is measured.
+    app.data("{ me { id } }", json!({}), Some(&user)).await;
+    let before = app.statements().await;
+    let (status, body) = app.gql(&m, json!({ "id": id }), Some(&user)).await;
+    assert_eq!(status, 200, "{body}");
+    let ran = app.statements().await - before;
+    let actual = body["extensions"]["cost"]["actualQueryCost"]
+        .as_u64()
+        .expect("cost");
+    let requested = body["extensions"]["cost"]["requestedQueryCost"]
+        .as_u64()
+        .expect("cost");
+    assert!(ran >= 15, "every duplicate ran statements: {ran}");
+    assert!(
+        actual >= ran.min(requested) && actual >= 15,
+        "charged {actual} for {ran} statements and 15 root fields (requested {requested})"
+    );
+    app.cleanup().await;
+}

@@ -6,6 +6,7 @@
 //! Each module owns its section's type (`store::DatabaseSettings`, `auth::AuthSettings`, ...);
 //! this file composes them, and no module below imports it.
 mod cors;
+mod dev_secret;
 
 pub(crate) use cors::list_or_csv;
 pub use cors::{CorsSettings, OriginRule};
@@ -39,6 +40,10 @@ pub struct Settings {
     /// The profile these settings were loaded for (`RENTGRAPH_ENV`).
     #[serde(skip)]
     pub environment: String,
+    /// No environment was named: the development profile by default, which `serve` allows only
+    /// on loopback with the embedded database (`check_implicit_development`).
+    #[serde(skip)]
+    pub environment_implicit: bool,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub demo: DemoSettings,
@@ -113,8 +118,9 @@ const PROFILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The secret development and test sign with. It is public (it is in this file), so any other
-/// environment refuses it.
+/// The secret earlier development and test profiles signed with. It is public (it is in this
+/// repository's history), so every environment refuses it; no profile carries a secret now
+/// (`dev_secret`).
 pub const DEVELOPMENT_JWT_SECRET: &str = "rentgraph-development-secret-change-me-in-production";
 
 /// Environments whose profile may use the development secret and other conveniences.
@@ -124,10 +130,12 @@ fn is_development(env: &str) -> bool {
 
 impl Settings {
     pub fn load(sources: Sources) -> Result<Self, ConfigError> {
-        let env = sources
+        let named = sources
             .env
             .or_else(|| std::env::var("RENTGRAPH_ENV").ok())
-            .unwrap_or_else(|| "development".to_owned());
+            .filter(|e| !e.trim().is_empty());
+        let implicit = named.is_none();
+        let env = named.unwrap_or_else(|| "development".to_owned());
         let dir = std::env::var("RENTGRAPH_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
@@ -146,6 +154,8 @@ impl Settings {
         }
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         settings.environment = env;
+        settings.environment_implicit = implicit;
+        settings.development_secret()?;
         if settings.ml.ort_library.trim().is_empty() {
             settings.ml.ort_library =
                 std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| DEFAULT_ORT_LIBRARY.to_owned());
@@ -154,9 +164,64 @@ impl Settings {
         Ok(settings)
     }
 
-    /// `development` or `test`: the environments where the development secret is allowed.
+    /// `development` or `test`: the environments where a generated secret is used.
     pub fn is_development(&self) -> bool {
         is_development(&self.environment)
+    }
+
+    /// Development and test without `auth.jwt_secret`: a generated one (`dev_secret`).
+    fn development_secret(&mut self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        if !self.is_development()
+            || a.algorithm != JwtAlgorithm::Hs256
+            || !a.jwt_secret.expose().is_empty()
+        {
+            return Ok(());
+        }
+        let secret = if self.environment == "test" {
+            dev_secret::random()
+        } else {
+            dev_secret::load_or_create(&dev_secret::path_for(&self.database.url))
+                .map_err(ConfigError::Check)?
+        };
+        self.auth.jwt_secret = crate::infra::secret::Secret::new(secret);
+        Ok(())
+    }
+
+    /// `serve` without `RENTGRAPH_ENV` runs the development profile (GraphiQL, introspection,
+    /// demo data with an ADMIN whose id the banner prints). That is what the quickstart wants on
+    /// a laptop, and never what a container given a PostgreSQL URL and `0.0.0.0` wants: there
+    /// it refuses, and says what to set.
+    pub fn check_implicit_development(&self) -> Result<(), String> {
+        if !self.environment_implicit {
+            return Ok(());
+        }
+        let host = self.server.host.trim();
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let embedded = self.database.url.starts_with("sqlite:");
+        if loopback && embedded {
+            return Ok(());
+        }
+        Err(format!(
+            "RENTGRAPH_ENV is not set, so this would be the development profile (GraphiQL, \
+             introspection, demo data and a demo ADMIN) on {} with {}. It runs without \
+             RENTGRAPH_ENV only on a loopback address with the embedded SQLite database. Set \
+             RENTGRAPH_ENV=production (or RENTGRAPH_ENV=development to mean it).",
+            if loopback {
+                "loopback"
+            } else {
+                "a public address"
+            },
+            if embedded {
+                "SQLite"
+            } else {
+                "an external database"
+            },
+        ))
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -246,7 +311,7 @@ impl Settings {
                         "auth.jwt_secret must be at least 32 bytes".into(),
                     ));
                 }
-                if secret == DEVELOPMENT_JWT_SECRET && !self.is_development() {
+                if secret == DEVELOPMENT_JWT_SECRET {
                     return Err(ConfigError::Check(format!(
                         "auth.jwt_secret is the public development secret, which the {} \
                          environment refuses: set RENTGRAPH__AUTH__JWT_SECRET to a random secret \

@@ -125,11 +125,18 @@ impl Charging {
         admitted_doc: &async_graphql::parser::types::ExecutableDocument,
         wanted: Option<&str>,
         data: &async_graphql::Value,
+        statements: u64,
     ) -> serde_json::Value {
+        // What the operation did is paid for whatever it gives back: each statement it ran
+        // and each root field it selected.
+        let floor = statements
+            .saturating_add(root_fields(admitted_doc, wanted))
+            .saturating_mul(self.limits.statement_cost_floor);
         let actual = self
             .cost
             .actual(admitted_doc, wanted, data)
             .saturating_sub(charge.refund.points())
+            .max(floor)
             .min(charge.requested);
         let bucket = if charge.charged > 0 {
             self.throttle
@@ -189,6 +196,36 @@ impl Charge {
             })
             .data(self.refund.clone())
     }
+}
+
+/// The root fields an operation selects (aliases each count), through fragments.
+fn root_fields(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+    wanted: Option<&str>,
+) -> u64 {
+    use async_graphql::parser::types::Selection;
+    fn count(
+        set: &async_graphql::parser::types::SelectionSet,
+        doc: &async_graphql::parser::types::ExecutableDocument,
+        depth: usize,
+    ) -> u64 {
+        if depth > 16 {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|s| match &s.node {
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(f) => count(&f.node.selection_set.node, doc, depth + 1),
+                Selection::FragmentSpread(f) => doc
+                    .fragments
+                    .get(&f.node.fragment_name.node)
+                    .map_or(0, |d| count(&d.node.selection_set.node, doc, depth + 1)),
+            })
+            .sum()
+    }
+    crate::limits::cost::select_operation(doc, wanted)
+        .map_or(0, |(_, op)| count(&op.selection_set.node, doc, 0))
 }
 
 /// 429 with `Retry-After`: when the bucket will hold the operation's cost again.

@@ -201,7 +201,10 @@ impl Gateway {
         let keep = (admitted.new_document || resolved.registers.is_some())
             .then(|| admitted.request.query.clone());
         let request = charge.attach(admitted.request);
-        let mut response = self.executor.execute(&batches, request).await;
+        let statements = crate::limits::Statements::default();
+        let mut response = statements
+            .count(self.executor.execute(&batches, request))
+            .await;
         if let Some(text) = keep.filter(|_| !response::request_failed(&response)) {
             if admitted.new_document {
                 self.admission.keep(&text, &admitted.doc);
@@ -217,6 +220,7 @@ impl Gateway {
                 &admitted.doc,
                 admitted.wanted.as_deref(),
                 &response.data,
+                statements.get(),
             )
             .await;
         order::in_selection_order(

@@ -10,36 +10,79 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 /// fields selected more than once under one response key, as execution does).
 pub(crate) fn in_selection_order(data: &mut Value, doc: &ExecutableDocument, wanted: Option<&str>) {
     if let Some((_, op)) = crate::limits::cost::select_operation(doc, wanted) {
-        order(data, &[&op.selection_set.node], doc);
+        let plan = plan(&[&op.selection_set.node], doc, 0);
+        apply(data, &plan);
     }
 }
 
-/// One response key and the selection sets merged under it.
-type Keyed<'d> = Vec<(&'d str, Vec<&'d SelectionSet>)>;
+/// The response keys of a selection, in order, each with the plan of its own selection. Built
+/// once per response from the document, so a page of 50 listings is not 50 walks of the
+/// document; its size is the document's with fragments expanded, which the duplicated-fields
+/// limit bounds.
+struct Plan<'d> {
+    keys: Vec<(&'d str, Plan<'d>)>,
+}
 
-fn order(value: &mut Value, sets: &[&SelectionSet], doc: &ExecutableDocument) {
+fn plan<'d>(sets: &[&'d SelectionSet], doc: &'d ExecutableDocument, depth: usize) -> Plan<'d> {
+    let mut keyed: Keyed<'d> = Vec::new();
+    collect(sets, doc, &mut keyed, 0);
+    Plan {
+        keys: keyed
+            .into_iter()
+            .map(|(key, subsets)| {
+                // The depth limit ran before execution; this bound only keeps a bug finite.
+                let sub = if depth < 64 {
+                    plan(&subsets, doc, depth + 1)
+                } else {
+                    Plan { keys: Vec::new() }
+                };
+                (key, sub)
+            })
+            .collect(),
+    }
+}
+
+fn apply(value: &mut Value, plan: &Plan<'_>) {
     match value {
         Value::List(items) => {
             for item in items {
-                order(item, sets, doc);
+                apply(item, plan);
             }
         }
-        Value::Object(map) if !sets.is_empty() => {
-            let mut keys: Keyed<'_> = Vec::new();
-            collect(sets, doc, &mut keys, 0);
-            let mut unordered = std::mem::take(map);
-            for (key, subsets) in keys {
-                if let Some((name, mut v)) = unordered.shift_remove_entry(key) {
-                    order(&mut v, &subsets, doc);
-                    map.insert(name, v);
+        Value::Object(map) if !plan.keys.is_empty() => {
+            if !in_order(map, plan) {
+                let mut unordered = std::mem::take(map);
+                for (key, _) in &plan.keys {
+                    if let Some((name, v)) = unordered.shift_remove_entry(*key) {
+                        map.insert(name, v);
+                    }
+                }
+                // Nothing should be left (every key comes from the document); keep it if it is.
+                map.extend(unordered);
+            }
+            for (key, sub) in &plan.keys {
+                if let (false, Some(v)) = (sub.keys.is_empty(), map.get_mut(*key)) {
+                    apply(v, sub);
                 }
             }
-            // Nothing should be left (every key comes from the document); keep it if it is.
-            map.extend(unordered);
         }
         _ => {}
     }
 }
+
+/// Whether the object's keys already follow the plan (absent keys allowed): the common case
+/// costs one pass and no allocation.
+fn in_order(
+    map: &async_graphql::indexmap::IndexMap<async_graphql::Name, Value>,
+    plan: &Plan<'_>,
+) -> bool {
+    let mut expected = plan.keys.iter();
+    map.keys()
+        .all(|key| expected.any(|(k, _)| *k == key.as_str()))
+}
+
+/// Response keys, each with the selection sets merged under it.
+type Keyed<'d> = Vec<(&'d str, Vec<&'d SelectionSet>)>;
 
 /// The response keys of selection sets, in first-appearance order, through fragments.
 fn collect<'d>(

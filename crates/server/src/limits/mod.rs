@@ -21,6 +21,33 @@ pub struct RateLimitInfo {
     pub state: throttle::BucketState,
 }
 
+tokio::task_local! {
+    /// The statements the current operation has run (`Statements`), counted by the store's
+    /// metric hook, which sees every statement.
+    static STATEMENTS: Statements;
+}
+
+/// A count of the SQL statements one operation ran, so a refund never takes its cost below
+/// the work it did (`limits.statement_cost_floor`).
+#[derive(Debug, Clone, Default)]
+pub struct Statements(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Statements {
+    /// Runs `work` with its statements counted here.
+    pub(crate) async fn count<F: std::future::Future>(&self, work: F) -> F::Output {
+        STATEMENTS.scope(self.clone(), work).await
+    }
+
+    /// One statement ran (the store's hook); outside an operation, nothing to count.
+    pub(crate) fn ran() {
+        let _ = STATEMENTS.try_with(|s| s.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Points a resolver gives back because its work was not done (a deduplicated mutation);
 /// subtracted from the actual cost.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +72,9 @@ pub struct LimitsSettings {
     pub max_cost: u64,
     /// Charge clients' buckets (off: only max_cost applies).
     pub throttle: bool,
+    /// Points each SQL statement an operation ran costs at least, and each root field it
+    /// selected: refunds (a deduplicated mutation, an empty page) never go below this.
+    pub statement_cost_floor: u64,
     /// A header carrying the client address, set by a proxy you trust (`x-forwarded-for`,
     /// `forwarded` or `x-real-ip`); read only from `trusted_proxies`. Empty: the TCP peer.
     pub trusted_proxy_header: String,

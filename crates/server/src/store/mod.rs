@@ -82,6 +82,7 @@ impl Store {
         let slow = Duration::from_millis(settings.slow_statement_ms);
         db.set_metric_callback(move |info| {
             metrics.record_db_statement(info.elapsed, info.failed);
+            crate::limits::Statements::ran();
             if info.elapsed >= slow {
                 tracing::warn!(
                     elapsed_ms = info.elapsed.as_millis() as u64,
