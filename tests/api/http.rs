@@ -239,3 +239,54 @@ async fn the_graphql_over_http_audit_passes_without_warnings() {
     assert!(failed.is_empty(), "{failed:#?}");
     app.cleanup().await;
 }
+
+/// A kept-alive connection that goes quiet is closed after `server.idle_timeout_ms`, and beyond
+/// `server.max_connections` a new connection is closed as it arrives while the open ones keep
+/// working.
+#[tokio::test]
+async fn idle_connections_are_closed_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        &[
+            ("server.max_connections", "2"),
+            ("server.request_timeout_ms", "500"),
+            ("server.idle_timeout_ms", "1500"),
+        ],
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    // Sends one request and reads its answer; the connection stays open (keep-alive).
+    let open = || async {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).await.expect("read");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        s
+    };
+    let mut a = open().await;
+    let _b = open().await;
+    // The third is closed before anything is read.
+    let mut c = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _ = c.write_all(request.as_bytes()).await;
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(2), c.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "over max_connections: {closed:?}"
+    );
+    // The open ones still answer.
+    a.write_all(request.as_bytes()).await.expect("write");
+    let n = a.read(&mut buf).await.expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Quiet for longer than idle_timeout_ms: the server closes it.
+    let eof = tokio::time::timeout(std::time::Duration::from_secs(5), a.read(&mut buf)).await;
+    assert!(matches!(eof, Ok(Ok(0)) | Ok(Err(_))), "{eof:?}");
+    app.cleanup().await;
+}

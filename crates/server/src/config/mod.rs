@@ -65,6 +65,13 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub header_read_timeout_ms: u64,
+    /// A connection that sends nothing this long is closed (0: never); longer than
+    /// `request_timeout_ms`, which bounds the time a client waits without sending.
+    pub idle_timeout_ms: u64,
+    /// A connection whose client reads nothing of its answer this long is closed (0: never).
+    pub write_timeout_ms: u64,
+    /// Client connections open at once at most; more are closed as they arrive.
+    pub max_connections: usize,
     pub shutdown_timeout_ms: u64,
     pub graphiql: bool,
     /// Operations one batched POST (a JSON array) may hold.
@@ -233,6 +240,19 @@ impl Settings {
             ));
         }
         self.check_auth()?;
+        let s = &self.server;
+        if s.idle_timeout_ms != 0 && s.idle_timeout_ms <= s.request_timeout_ms {
+            return Err(ConfigError::Check(
+                "server.idle_timeout_ms must be longer than server.request_timeout_ms (a client \
+                 waiting for its answer sends nothing), or 0"
+                    .into(),
+            ));
+        }
+        if s.max_connections == 0 {
+            return Err(ConfigError::Check(
+                "server.max_connections must be at least 1".into(),
+            ));
+        }
         self.check_cors()?;
         self.check_proxies()?;
         let b = &self.ml.batcher;

@@ -14,6 +14,7 @@ pub use state::{AppState, DemoData, StartError};
 
 use crate::config::Settings;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -57,7 +58,7 @@ impl Server {
             .map_err(|source| StartError::Bind { addr, source })?;
         let (tx, rx) = watch::channel(false);
         let router = router(state.clone());
-        let header_timeout = Duration::from_millis(state.settings.server.header_read_timeout_ms);
+        let conns = Connections::new(&state.settings.server);
         let metrics_addr = match state.settings.telemetry.metrics_address.trim() {
             "" => None,
             metrics_at => {
@@ -73,11 +74,11 @@ impl Server {
                     source,
                 })?;
                 let router = metrics_router(state.clone());
-                tokio::spawn(serve(listener, router, header_timeout, rx.clone()));
+                tokio::spawn(serve(listener, router, conns.clone(), rx.clone()));
                 Some(bound)
             }
         };
-        let task = tokio::spawn(serve(listener, router, header_timeout, rx));
+        let task = tokio::spawn(serve(listener, router, conns, rx));
         Ok(Self {
             addr,
             metrics_addr,
@@ -99,6 +100,43 @@ impl Server {
     }
 }
 
+/// What one client connection may hold: `server.header_read_timeout_ms` to send its headers,
+/// `server.idle_timeout_ms` without sending anything (between requests on a kept-alive
+/// connection; longer than a request may run), `server.write_timeout_ms` without reading any of
+/// its answer (a client that stops reading would otherwise keep the socket and the buffered
+/// response for ever), and at most `server.max_connections` open at once (beyond, a new
+/// connection is closed at once and counted).
+#[derive(Clone)]
+struct Connections {
+    header: Duration,
+    idle: Duration,
+    write: Duration,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl Connections {
+    fn new(s: &crate::config::ServerSettings) -> Self {
+        Self {
+            header: Duration::from_millis(s.header_read_timeout_ms),
+            idle: Duration::from_millis(s.idle_timeout_ms),
+            write: Duration::from_millis(s.write_timeout_ms),
+            open: Arc::new(tokio::sync::Semaphore::new(s.max_connections)),
+        }
+    }
+
+    /// The stream with its idle and write timeouts (0: none).
+    fn wrap(
+        &self,
+        stream: tokio::net::TcpStream,
+    ) -> std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>> {
+        let some = |d: Duration| (!d.is_zero()).then_some(d);
+        let mut timed = tokio_io_timeout::TimeoutStream::new(stream);
+        timed.set_read_timeout(some(self.idle));
+        timed.set_write_timeout(some(self.write));
+        Box::pin(timed)
+    }
+}
+
 /// The accept loop: HTTP/1.1 and HTTP/2 over cleartext (h2c, prior knowledge), each connection
 /// detected from its first bytes by hyper-util's auto builder. axum's `serve` cannot bound how
 /// long a client may take to send its headers, so a slow client could hold connections open
@@ -107,7 +145,7 @@ impl Server {
 async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
-    header_timeout: Duration,
+    conns: Connections,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -116,7 +154,7 @@ async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(conns.header)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let builder = std::sync::Arc::new(builder);
@@ -132,6 +170,12 @@ async fn serve(
                         continue;
                     }
                 };
+                let Ok(permit) = conns.open.clone().try_acquire_owned() else {
+                    // Over server.max_connections: closed before anything is read.
+                    tracing::warn!(%peer, "connection refused: server.max_connections are open");
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 // The peer address, for the throttling key of anonymous callers.
                 let router = router.clone();
@@ -143,11 +187,13 @@ async fn serve(
                     },
                 ));
                 let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let stream = conns.wrap(stream);
                 tokio::spawn(async move {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             changed = stop.changed() => {
