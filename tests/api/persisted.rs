@@ -396,3 +396,81 @@ async fn apq_keeps_only_documents_that_ran_and_registration_is_charged() {
     );
     app.cleanup().await;
 }
+
+/// A partner runs its own manifest only (`persisted.partners`), on its own budget: with two
+/// manifests loaded, a partner bound to one is refused the other's documents (and its budget
+/// cannot be picked by sending the other's), and a partner bound to none runs nothing.
+#[tokio::test]
+async fn partners_are_bound_to_their_own_manifest() {
+    let dir = std::env::temp_dir().join(format!("rg-manifests-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/persisted/partner-listings.json"
+        ),
+        dir.join("partner-listings.json"),
+    )
+    .expect("copy");
+    let other = "query OtherCount { properties(first: 1) { totalCount } }";
+    let manifest = json!({ "format": "apollo-persisted-query-manifest", "version": 1,
+        "operations": [{ "id": sha256_hex(other), "name": "OtherCount", "type": "query", "body": other }] });
+    std::fs::write(dir.join("other.json"), manifest.to_string()).expect("write");
+    let dir_text = dir.display().to_string();
+    // The seeded partner's id is known only after seeding: a first server seeds, a second
+    // (same database) binds it.
+    let seeder = TestApp::spawn_with(Db::Postgres, &[("persisted.manifest_dir", &dir_text)]).await;
+    let u = seeder.seed(10, 5, 5).await;
+    let key = format!("persisted.partners.{}", u.partner);
+    let app = seeder
+        .peer(&[
+            ("persisted.manifest_dir", &dir_text),
+            (key.as_str(), "other"),
+            ("persisted.budgets.other.capacity", "555"),
+            ("persisted.budgets.other.restore_rate", "5"),
+            ("persisted.budgets.partner-listings.capacity", "99999"),
+            ("persisted.budgets.partner-listings.restore_rate", "999"),
+        ])
+        .await;
+    let partner = format!("Bearer {}", seeder.token(u.partner, Role::Partner));
+    let headers = [("authorization", partner.as_str())];
+    let body = app
+        .json(
+            json!({ "documentId": format!("sha256:{}", sha256_hex(other)) }),
+            &headers,
+        )
+        .await;
+    assert!(
+        body["data"]["properties"]["totalCount"].is_number(),
+        "{body}"
+    );
+    assert_eq!(
+        body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"],
+        555.0
+    );
+    let listings = manifest_id("PartnerListings");
+    let body = app
+        .json(json!({ "documentId": format!("sha256:{listings}"), "variables": { "city": "Berlin" } }), &headers)
+        .await;
+    assert_eq!(code(&body), "PERSISTED_QUERY_NOT_IN_LIST", "{body}");
+    // Unbound, with two manifests loaded: nothing.
+    let token = seeder.token(u.partner, Role::Partner);
+    let (_, body) = post(
+        &seeder,
+        json!({ "documentId": format!("sha256:{}", sha256_hex(other)) }),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(code(&body), "PERSISTED_QUERY_NOT_IN_LIST", "{body}");
+    app.stop().await;
+    seeder.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn manifest_id(name: &str) -> String {
+    manifest()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, id)| id)
+        .expect("in the manifest")
+}

@@ -16,6 +16,12 @@ pub(super) fn random() -> String {
     )
 }
 
+/// The test profile's secret: one per process, so every server and token of one test run agree.
+pub(super) fn per_process() -> String {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(random).clone()
+}
+
 /// Where development keeps its secret for a database URL.
 pub(super) fn path_for(database_url: &str) -> PathBuf {
     let dir = database_url

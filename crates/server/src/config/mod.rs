@@ -186,7 +186,7 @@ impl Settings {
             return Ok(());
         }
         let secret = if self.environment == "test" {
-            dev_secret::random()
+            dev_secret::per_process()
         } else {
             dev_secret::load_or_create(&dev_secret::path_for(&self.database.url))
                 .map_err(ConfigError::Check)?

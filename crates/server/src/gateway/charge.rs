@@ -4,7 +4,6 @@
 //! so a page that came back short costs what it returned.
 use super::Caller;
 use super::admission::Admitted;
-use super::persisted::TrustedDocument;
 use super::rejection::Rejection;
 use crate::auth::Principal;
 use crate::error_code::ErrorCode;
@@ -25,6 +24,8 @@ pub(crate) struct Charging {
     client: crate::limits::client::ClientAddress,
     /// `persisted.budgets`: a budget per manifest for partners running its documents.
     manifest_budgets: HashMap<String, Budget>,
+    /// `persisted.partners`: whose manifest (and so budget) a partner has.
+    partners: crate::gateway::persisted::PartnerManifests,
 }
 
 /// What was charged, to settle after execution.
@@ -56,8 +57,10 @@ impl Charging {
         throttle: Arc<Throttle>,
         limits: LimitsSettings,
         manifest_budgets: HashMap<String, Budget>,
+        partners: crate::gateway::persisted::PartnerManifests,
     ) -> Self {
         Self {
+            partners,
             cost,
             throttle,
             client: crate::limits::client::ClientAddress::new(&limits),
@@ -72,7 +75,6 @@ impl Charging {
         &self,
         admitted: &Admitted,
         caller: &Caller<'_>,
-        trusted: Option<&TrustedDocument>,
         surcharge: u64,
         record: &mut OperationRecord,
     ) -> Result<Charge, Rejection> {
@@ -85,7 +87,7 @@ impl Charging {
             )
             .saturating_add(surcharge);
         let max_cost = self.limits.max_cost;
-        let (client, budget) = self.bucket(caller, trusted);
+        let (client, budget) = self.bucket(caller);
         if requested > max_cost {
             let bucket = self.throttle.peek(&client, budget).await;
             return Err(Rejection::request(
@@ -154,7 +156,7 @@ impl Charging {
     }
 
     /// The bucket this caller is charged to, and its budget.
-    fn bucket(&self, caller: &Caller<'_>, trusted: Option<&TrustedDocument>) -> (String, Budget) {
+    fn bucket(&self, caller: &Caller<'_>) -> (String, Budget) {
         use entity::Role;
         let b = &self.limits.budgets;
         match caller.principal {
@@ -162,13 +164,15 @@ impl Charging {
                 id,
                 role: Role::Partner,
             } => {
-                let manifest = trusted.map_or("-", |d| d.manifest.as_str());
+                // The partner's own manifest decides the budget, not the document sent (which
+                // `Documents::bind_partner` has checked is from it): one bucket per partner.
                 let budget = self
-                    .manifest_budgets
-                    .get(manifest)
+                    .partners
+                    .of(id)
+                    .and_then(|m| self.manifest_budgets.get(m))
                     .copied()
                     .unwrap_or(b.partner);
-                (format!("partner:{id}:{manifest}"), budget)
+                (format!("partner:{id}"), budget)
             }
             Principal::User { id, role } => {
                 let budget = match role {
@@ -272,6 +276,7 @@ mod tests {
             Arc::new(Throttle::new(None, &metrics.meter())),
             limits,
             HashMap::new(),
+            Default::default(),
         )
     }
 
@@ -306,7 +311,7 @@ mod tests {
             peer: None,
         };
         let e = c
-            .charge(&admitted(PAGE), &caller, None, 0, &mut record())
+            .charge(&admitted(PAGE), &caller, 0, &mut record())
             .await
             .err()
             .expect("over the ceiling");
@@ -326,12 +331,12 @@ mod tests {
             headers: &headers,
             peer: Some("10.0.0.1:5000".parse().expect("addr")),
         };
-        assert_eq!(c.bucket(&caller, None).0, "ip:203.0.113.9");
+        assert_eq!(c.bucket(&caller).0, "ip:203.0.113.9");
         let doc = admitted(PAGE);
         let mut outcome = None;
         for _ in 0..50 {
             let mut r = record();
-            if let Err(e) = c.charge(&doc, &caller, None, 0, &mut r).await {
+            if let Err(e) = c.charge(&doc, &caller, 0, &mut r).await {
                 outcome = Some((e.code(), r.outcome));
                 break;
             }
@@ -350,7 +355,7 @@ mod tests {
         };
         let doc = admitted(PAGE);
         for _ in 0..50 {
-            let charge = c.charge(&doc, &caller, None, 0, &mut record()).await;
+            let charge = c.charge(&doc, &caller, 0, &mut record()).await;
             let charge = charge.expect("never throttled");
             assert_eq!(charge.charged, 0);
             assert!((charge.bucket.available - 30.0).abs() < 1e-9);

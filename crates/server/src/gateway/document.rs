@@ -2,7 +2,9 @@
 //! persisted query (APQ) by hash, or the query text; and for restricted callers (partners, or
 //! everyone with `persisted.only`) nothing but a registered document.
 use super::Incoming;
-use super::persisted::{ApqStore, Registry, TrustedDocument, parse_hash, sha256_hex};
+use super::persisted::{
+    ApqStore, PartnerManifests, Registry, TrustedDocument, parse_hash, sha256_hex,
+};
 use super::rejection::Rejection;
 use crate::auth::Principal;
 use crate::error_code::ErrorCode;
@@ -19,6 +21,8 @@ pub(crate) struct Documents {
     only: bool,
     /// `graphql.max_document_bytes`: APQ keeps only documents within it.
     max_document_bytes: usize,
+    /// `persisted.partners`: the manifest each partner may run.
+    partners: PartnerManifests,
 }
 
 /// The text to run, and the trusted document it is, if any.
@@ -67,12 +71,35 @@ impl Documents {
         settings: &super::persisted::PersistedSettings,
         max_document_bytes: usize,
     ) -> Self {
+        let partners = PartnerManifests::new(settings, &trusted);
         Self {
             trusted,
             apq,
             apq_enabled: settings.apq,
             only: settings.only,
             max_document_bytes,
+            partners,
+        }
+    }
+
+    /// A partner runs its own manifest's documents only (`persisted.partners`), not another
+    /// partner's.
+    pub(crate) fn bind_partner(
+        &self,
+        principal: &Principal,
+        resolved: &Resolved,
+    ) -> Result<(), Rejection> {
+        let Principal::User {
+            id,
+            role: entity::Role::Partner,
+        } = principal
+        else {
+            return Ok(());
+        };
+        let theirs = self.partners.of(*id);
+        match (&resolved.trusted, theirs) {
+            (Some(doc), Some(manifest)) if doc.manifest == manifest => Ok(()),
+            _ => Err(not_in_list()),
         }
     }
 
@@ -216,6 +243,7 @@ mod tests {
             manifest_dir: manifest_dir.to_path_buf(),
             only,
             budgets: Default::default(),
+            partners: Default::default(),
         };
         let metrics = Arc::new(crate::infra::telemetry::Metrics::new().expect("metrics"));
         let trusted = Registry::load(manifest_dir).expect("manifests");

@@ -86,6 +86,7 @@ pub(crate) struct GatewayParts {
 impl Gateway {
     pub(crate) fn new(p: GatewayParts) -> Self {
         let g = &p.graphql;
+        let partners = persisted::PartnerManifests::new(&p.persisted, &p.trusted);
         Self {
             identity: identity::Identity::new(p.auth, p.principals),
             documents: document::Documents::new(
@@ -99,7 +100,8 @@ impl Gateway {
                 Arc::new(p.cost),
                 Arc::new(p.throttle),
                 p.limits,
-                p.persisted.budgets,
+                p.persisted.budgets.clone(),
+                partners,
             ),
             executor: execute::Executor::new(execute::ExecutorParts {
                 schema: p.schema,
@@ -163,6 +165,7 @@ impl Gateway {
         );
         let restricted = self.documents.restricted(&caller.principal);
         let resolved = self.documents.resolve(&mut incoming, restricted).await?;
+        self.documents.bind_partner(&caller.principal, &resolved)?;
         // Label values stay bounded: only trusted documents' names become labels.
         if let Some(doc) = &resolved.trusted {
             record.name = doc.name.clone();
@@ -190,13 +193,7 @@ impl Gateway {
             .map_or(0, |_| self.apq_registration_cost);
         let charge = self
             .charging
-            .charge(
-                &admitted,
-                &caller,
-                resolved.trusted.as_ref(),
-                surcharge,
-                record,
-            )
+            .charge(&admitted, &caller, surcharge, record)
             .await?;
         let keep = (admitted.new_document || resolved.registers.is_some())
             .then(|| admitted.request.query.clone());

@@ -157,6 +157,14 @@ impl Registry {
         self.by_id.get(hash)
     }
 
+    /// The manifests documents came from (file stems), sorted.
+    pub fn manifests(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.by_id.values().map(|d| d.manifest.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -270,6 +278,36 @@ impl ApqStore {
     }
 }
 
+/// Which manifest each partner is bound to (`persisted.partners`).
+#[derive(Clone, Debug, Default)]
+pub struct PartnerManifests {
+    by_user: HashMap<uuid::Uuid, String>,
+    /// The manifest of partners not listed: the only one, when exactly one is loaded.
+    sole: Option<String>,
+}
+
+impl PartnerManifests {
+    pub fn new(settings: &PersistedSettings, registry: &Registry) -> Self {
+        let manifests = registry.manifests();
+        Self {
+            by_user: settings
+                .partners
+                .iter()
+                .filter_map(|(id, m)| Some((uuid::Uuid::parse_str(id.trim()).ok()?, m.clone())))
+                .collect(),
+            sole: (manifests.len() == 1).then(|| manifests[0].to_owned()),
+        }
+    }
+
+    /// The manifest a partner may run, if any.
+    pub fn of(&self, partner: uuid::Uuid) -> Option<&str> {
+        self.by_user
+            .get(&partner)
+            .or(self.sole.as_ref())
+            .map(String::as_str)
+    }
+}
+
 /// `[persisted]`: automatic persisted queries and trusted documents.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,6 +328,11 @@ pub struct PersistedSettings {
     /// A budget per manifest (file stem) for partners running its documents.
     #[serde(default)]
     pub budgets: std::collections::HashMap<String, crate::limits::throttle::Budget>,
+    /// Each PARTNER user's manifest (user id -> file stem): a partner may run that manifest's
+    /// documents only, on its budget. A partner not listed gets the only manifest when exactly
+    /// one is loaded, and nothing otherwise.
+    #[serde(default)]
+    pub partners: std::collections::HashMap<String, String>,
 }
 
 #[cfg(test)]
