@@ -212,3 +212,35 @@ async fn rs256_tokens_verify_with_the_public_key_only() {
     }
     app.cleanup().await;
 }
+
+/// `aud` may be a list (RFC 7519): a token naming this API among others signs in, one naming
+/// only others does not. Another user's role is not shown to a signed-in caller.
+#[tokio::test]
+async fn audience_lists_are_accepted_and_roles_are_private() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let u = app.seed(5, 5, 5).await;
+    let secret = app.settings.auth.jwt_secret.expose().as_bytes().to_vec();
+    let mut listed = claims(&app, u.user, "USER");
+    listed["aud"] = json!(["https://elsewhere.test", app.settings.auth.audience]);
+    let (status, body) = me(&app, &hs256(&secret, &listed)).await;
+    assert_eq!(status, 200, "{body}");
+    listed["aud"] = json!(["https://elsewhere.test"]);
+    let (status, _) = me(&app, &hs256(&secret, &listed)).await;
+    assert_eq!(status, 401);
+    let token = app.token(u.user, entity::Role::User);
+    let q = "query($id: ID!) { user(id: $id) { displayName role } me { role } }";
+    let data = app
+        .data(
+            q,
+            json!({ "id": crate::helpers::gid("User", u.admin) }),
+            Some(&token),
+        )
+        .await;
+    assert!(data["user"]["displayName"].is_string());
+    assert!(
+        data["user"]["role"].is_null(),
+        "another user's role: {data}"
+    );
+    assert_eq!(data["me"]["role"], "USER");
+    app.cleanup().await;
+}

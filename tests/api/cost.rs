@@ -339,3 +339,17 @@ async fn refunds_stop_at_the_statements_an_operation_ran() {
     );
     app.cleanup().await;
 }
+
+/// An operation costing more than the caller's whole bucket could never be paid for: it is
+/// refused as too costly, not throttled with a Retry-After that never comes true.
+#[tokio::test]
+async fn an_operation_larger_than_the_whole_bucket_is_refused_as_too_costly() {
+    let app = TestApp::spawn_with(Db::Sqlite, &SMALL_BUCKET).await;
+    app.seed(5, 5, 5).await;
+    let big =
+        "{ properties(first: 100) { edges { node { id owner { displayName } images { url } } } } }";
+    let (status, _, body) = post(&app, big, &[]).await;
+    assert_eq!(code(&body), "MAX_COST_EXCEEDED", "{body}");
+    assert_ne!(status, 429);
+    app.cleanup().await;
+}

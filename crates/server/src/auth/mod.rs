@@ -65,11 +65,19 @@ struct Claims {
     sub: String,
     role: Role,
     iss: String,
-    aud: String,
+    /// One audience or a list (RFC 7519 allows both; jsonwebtoken checks it either way).
+    aud: Audience,
     exp: u64,
     iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// Who a verified token says the caller is, before its user is looked up (`Principals`).
@@ -364,7 +372,7 @@ impl Authenticator {
             sub: user.to_string(),
             role,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             exp: u64::try_from(exp).unwrap_or(0),
             iat: u64::try_from(iat).unwrap_or(0),
             nbf: nbf.map(|n| u64::try_from(n).unwrap_or(0)),

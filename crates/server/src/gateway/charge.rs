@@ -86,8 +86,14 @@ impl Charging {
                 &admitted.request.variables,
             )
             .saturating_add(surcharge);
-        let max_cost = self.limits.max_cost;
         let (client, budget) = self.bucket(caller);
+        // An operation costing more than the caller's whole bucket could never be paid for:
+        // refused as too costly now rather than with a Retry-After that never comes true.
+        let max_cost = if self.limits.throttle {
+            self.limits.max_cost.min(budget.capacity.max(0.0) as u64)
+        } else {
+            self.limits.max_cost
+        };
         if requested > max_cost {
             let bucket = self.throttle.peek(&client, budget).await;
             return Err(Rejection::request(
@@ -268,7 +274,7 @@ mod tests {
         limits.trusted_proxy_header = trusted_proxy_header.into();
         limits.trusted_proxies = vec!["10.0.0.0/8".into()];
         limits.budgets.anonymous = Budget {
-            capacity: 30.0,
+            capacity: 100.0,
             restore_rate: 1.0,
         };
         Charging::new(
@@ -358,7 +364,7 @@ mod tests {
             let charge = c.charge(&doc, &caller, 0, &mut record()).await;
             let charge = charge.expect("never throttled");
             assert_eq!(charge.charged, 0);
-            assert!((charge.bucket.available - 30.0).abs() < 1e-9);
+            assert!((charge.bucket.available - 100.0).abs() < 1e-9);
         }
     }
 }

@@ -58,9 +58,10 @@ impl User {
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
-    /// Null for anonymous callers, who see a user's display name only.
+    /// Visible to the user themself and admins; null for everyone else (a role tells who
+    /// holds rights worth attacking).
     async fn role(&self, ctx: &Context<'_>) -> Option<Role> {
-        ctx.principal().user_id().map(|_| self.0.role.into())
+        self.private(ctx).is_ok().then(|| self.0.role.into())
     }
     /// Null for anonymous callers, who see a user's display name only.
     async fn created_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
