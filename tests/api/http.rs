@@ -290,3 +290,16 @@ async fn idle_connections_are_closed_and_connections_are_capped() {
     assert!(matches!(eof, Ok(Ok(0)) | Ok(Err(_))), "{eof:?}");
     app.cleanup().await;
 }
+
+/// GraphiQL's own introspection query (graphql-js's, with GraphiQL's options) passes every
+/// limit, introspection's list-nesting cap included, and builds a client schema.
+#[tokio::test]
+async fn graphiqls_introspection_query_fits_the_limits() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let r =
+        crate::helpers::apollo_script("introspection.mjs", format!("{}/graphql", app.base)).await;
+    assert_eq!(r["status"], 200, "{r}");
+    assert!(r["errors"].is_null(), "{r}");
+    assert!(r["types"].as_u64().is_some_and(|n| n > 20), "{r}");
+    app.cleanup().await;
+}

@@ -18,6 +18,8 @@ pub struct GraphqlSettings {
     pub max_directives_per_field: usize,
     pub max_duplicate_fields: usize,
     pub max_selected_fields: usize,
+    /// List fields nested under `__schema` / `__type` (types, fields, args, ...).
+    pub max_introspection_lists: usize,
     /// Bounds on argument values: items in one list argument, characters in one string.
     pub max_list_items: usize,
     pub max_string_chars: usize,
@@ -54,6 +56,7 @@ impl GraphqlSettings {
             max_directives_per_field: self.max_directives_per_field,
             max_duplicate_fields: self.max_duplicate_fields,
             max_selected_fields: self.max_selected_fields,
+            max_introspection_lists: self.max_introspection_lists,
         }
     }
 

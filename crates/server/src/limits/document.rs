@@ -8,6 +8,10 @@
 //! itself expensive. Introspection (`__schema`, `__type`) is exempt from the depth limit, since
 //! GraphiQL's introspection query nests `ofType` deeper than any data query needs; the parser's
 //! recursion limit and the token budget still bound it, and production turns introspection off.
+//! What it may not nest is lists: `possibleTypes { interfaces { possibleTypes { … } } }`
+//! multiplies its answer by the number of types per level, so list fields of the introspection
+//! types (`types`, `fields`, `possibleTypes`, …) nest at most `graphql.max_introspection_lists`
+//! deep under `__schema`/`__type` (GraphiQL's query nests three: types, fields, args).
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
@@ -27,6 +31,7 @@ pub struct DocumentLimits {
     pub max_directives_per_field: usize,
     pub max_duplicate_fields: usize,
     pub max_selected_fields: usize,
+    pub max_introspection_lists: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,7 +141,24 @@ struct Figures {
     fields: usize,
     /// Every field, fragments expanded as often as they are spread.
     selected: usize,
+    /// Nesting of introspection list fields in the subtree (not yet under `__schema`/`__type`).
+    intro_lists: usize,
+    /// The deepest nesting of introspection list fields under a `__schema` or `__type`.
+    introspection: usize,
 }
+
+/// The list-valued fields of the introspection types (`__Schema`, `__Type`, `__Field`,
+/// `__Directive`), each of which multiplies the answer below it.
+const INTROSPECTION_LISTS: &[&str] = &[
+    "types",
+    "directives",
+    "fields",
+    "args",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+    "enumValues",
+];
 
 impl Figures {
     fn add(&mut self, other: Figures) {
@@ -146,6 +168,8 @@ impl Figures {
         self.directives = self.directives.max(other.directives);
         self.fields = self.fields.saturating_add(other.fields);
         self.selected = self.selected.saturating_add(other.selected);
+        self.intro_lists = self.intro_lists.max(other.intro_lists);
+        self.introspection = self.introspection.max(other.introspection);
     }
 }
 
@@ -172,11 +196,21 @@ impl<'a> Walker<'a> {
                         fields: 1,
                         depth: 0,
                         selected: 1,
+                        intro_lists: 0,
+                        introspection: 0,
                     };
                     let name = f.name.node.as_str();
                     let children = self.selection_set(&f.selection_set.node);
                     let introspection = name == "__schema" || name == "__type";
                     own.depth = if introspection { 1 } else { 1 + children.depth };
+                    let lists =
+                        children.intro_lists + usize::from(INTROSPECTION_LISTS.contains(&name));
+                    if introspection {
+                        own.introspection = children.intro_lists.max(children.introspection);
+                    } else {
+                        own.intro_lists = lists;
+                        own.introspection = children.introspection;
+                    }
                     own.aliases = own.aliases.saturating_add(children.aliases);
                     own.duplicates = own.duplicates.saturating_add(children.duplicates);
                     own.directives = own.directives.max(children.directives);
@@ -235,12 +269,18 @@ pub(crate) fn check_document(
         // root selection set only (nested fields are in `depth`); `selected` counts every
         // field with fragments expanded, since a fragment spread twice in each of forty
         // fragments is a trillion fields that the executor would never finish.
-        let checks: [(usize, usize, ErrorCode, &str); 6] = [
+        let checks: [(usize, usize, ErrorCode, &str); 7] = [
             (
                 f.depth,
                 limits.max_depth,
                 ErrorCode::MaxDepthExceeded,
                 "levels of nesting",
+            ),
+            (
+                f.introspection,
+                limits.max_introspection_lists,
+                ErrorCode::MaxDepthExceeded,
+                "levels of nested lists in introspection",
             ),
             (
                 f.fields,
@@ -295,6 +335,7 @@ mod tests {
         max_directives_per_field: 2,
         max_duplicate_fields: 2,
         max_selected_fields: 50,
+        max_introspection_lists: 3,
     };
 
     fn check(q: &str) -> Result<(), ErrorCode> {
@@ -387,6 +428,19 @@ mod tests {
             check("{ __type(name: \"T\") { a: name b: name c: name d: name } }"),
             Err(ErrorCode::MaxAliasesExceeded)
         );
+    }
+
+    #[test]
+    fn introspection_lists_nest_at_most_the_limit_through_fragments() {
+        let graphiql =
+            "{ __schema { types { fields { args { name type { ofType { name } } } } } } }";
+        assert_eq!(check(graphiql), Ok(()));
+        let bomb = "{ __type(name: \"Node\") { possibleTypes { interfaces { possibleTypes { interfaces { name } } } } } }";
+        assert_eq!(check(bomb), Err(ErrorCode::MaxDepthExceeded));
+        let through = "query { __type(name: \"Node\") { ...P } }
+            fragment P on __Type { possibleTypes { interfaces { ...Q } } }
+            fragment Q on __Type { possibleTypes { interfaces { name } } }";
+        assert_eq!(check(through), Err(ErrorCode::MaxDepthExceeded));
     }
 
     proptest::proptest! {
