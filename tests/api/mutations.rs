@@ -227,3 +227,57 @@ async fn preferences_are_validated_and_private() {
     );
     app.cleanup().await;
 }
+
+/// Image URLs are https with a host and no user info, on `graphql.image_hosts` when set; an
+/// owner creates at most `graphql.max_listings_per_owner_per_day` listings a day (admins are not
+/// limited), beyond which `createProperty` is QUOTA_EXCEEDED and nothing is stored.
+#[tokio::test]
+async fn image_urls_are_https_on_allowed_hosts_and_owners_have_a_daily_quota() {
+    let app = TestApp::spawn_with(
+        Db::Postgres,
+        &[
+            ("graphql.max_listings_per_owner_per_day", "2"),
+            ("graphql.image_hosts", "*.cdn.example, img.example"),
+        ],
+    )
+    .await;
+    let u = app.seed(5, 5, 5).await;
+    let owner = app.token(u.other_owner, Role::Owner);
+    let admin = app.token(u.admin, Role::Admin);
+    let create = |images: &[&str]| {
+        json!({ "input": {
+            "title": "Quota test flat", "description": "A listing made by the quota test",
+            "monthlyPrice": 900, "city": "Berlin", "neighbourhood": "Mitte", "latitude": 52.5,
+            "longitude": 13.4, "bedrooms": 1, "bathrooms": 1, "area": 30,
+            "propertyType": "APARTMENT", "amenities": [], "imageUrls": images } })
+    };
+    for bad in [
+        "http://img.example/a.jpg",
+        "https://u:p@img.example/a.jpg",
+        "https://evil.test/a.jpg",
+    ] {
+        let (_, body) = app.gql(CREATE, create(&[bad]), Some(&owner)).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{bad}: {body}");
+    }
+    // Owners created listings in the seed long ago; the quota counts the last 24 hours.
+    for _ in 0..2 {
+        let (_, body) = app
+            .gql(
+                CREATE,
+                create(&["https://eu.cdn.example/a.jpg"]),
+                Some(&owner),
+            )
+            .await;
+        assert!(body["data"]["createProperty"]["id"].is_string(), "{body}");
+    }
+    let (_, body) = app.gql(CREATE, create(&[]), Some(&owner)).await;
+    assert_eq!(code(&body), "QUOTA_EXCEEDED", "{body}");
+    let (_, body) = app
+        .gql(CREATE, create(&["https://img.example/b.jpg"]), Some(&admin))
+        .await;
+    assert!(
+        body["data"]["createProperty"]["id"].is_string(),
+        "admins: {body}"
+    );
+    app.cleanup().await;
+}

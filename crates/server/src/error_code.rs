@@ -80,6 +80,8 @@ error_codes! {
         "The operation's static cost is above `limits.max_cost`.";
     Throttled => "THROTTLED",
         "The caller's budget cannot pay for the operation now (429 with `Retry-After`).";
+    QuotaExceeded => "QUOTA_EXCEEDED",
+        "`createProperty`: the owner listed `graphql.max_listings_per_owner_per_day` in the last 24 hours.";
     MaxBatchOperationsExceeded => "MAX_BATCH_OPERATIONS_EXCEEDED",
         "A batched POST holds no operation or more than `server.max_batch_operations`.";
     PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",

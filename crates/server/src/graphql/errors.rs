@@ -14,6 +14,8 @@ pub enum ApiError {
     NotFound(&'static str),
     Unauthenticated,
     Forbidden(&'static str),
+    /// A per-account quota is used up (`QUOTA_EXCEEDED`).
+    Quota(String),
     /// The model could not answer; `code` says why.
     Model {
         code: ErrorCode,
@@ -36,6 +38,7 @@ impl ApiError {
             Self::NotFound(what) => format!("{what} not found"),
             Self::Unauthenticated => "sign in to do this".to_owned(),
             Self::Forbidden(m) => (*m).to_owned(),
+            Self::Quota(m) => m.clone(),
             Self::Model { message, .. } => message.clone(),
             Self::Internal(_) | Self::Logged => "internal error".to_owned(),
         }
@@ -47,6 +50,7 @@ impl ApiError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Quota(_) => ErrorCode::QuotaExceeded,
             Self::Model { code, .. } => *code,
             Self::Internal(_) | Self::Logged => ErrorCode::Internal,
         }

@@ -18,6 +18,11 @@ pub struct GraphqlSettings {
     pub max_directives_per_field: usize,
     pub max_duplicate_fields: usize,
     pub max_selected_fields: usize,
+    /// Listings one owner may create in 24 hours (admins are not limited); 0: no limit.
+    pub max_listings_per_owner_per_day: u64,
+    /// Hosts image URLs may point at (exact, or `*.domain` for its subdomains); empty: any host.
+    #[serde(deserialize_with = "crate::config::list_or_csv")]
+    pub image_hosts: Vec<String>,
     /// List fields nested under `__schema` / `__type` (types, fields, args, ...).
     pub max_introspection_lists: usize,
     /// Bounds on argument values: items in one list argument, characters in one string.

@@ -433,6 +433,20 @@ impl Store {
             .collect())
     }
 
+    /// Listings an owner created since `since` (the createProperty quota).
+    pub async fn listings_created_since(
+        &self,
+        owner_id: Uuid,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<u64> {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        Ok(property::Entity::find()
+            .filter(property::Column::OwnerId.eq(owner_id))
+            .filter(property::Column::CreatedAt.gte(since))
+            .count(self.conn())
+            .await?)
+    }
+
     pub async fn create_property(
         &self,
         owner_id: Uuid,

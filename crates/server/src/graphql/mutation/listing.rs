@@ -85,22 +85,44 @@ pub(super) fn area(v: i32) -> ApiResult<i32> {
     range("area", v, AREA)
 }
 
-/// Image URLs in display order: http(s), within the column's length, at most `MAX_IMAGES`.
-pub(super) fn image_urls(v: &[String]) -> ApiResult<Vec<String>> {
+/// Image URLs in display order: https with a host and no user info (browsers show them on
+/// pages served over https, and `http://` or `user:pass@` URLs are how tracking and phishing
+/// get in), on one of `hosts` when any are given (exact, or `*.domain`), within the column's
+/// length, at most `MAX_IMAGES`.
+pub(super) fn image_urls(v: &[String], hosts: &[String]) -> ApiResult<Vec<String>> {
     if v.len() > MAX_IMAGES {
         return Err(ApiError::bad_input(format!("at most {MAX_IMAGES} images")));
     }
     v.iter()
         .map(|u| {
             let u = u.trim();
-            if (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= IMAGE_URL_CHARS
-            {
-                Ok(u.to_owned())
-            } else {
-                Err(ApiError::bad_input(format!(
-                    "image URLs must be http(s) URLs of at most {IMAGE_URL_CHARS} characters"
-                )))
+            let uri = u.parse::<http::Uri>().ok().filter(|_| u.len() <= IMAGE_URL_CHARS);
+            let Some(authority) = uri
+                .as_ref()
+                .filter(|uri| uri.scheme_str() == Some("https"))
+                .and_then(http::Uri::authority)
+                .filter(|a| !a.as_str().contains('@') && !a.host().is_empty())
+            else {
+                return Err(ApiError::bad_input(format!(
+                    "image URLs must be https URLs with a host of at most {IMAGE_URL_CHARS} characters"
+                )));
+            };
+            let host = authority.host().to_ascii_lowercase();
+            let allowed = hosts.is_empty()
+                || hosts.iter().any(|h| {
+                    let h = h.trim().to_ascii_lowercase();
+                    match h.strip_prefix("*.") {
+                        Some(domain) => host.ends_with(&format!(".{domain}")),
+                        None => host == h,
+                    }
+                });
+            if !allowed {
+                return Err(ApiError::bad_input(format!(
+                    "image URLs must point at one of: {}",
+                    hosts.join(", ")
+                )));
             }
+            Ok(u.to_owned())
         })
         .collect()
 }
@@ -145,7 +167,15 @@ mod tests {
         assert!(title(&"é".repeat(TITLE_CHARS)).is_ok());
         assert!(latitude(f64::NAN).is_err());
         assert!(monthly_price(0).is_err());
-        assert!(image_urls(&["ftp://x".into()]).is_err());
-        assert!(image_urls(&vec!["https://x/a.jpg".to_owned(); MAX_IMAGES + 1]).is_err());
+        assert!(image_urls(&["ftp://x".into()], &[]).is_err());
+        assert!(image_urls(&["http://img.example/a.jpg".into()], &[]).is_err());
+        assert!(image_urls(&["https://user:pw@img.example/a.jpg".into()], &[]).is_err());
+        assert!(image_urls(&["https:///a.jpg".into()], &[]).is_err());
+        assert!(image_urls(&vec!["https://x/a.jpg".to_owned(); MAX_IMAGES + 1], &[]).is_err());
+        let hosts = ["*.cdn.example".to_owned(), "img.example".to_owned()];
+        assert!(image_urls(&["https://eu.cdn.example/a.jpg".into()], &hosts).is_ok());
+        assert!(image_urls(&["https://img.example/a.jpg".into()], &hosts).is_ok());
+        assert!(image_urls(&["https://cdn.example.evil/a.jpg".into()], &hosts).is_err());
+        assert!(image_urls(&["https://evilimg.example/a.jpg".into()], &hosts).is_err());
     }
 }

@@ -85,6 +85,20 @@ impl PropertyMutation {
         input: CreatePropertyInput,
     ) -> async_graphql::Result<Property> {
         let owner = require_lister(ctx)?;
+        let quota = ctx.limits()?.max_listings_per_owner_per_day;
+        if quota > 0 && !ctx.principal().is_admin() {
+            let recent = ctx
+                .store()?
+                .listings_created_since(owner, chrono::Utc::now() - chrono::Duration::days(1))
+                .await
+                .map_err(ApiError::from)?;
+            if recent >= quota {
+                return Err(ApiError::Quota(format!(
+                    "at most {quota} listings may be created in 24 hours"
+                ))
+                .into());
+            }
+        }
         let new = NewProperty {
             title: listing::title(&input.title)?,
             description: listing::description(&input.description)?,
@@ -98,7 +112,7 @@ impl PropertyMutation {
             area: listing::area(input.area)?,
             property_type: input.property_type.into(),
             amenities: input.amenities.into_iter().map(Into::into).collect(),
-            image_urls: listing::image_urls(&input.image_urls)?,
+            image_urls: listing::image_urls(&input.image_urls, &ctx.limits()?.image_hosts)?,
         };
         let created = ctx
             .store()?
@@ -143,7 +157,7 @@ impl PropertyMutation {
             image_urls: i
                 .image_urls
                 .as_deref()
-                .map(listing::image_urls)
+                .map(|urls| listing::image_urls(urls, &ctx.limits()?.image_hosts))
                 .transpose()?,
             is_active: i.is_active,
         };
