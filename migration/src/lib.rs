@@ -8,6 +8,7 @@ mod m20261129_000001_init;
 mod m20261129_000002_property_stats;
 mod m20261130_000003_interactions_time;
 mod m20261201_000004_external_subject;
+mod m20261201_000005_area_order;
 
 pub use m20261129_000001_init::POSTGRES_UP as INIT_POSTGRES;
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_property_stats::Migration),
             Box::new(m20261130_000003_interactions_time::Migration),
             Box::new(m20261201_000004_external_subject::Migration),
+            Box::new(m20261201_000005_area_order::Migration),
         ]
     }
 }

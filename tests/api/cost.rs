@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 const PAGE: &str =
     "{ properties(first: 10) { totalCount edges { node { title owner { displayName } } } } }";
-/// properties 1 + totalCount 10 + 10 edges x (edge 1 + node 1 + owner 1).
-const PAGE_COST: u64 = 1 + 10 + 10 * 3;
+/// properties 5 + totalCount 10 + 10 edges x (edge 1 + node 1 + owner 1).
+const PAGE_COST: u64 = 5 + 10 + 10 * 3;
 
 async fn post(app: &TestApp, q: &str, headers: &[(&str, &str)]) -> (u16, Option<String>, Value) {
     let mut all = vec![("content-type", "application/json")];
@@ -36,12 +36,12 @@ async fn every_response_reports_requested_and_actual_cost() {
         .as_array()
         .map_or(0, Vec::len) as u64;
     assert!(returned < 10, "{body}");
-    assert_eq!(cost["actualQueryCost"], 1 + 10 + returned * 3, "{body}");
+    assert_eq!(cost["actualQueryCost"], 5 + 10 + returned * 3, "{body}");
     let t = &cost["throttleStatus"];
     assert!(t["maximumAvailable"].as_f64().is_some() && t["restoreRate"].as_f64().is_some());
     // first: 0 is not free, and huge pages saturate instead of wrapping around.
     let (_, _, body) = post(&app, "{ properties(first: 0) { totalCount } }", &[]).await;
-    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 11);
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 15);
     let (status, _, body) = post(
         &app,
         "{ properties(first: 1) { edges { node { similarProperties(first: 2147483647) { similarProperties(first: 2147483647) { similarProperties(first: 2147483647) { title } } } } } } }",
@@ -92,11 +92,11 @@ async fn the_alias_flood_is_refused_by_cost() {
         "{}",
         &body.to_string()[..200.min(body.to_string().len())]
     );
-    assert_eq!(body["errors"][0]["extensions"]["cost"], 25_000 * 11);
+    assert_eq!(body["errors"][0]["extensions"]["cost"], 25_000 * 15);
     assert_eq!(body["errors"][0]["extensions"]["maxCost"], 5000);
     assert_eq!(
         body["extensions"]["cost"]["requestedQueryCost"],
-        25_000 * 11
+        25_000 * 15
     );
     let (status, _, body) =
         post(&app, &q, &[("accept", "application/graphql-response+json")]).await;
@@ -351,5 +351,49 @@ async fn an_operation_larger_than_the_whole_bucket_is_refused_as_too_costly() {
     let (status, _, body) = post(&app, big, &[]).await;
     assert_eq!(code(&body), "MAX_COST_EXCEEDED", "{body}");
     assert_ne!(status, 429);
+    app.cleanup().await;
+}
+
+/// Cost follows the database's work: a root listing query costs its statement even for
+/// `first: 0`, and each amenity it filters by adds an intersection that is charged and kept,
+/// even when the page comes back empty.
+#[tokio::test]
+async fn amenity_filters_and_empty_pages_pay_for_their_scans() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(10, 5, 5).await;
+    let cost = |q: &'static str, vars: Value| {
+        let app = &app;
+        async move {
+            let (_, body) = app.gql(q, vars, None).await;
+            let c = &body["extensions"]["cost"];
+            (
+                c["requestedQueryCost"].as_u64().unwrap_or(0),
+                c["actualQueryCost"].as_u64().unwrap_or(0),
+            )
+        }
+    };
+    let (zero, _) = cost(
+        "{ properties(first: 0) { edges { node { id } } } }",
+        json!({}),
+    )
+    .await;
+    assert!(zero >= 5, "first: 0 still runs its statement: {zero}");
+    let q =
+        "query($f: PropertyFilter) { properties(first: 5, filter: $f) { edges { node { id } } } }";
+    let (plain, _) = cost(q, json!({ "f": { "city": "Nowhere" } })).await;
+    let all = [
+        "BALCONY",
+        "DISHWASHER",
+        "DOORMAN",
+        "ELEVATOR",
+        "FURNISHED",
+        "GARDEN",
+    ];
+    let (filtered, kept) = cost(q, json!({ "f": { "city": "Nowhere", "amenities": all } })).await;
+    assert_eq!(filtered, plain + 6 * 5);
+    assert!(
+        kept >= 30,
+        "an empty page keeps the intersections' cost: {kept}"
+    );
     app.cleanup().await;
 }

@@ -30,6 +30,8 @@ pub(crate) struct Charging {
 
 /// What was charged, to settle after execution.
 pub(crate) struct Charge {
+    /// Work the actual cost cannot see in the response (amenity intersections): kept.
+    scans: u64,
     client: String,
     budget: Budget,
     requested: u64,
@@ -78,6 +80,11 @@ impl Charging {
         surcharge: u64,
         record: &mut OperationRecord,
     ) -> Result<Charge, Rejection> {
+        let scans = self.cost.scan_surcharge(
+            &admitted.doc,
+            admitted.wanted.as_deref(),
+            &admitted.request.variables,
+        );
         let requested = self
             .cost
             .requested(
@@ -85,7 +92,8 @@ impl Charging {
                 admitted.wanted.as_deref(),
                 &admitted.request.variables,
             )
-            .saturating_add(surcharge);
+            .saturating_add(surcharge)
+            .saturating_add(scans);
         let (client, budget) = self.bucket(caller);
         // An operation costing more than the caller's whole bucket could never be paid for:
         // refused as too costly now rather than with a Retry-After that never comes true.
@@ -117,6 +125,7 @@ impl Charging {
             return Err(throttled(requested, &bucket));
         }
         Ok(Charge {
+            scans,
             client,
             budget,
             requested,
@@ -144,6 +153,7 @@ impl Charging {
             .cost
             .actual(admitted_doc, wanted, data)
             .saturating_sub(charge.refund.points())
+            .saturating_add(charge.scans)
             .max(floor)
             .min(charge.requested);
         let bucket = if charge.charged > 0 {

@@ -35,6 +35,12 @@ const fn list(
 
 pub const WEIGHTS: &[FieldWeight] = &[
     w(
+        "Query",
+        "properties",
+        5,
+        "a statement over the filtered listings, whatever the page size",
+    ),
+    w(
         "PropertyConnection",
         "totalCount",
         10,

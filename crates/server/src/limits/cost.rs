@@ -58,7 +58,78 @@ fn as_u64(v: &ConstValue) -> Option<u64> {
     }
 }
 
+/// Points per amenity a root listing query filters by: each is one more set the listings are
+/// intersected with (`property_amenities`), work the page size does not show.
+pub(crate) const AMENITY_FILTER_COST: u64 = 5;
+
+/// Items of a list argument or input field: a literal list, or a variable's.
+fn list_len(v: &Value, variables: &Variables) -> u64 {
+    match v {
+        Value::List(items) => items.len() as u64,
+        Value::Variable(var) => match variables.get(var) {
+            Some(ConstValue::List(items)) => items.len() as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// The amenities a `filter` argument names, literal or from variables.
+fn filter_amenities(filter: &Value, variables: &Variables) -> u64 {
+    match filter {
+        Value::Object(fields) => fields
+            .iter()
+            .find(|(k, _)| k.as_str() == "amenities")
+            .map_or(0, |(_, v)| list_len(v, variables)),
+        Value::Variable(var) => match variables.get(var) {
+            Some(ConstValue::Object(fields)) => fields
+                .iter()
+                .find(|(k, _)| k.as_str() == "amenities")
+                .map_or(0, |(_, v)| match v {
+                    ConstValue::List(items) => items.len() as u64,
+                    _ => 0,
+                }),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
 impl CostModel {
+    /// What an operation's root listing queries make the database do beyond their page: each
+    /// amenity filtered by. Charged up front and kept at settlement (an empty page still did
+    /// the intersections).
+    pub(crate) fn scan_surcharge(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: &Variables,
+    ) -> u64 {
+        let Some((_, op)) = select_operation(doc, operation_name) else {
+            return 0;
+        };
+        op.selection_set
+            .node
+            .items
+            .iter()
+            .filter_map(|s| match &s.node {
+                Selection::Field(f)
+                    if matches!(f.node.name.node.as_str(), "properties" | "searchProperties") =>
+                {
+                    Some(&f.node)
+                }
+                _ => None,
+            })
+            .map(|f| {
+                f.arguments
+                    .iter()
+                    .find(|(n, _)| n.node == "filter")
+                    .map_or(0, |(_, v)| filter_amenities(&v.node, variables))
+                    .saturating_mul(AMENITY_FILTER_COST)
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
     pub(crate) fn new(
         sdl: &str,
         weights: &[FieldWeight],
