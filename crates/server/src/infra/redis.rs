@@ -85,9 +85,11 @@ pub struct RedisStore {
     prefix: Arc<str>,
     timeout: Duration,
     last_logged: Arc<AtomicU64>,
-    /// Unix ms before which calls are not tried (Redis just failed): during an outage requests
-    /// pay no timeout, and one call per interval probes whether Redis is back.
-    down_until_ms: Arc<AtomicU64>,
+    /// Per kind of call (`what`), the Unix ms before which it is not tried (it just failed):
+    /// during an outage requests pay no timeout, and one call per interval probes whether Redis
+    /// is back. Per kind, so one slow call (a big MGET) does not switch off throttling and
+    /// invalidations with it.
+    down_until_ms: Arc<std::sync::RwLock<std::collections::HashMap<&'static str, Arc<AtomicU64>>>>,
     retry_after: Duration,
     errors: Counter<u64>,
 }
@@ -146,7 +148,7 @@ impl RedisStore {
             prefix: settings.prefix.clone().into(),
             timeout,
             last_logged: Arc::new(AtomicU64::new(0)),
-            down_until_ms: Arc::new(AtomicU64::new(0)),
+            down_until_ms: Arc::default(),
             retry_after: Duration::from_millis(settings.retry_after_ms),
             errors: meter
                 .u64_counter("rentgraph_redis_errors")
@@ -254,14 +256,38 @@ impl RedisStore {
         let _ = self.run_pipeline(what, pipe).await;
     }
 
+    /// The breaker of one kind of call (made on its first use; kinds are a fixed set of names).
+    fn breaker(&self, what: &'static str) -> Arc<AtomicU64> {
+        let known = self
+            .down_until_ms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(what)
+            .cloned();
+        known.unwrap_or_else(|| {
+            self.down_until_ms
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(what)
+                .or_default()
+                .clone()
+        })
+    }
+
     /// Runs one call with the timeout; `None` (logged and counted) when it fails.
     pub async fn run<T, F>(&self, what: &'static str, call: F) -> Option<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        if now_ms() < self.down_until_ms.load(Ordering::Relaxed) {
-            self.errors
-                .add(1, &[opentelemetry::KeyValue::new("call", what)]);
+        let breaker = self.breaker(what);
+        if now_ms() < breaker.load(Ordering::Relaxed) {
+            self.errors.add(
+                1,
+                &[
+                    opentelemetry::KeyValue::new("call", what),
+                    opentelemetry::KeyValue::new("outcome", "skipped"),
+                ],
+            );
             return None;
         }
         let error = match tokio::time::timeout(self.timeout, call).await {
@@ -269,12 +295,17 @@ impl RedisStore {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
         };
-        self.down_until_ms.store(
+        breaker.store(
             now_ms() + self.retry_after.as_millis() as u64,
             Ordering::Relaxed,
         );
-        self.errors
-            .add(1, &[opentelemetry::KeyValue::new("call", what)]);
+        self.errors.add(
+            1,
+            &[
+                opentelemetry::KeyValue::new("call", what),
+                opentelemetry::KeyValue::new("outcome", "failed"),
+            ],
+        );
         let now = now_ms() / 1000;
         let last = self.last_logged.load(Ordering::Relaxed);
         if now >= last + LOG_EVERY_SECS
@@ -302,4 +333,39 @@ pub struct RedisSettings {
     pub retry_after_ms: u64,
     /// Put before every key, so deployments (and tests) can share one Redis.
     pub prefix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> RedisStore {
+        let settings = RedisSettings {
+            url: "redis://127.0.0.1:9".into(),
+            cluster: false,
+            connect_timeout_ms: 100,
+            timeout_ms: 100,
+            retry_after_ms: 60_000,
+            prefix: "t:".into(),
+        };
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::default();
+        use opentelemetry::metrics::MeterProvider as _;
+        RedisStore::connect(&settings, &provider.meter("t"))
+            .expect("settings")
+            .expect("configured")
+    }
+
+    #[tokio::test]
+    async fn a_failing_kind_of_call_does_not_switch_off_the_others() {
+        let s = store();
+        let fail =
+            || async { Err::<(), _>(redis::RedisError::from((redis::ErrorKind::Io, "down"))) };
+        let ok = || async { Ok::<u8, redis::RedisError>(7) };
+        assert_eq!(s.run("cache_mget", fail()).await, None);
+        // The same kind is skipped for retry_after_ms...
+        assert_eq!(s.run("cache_mget", ok()).await, None);
+        // ...others are still tried.
+        assert_eq!(s.run("throttle", ok()).await, Some(7));
+        assert_eq!(s.run("cache_invalidate", ok()).await, Some(7));
+    }
 }
