@@ -223,6 +223,10 @@ impl<V> Drop for Claim<'_, V> {
 }
 
 /// Every cached kind, and the invalidation bus.
+/// Attempts after the first for one invalidation (100 ms, 400 ms, 1.6 s, 6.4 s, 25.6 s apart:
+/// about half a minute, past a Redis failover).
+const INVALIDATION_RETRIES: u32 = 5;
+
 pub struct Caches {
     /// `cache.enabled`: off, the loaders go straight to the database.
     pub enabled: bool,
@@ -309,9 +313,52 @@ impl Caches {
     }
 
     /// After a write: gone from this instance's L1, from L2, and announced to the others.
+    ///
+    /// The Redis part runs on a task of its own, so a client that disconnects (dropping the
+    /// request) cannot drop it, and it is retried (`INVALIDATION_RETRIES`, with backoff, past
+    /// the breaker, which would otherwise skip it during the very blip that failed it) until
+    /// Redis takes it: a lost invalidation leaves a deactivated listing visible on other
+    /// instances until their L1 expires. The caller waits for the first attempt only.
     pub async fn invalidate(&self, changed: Changed) {
         self.forget_local(changed, Origin::Here);
-        let Some(redis) = &self.redis else { return };
+        let Some(redis) = self.redis.clone() else {
+            return;
+        };
+        let pipe = self.invalidation(&redis, changed);
+        let metrics = self.metrics.clone();
+        let (first, done) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut first = Some(first);
+            let mut wait = Duration::from_millis(100);
+            for attempt in 0..=INVALIDATION_RETRIES {
+                let sent = if attempt == 0 {
+                    redis.run_pipeline("cache_invalidate", pipe.clone()).await
+                } else {
+                    redis
+                        .run_pipeline_unguarded("cache_invalidate_retry", pipe.clone())
+                        .await
+                };
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+                if sent.is_some() {
+                    metrics.record_invalidation(if attempt == 0 { "sent" } else { "retried" });
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(4);
+            }
+            metrics.record_invalidation("lost");
+            tracing::error!(
+                ?changed,
+                "an invalidation could not reach Redis; other instances keep their copy until their L1 expires"
+            );
+        });
+        let _ = done.await;
+    }
+
+    /// The DELs and the PUBLISH of one change.
+    fn invalidation(&self, redis: &RedisStore, changed: Changed) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         match changed {
             Changed::Property(id) if self.enabled => {
@@ -328,10 +375,7 @@ impl Caches {
             .arg(Self::channel(redis))
             .arg(format!("{}@{}", changed.encode(), self.instance))
             .ignore();
-        let sent = redis.run_pipeline("cache_invalidate", pipe).await;
-        if sent.is_some() {
-            self.metrics.record_invalidation("sent");
-        }
+        pipe
     }
 
     fn forget_local(&self, changed: Changed, origin: Origin) {

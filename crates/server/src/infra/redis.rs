@@ -194,6 +194,17 @@ impl RedisStore {
         }
     }
 
+    /// `run_pipeline` past the breaker: for retries that must go out even while their kind of
+    /// call is failing (still bounded by the timeout, still counted).
+    pub(crate) async fn run_pipeline_unguarded(
+        &self,
+        what: &'static str,
+        pipe: redis::Pipeline,
+    ) -> Option<()> {
+        self.breaker(what).store(0, Ordering::Relaxed);
+        self.run_pipeline(what, pipe).await
+    }
+
     /// JSON values by key, one MGET: `None` when Redis failed; per key `None` when absent or
     /// unreadable (a value an older build wrote in another shape is a miss, not an error).
     pub(crate) async fn get_json_many<T: serde::de::DeserializeOwned>(
