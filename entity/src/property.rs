@@ -24,6 +24,10 @@ pub struct Model {
     pub is_active: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Deactivated by an admin who does not own it: only an admin may put it back on the
+    /// market. Never exposed in the API.
+    #[serde(default)]
+    pub taken_down: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

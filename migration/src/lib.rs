@@ -9,6 +9,7 @@ mod m20261129_000002_property_stats;
 mod m20261130_000003_interactions_time;
 mod m20261201_000004_external_subject;
 mod m20261201_000005_area_order;
+mod m20261201_000006_taken_down;
 
 pub use m20261129_000001_init::POSTGRES_UP as INIT_POSTGRES;
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_interactions_time::Migration),
             Box::new(m20261201_000004_external_subject::Migration),
             Box::new(m20261201_000005_area_order::Migration),
+            Box::new(m20261201_000006_taken_down::Migration),
         ]
     }
 }

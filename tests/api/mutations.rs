@@ -281,3 +281,75 @@ async fn image_urls_are_https_on_allowed_hosts_and_owners_have_a_daily_quota() {
     );
     app.cleanup().await;
 }
+
+/// A listing an admin took down stays down until an admin puts it back (its owner may still
+/// edit it, not reactivate it), and a user demoted from OWNER may no longer change the
+/// listings they made.
+#[tokio::test]
+async fn takedowns_stick_and_demoted_owners_lose_edit_rights() {
+    // Roles are read on every request, so the demotion below counts at once.
+    let app = TestApp::spawn_with(Db::Postgres, &[("auth.principal_cache_secs", "0")]).await;
+    let u = app.seed(10, 5, 5).await;
+    let owner = app.token(u.owner, Role::Owner);
+    let admin = app.token(u.admin, Role::Admin);
+    let (_, body) = app
+        .gql(
+            CREATE,
+            json!({ "input": {
+            "title": "Takedown test flat", "description": "A listing for the takedown test",
+            "monthlyPrice": 900, "city": "Berlin", "neighbourhood": "Mitte", "latitude": 52.5,
+            "longitude": 13.4, "bedrooms": 1, "bathrooms": 1, "area": 30,
+            "propertyType": "APARTMENT", "amenities": [], "imageUrls": [] } }),
+            Some(&owner),
+        )
+        .await;
+    let id = body["data"]["createProperty"]["id"].clone();
+    assert!(id.is_string(), "{body}");
+    let (_, body) = app.gql(DEACTIVATE, json!({ "id": id }), Some(&admin)).await;
+    assert_eq!(
+        body["data"]["deactivateProperty"]["isActive"], false,
+        "{body}"
+    );
+    let reactivate = json!({ "id": id, "input": { "isActive": true } });
+    let (_, body) = app.gql(UPDATE, reactivate.clone(), Some(&owner)).await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    let (_, body) = app
+        .gql(
+            UPDATE,
+            json!({ "id": id, "input": { "title": "Fixed title" } }),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateProperty"]["title"], "Fixed title",
+        "{body}"
+    );
+    let (_, body) = app.gql(UPDATE, reactivate.clone(), Some(&admin)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    // Lifted: the owner manages it again, off and on.
+    let (_, body) = app.gql(DEACTIVATE, json!({ "id": id }), Some(&owner)).await;
+    assert_eq!(
+        body["data"]["deactivateProperty"]["isActive"], false,
+        "{body}"
+    );
+    let (_, body) = app.gql(UPDATE, reactivate, Some(&owner)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    // Demoted to USER (a fresh token with the new role): no more edits.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::Role, Expr::value(entity::Role::User))
+        .filter(entity::user::Column::Id.eq(u.owner))
+        .exec(&app.db_connection().await)
+        .await
+        .expect("demote");
+    let demoted = app.token(u.owner, Role::User);
+    let (_, body) = app
+        .gql(
+            UPDATE,
+            json!({ "id": id, "input": { "title": "Still mine?" } }),
+            Some(&demoted),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    app.cleanup().await;
+}

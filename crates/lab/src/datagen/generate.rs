@@ -358,6 +358,7 @@ impl Market {
             is_active: true,
             created_at: created,
             updated_at: created,
+            taken_down: false,
         });
     }
 }

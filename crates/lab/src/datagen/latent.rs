@@ -443,6 +443,7 @@ impl Market {
             is_active: true,
             created_at: at_day(from),
             updated_at: at_day(from),
+            taken_down: false,
         });
         self.listings.push(Listing {
             style: unit(rng, picks.dims),

@@ -141,6 +141,7 @@ pub struct PropertyPatch {
     pub amenities: Option<Vec<Amenity>>,
     pub image_urls: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    pub taken_down: Option<bool>,
 }
 
 pub(super) fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
@@ -472,6 +473,7 @@ impl Store {
             is_active: Set(true),
             created_at: Set(now),
             updated_at: Set(now),
+            taken_down: Set(false),
         };
         property::Entity::insert(model)
             .exec_without_returning(&txn)
@@ -514,7 +516,8 @@ impl Store {
             bathrooms,
             area,
             property_type,
-            is_active
+            is_active,
+            taken_down
         );
         am.updated_at = Set(now_micros());
         let updated = am.update(&txn).await?;

@@ -63,17 +63,23 @@ fn require_lister(ctx: &Context<'_>) -> ApiResult<Uuid> {
 }
 
 /// The listing, if the caller is its owner or an admin.
-async fn owned(ctx: &Context<'_>, id: &ID) -> ApiResult<Uuid> {
+/// The listing a caller may change: their own as an OWNER (a user demoted to USER may not
+/// change the listings they made), any as an ADMIN.
+async fn owned(ctx: &Context<'_>, id: &ID) -> ApiResult<entity::property::Model> {
     let (caller, role) = ctx.require_user()?;
     let id = ids::decode(Kind::Property, id)?;
     let found = ctx.store()?.properties_by_ids(&[id]).await?;
-    let p = found.first().ok_or(ApiError::NotFound("property"))?;
-    if p.owner_id != caller && role != Role::Admin {
+    let p = found
+        .into_iter()
+        .next()
+        .ok_or(ApiError::NotFound("property"))?;
+    let allowed = role == Role::Admin || (role == Role::Owner && p.owner_id == caller);
+    if !allowed {
         return Err(ApiError::Forbidden(
             "only the listing's owner or an admin may change it",
         ));
     }
-    Ok(id)
+    Ok(p)
 }
 
 #[Object]
@@ -131,7 +137,15 @@ impl PropertyMutation {
         id: ID,
         input: UpdatePropertyInput,
     ) -> async_graphql::Result<Property> {
-        let id = owned(ctx, &id).await?;
+        let listing = owned(ctx, &id).await?;
+        let id = listing.id;
+        let admin = ctx.principal().is_admin();
+        if input.is_active == Some(true) && listing.taken_down && !admin {
+            return Err(ApiError::Forbidden(
+                "an admin took this listing down; only an admin may reactivate it",
+            )
+            .into());
+        }
         let i = input;
         let patch = PropertyPatch {
             title: i.title.as_deref().map(listing::title).transpose()?,
@@ -160,6 +174,8 @@ impl PropertyMutation {
                 .map(|urls| listing::image_urls(urls, &ctx.limits()?.image_hosts))
                 .transpose()?,
             is_active: i.is_active,
+            // An admin putting a listing back on the market lifts a takedown.
+            taken_down: (admin && i.is_active == Some(true)).then_some(false),
         };
         let updated = ctx
             .store()?
@@ -176,9 +192,14 @@ impl PropertyMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Property> {
-        let id = owned(ctx, &id).await?;
+        let listing = owned(ctx, &id).await?;
+        let id = listing.id;
+        let caller = ctx.principal().user_id();
+        // An admin deactivating someone else's listing takes it down: its owner cannot undo it.
+        let takedown = ctx.principal().is_admin() && caller != Some(listing.owner_id);
         let patch = PropertyPatch {
             is_active: Some(false),
+            taken_down: takedown.then_some(true),
             ..Default::default()
         };
         let updated = ctx
