@@ -20,6 +20,9 @@ pub trait DemoData: Send + Sync {
     async fn seed(&self, store: &Store, demo: &DemoSettings) -> Result<(), StoreError>;
 }
 
+/// When the readiness checks last ran, and the database's and Redis's outcomes.
+pub(super) type LastChecks = (std::time::Instant, &'static str, &'static str);
+
 /// Shared by every handler; cheap to clone. Fields are the server's own: handlers reach the
 /// GraphQL pipeline through `gateway()`, and tests read through the accessors.
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub struct AppState {
     pub(super) redis: Option<crate::infra::redis::RedisStore>,
     pub(super) recommender: Arc<Recommender>,
     pub(super) caches: Arc<crate::infra::cache::Caches>,
+    /// The last readiness checks and when they ran (`server::probes`).
+    pub(super) ready: Arc<tokio::sync::Mutex<Option<LastChecks>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +129,7 @@ impl AppState {
             redis,
             recommender,
             caches,
+            ready: Arc::default(),
         })
     }
 
