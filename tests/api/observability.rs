@@ -322,11 +322,11 @@ async fn collector() -> (Arc<Mutex<Vec<u8>>>, std::net::SocketAddr) {
     (received, at)
 }
 
-/// With `telemetry.otlp_endpoint`, request spans reach an OTLP/HTTP collector.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spans_are_exported_over_otlp() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let (received, at) = collector().await;
+/// The OTLP layer and provider of the test settings, exporting to the collector at `at`.
+fn exporter<S>(at: std::net::SocketAddr) -> rentgraph::infra::telemetry::OtlpParts<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
     let mut settings = rentgraph::config::Settings::load(rentgraph::config::Sources {
         env: Some("test".into()),
         ..Default::default()
@@ -334,9 +334,17 @@ async fn spans_are_exported_over_otlp() {
     .expect("settings")
     .telemetry;
     settings.otlp_endpoint = format!("http://{at}");
-    let (layer, provider) = rentgraph::infra::telemetry::otlp_layer(&settings)
+    rentgraph::infra::telemetry::otlp_layer(&settings)
         .expect("exporter")
-        .expect("configured");
+        .expect("configured")
+}
+
+/// With `telemetry.otlp_endpoint`, request spans reach an OTLP/HTTP collector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (received, at) = collector().await;
+    let (layer, provider) = exporter(at);
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("request", request_id = "otlp-trace-1");
@@ -367,16 +375,7 @@ async fn spans_are_exported_over_otlp() {
 async fn a_callers_traceparent_joins_the_request_span_to_its_trace() {
     use tracing_subscriber::layer::SubscriberExt;
     let (received, at) = collector().await;
-    let mut settings = rentgraph::config::Settings::load(rentgraph::config::Sources {
-        env: Some("test".into()),
-        ..Default::default()
-    })
-    .expect("settings")
-    .telemetry;
-    settings.otlp_endpoint = format!("http://{at}");
-    let (layer, provider) = rentgraph::infra::telemetry::otlp_layer(&settings)
-        .expect("exporter")
-        .expect("configured");
+    let (layer, provider) = exporter(at);
     // The server's spans run on the runtime's threads: the subscriber must be the process's
     // (each test is its own process under nextest, which scripts/test uses).
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
