@@ -397,3 +397,25 @@ async fn amenity_filters_and_empty_pages_pay_for_their_scans() {
     );
     app.cleanup().await;
 }
+
+/// Requests refused before their cost is known are work too: each costs `limits.refusal_cost`,
+/// so a flood of unparseable documents from one client drains its bucket and gets 429s.
+#[tokio::test]
+async fn a_flood_of_refused_requests_is_throttled() {
+    let app = TestApp::spawn_with(Db::Sqlite, &SMALL_BUCKET).await;
+    let mut first_code = None;
+    let mut throttled = None;
+    for i in 0..80 {
+        let (status, _, body) = post(&app, "{ properties(first: 1) {", &[]).await;
+        first_code.get_or_insert_with(|| code(&body).to_owned());
+        if status == 429 {
+            throttled = Some((i, code(&body).to_owned()));
+            break;
+        }
+    }
+    assert_eq!(first_code.as_deref(), Some("GRAPHQL_PARSE_FAILED"));
+    let (sent, code) = throttled.expect("a flood of refusals was never throttled");
+    assert_eq!(code, "THROTTLED");
+    assert!(sent >= 10, "a full bucket pays for many refusals: {sent}");
+    app.cleanup().await;
+}

@@ -135,6 +135,18 @@ impl Charging {
         })
     }
 
+    /// Charges a request refused before its cost was known `limits.refusal_cost`; the 429 to
+    /// answer instead when the caller's bucket cannot pay even that.
+    pub(crate) async fn charge_refusal(&self, caller: &Caller<'_>) -> Option<Rejection> {
+        let cost = self.limits.refusal_cost;
+        if !self.limits.throttle || cost == 0 {
+            return None;
+        }
+        let (client, budget) = self.bucket(caller);
+        let bucket = self.throttle.charge(&client, budget, cost as f64).await;
+        (!bucket.allowed).then(|| throttled(cost, &bucket))
+    }
+
     /// Gives back what the operation did not use; returns the response's cost block.
     pub(crate) async fn settle(
         &self,

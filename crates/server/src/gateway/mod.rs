@@ -136,11 +136,29 @@ impl Gateway {
             kind: "unknown",
             outcome: Outcome::Rejected,
         };
+        let mut charged = false;
         let mut resp = match self
-            .stages(incoming, caller, accept, request_id, &mut record)
+            .stages(
+                incoming,
+                &caller,
+                accept,
+                request_id,
+                &mut record,
+                &mut charged,
+            )
             .await
         {
             Ok(resp) => resp,
+            // Refused before its cost was charged (unparseable, over a shape limit, unknown
+            // document): still work for the server, so the caller pays `limits.refusal_cost`,
+            // and a caller whose bucket cannot pay gets 429 instead.
+            Err(rejection) if !charged => match self.charging.charge_refusal(&caller).await {
+                Some(throttled) => {
+                    record.outcome = Outcome::Throttled;
+                    throttled.into_response_for(accept)
+                }
+                None => rejection.into_response_for(accept),
+            },
             Err(rejection) => rejection.into_response_for(accept),
         };
         resp.extensions_mut().insert(record);
@@ -150,10 +168,11 @@ impl Gateway {
     async fn stages(
         &self,
         mut incoming: Incoming,
-        caller: Caller<'_>,
+        caller: &Caller<'_>,
         accept: Accept,
         request_id: &RequestId,
         record: &mut OperationRecord,
+        charged: &mut bool,
     ) -> Result<Response, Rejection> {
         let span = tracing::Span::current();
         span.record(
@@ -191,9 +210,10 @@ impl Gateway {
             .registers
             .as_ref()
             .map_or(0, |_| self.apq_registration_cost);
+        *charged = true;
         let charge = self
             .charging
-            .charge(&admitted, &caller, surcharge, record)
+            .charge(&admitted, caller, surcharge, record)
             .await?;
         let keep = (admitted.new_document || resolved.registers.is_some())
             .then(|| admitted.request.query.clone());

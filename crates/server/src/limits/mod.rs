@@ -75,6 +75,9 @@ pub struct LimitsSettings {
     /// Points each SQL statement an operation ran costs at least, and each root field it
     /// selected: refunds (a deduplicated mutation, an empty page) never go below this.
     pub statement_cost_floor: u64,
+    /// Points a request refused before its cost is known (unparseable, over a shape limit, an
+    /// unknown document) costs: refusals are work too, and a flood of them gets 429s.
+    pub refusal_cost: u64,
     /// A header carrying the client address, set by a proxy you trust (`x-forwarded-for`,
     /// `forwarded` or `x-real-ip`); read only from `trusted_proxies`. Empty: the TCP peer.
     pub trusted_proxy_header: String,

@@ -139,6 +139,18 @@ pub struct Recommender {
 
 type ResultsByArgs = Mutex<HashMap<u64, (Vec<Recommendation>, Source)>>;
 
+/// Argument sets whose results are kept per caller (all anonymous callers share one map): a
+/// caller varying `first` and `filter` on every request would otherwise grow it without end.
+const RESULTS_PER_CALLER: usize = 32;
+
+/// Keeps a result unless the caller's map is full of other arguments' results (they expire
+/// with the map, after `ml.results_ttl_secs`).
+fn keep_bounded<V>(map: &mut HashMap<u64, V>, args: u64, value: V) {
+    if map.len() < RESULTS_PER_CALLER || map.contains_key(&args) {
+        map.insert(args, value);
+    }
+}
+
 /// Fewer candidates than this after the stated cities (two pages of recommendations), and
 /// popular listings from anywhere are added: a stated city with a few dozen listings on the
 /// market still gets its own recommendations.
@@ -525,10 +537,13 @@ impl Recommender {
         }
         let fresh = self.compute(user, first, filter).await?;
         if fresh.1 != Source::Popularity || owner.is_none() {
-            entry
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(args, fresh.clone());
+            keep_bounded(
+                &mut entry
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                args,
+                fresh.clone(),
+            );
         }
         Ok(fresh)
     }
@@ -953,6 +968,21 @@ fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_kept_results_are_bounded() {
+        let mut map = HashMap::new();
+        for args in 0..(RESULTS_PER_CALLER as u64 * 3) {
+            keep_bounded(&mut map, args, args);
+        }
+        assert_eq!(map.len(), RESULTS_PER_CALLER);
+        keep_bounded(&mut map, 0, 99);
+        assert_eq!(
+            map.get(&0),
+            Some(&99),
+            "known arguments are still refreshed"
+        );
+    }
     use crate::store::IndexRow;
     use chrono::{DateTime, Utc};
     use entity::{Preferences, Role};
