@@ -84,7 +84,8 @@ pub struct RedisStore {
     conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
-    last_logged: Arc<AtomicU64>,
+    /// One warning per `LOG_EVERY_SECS` for all failing calls.
+    logged: Arc<crate::infra::telemetry::LogGate>,
     /// Per kind of call (`what`), the Unix ms before which it is not tried (it just failed):
     /// during an outage requests pay no timeout, and one call per interval probes whether Redis
     /// is back. Per kind, so one slow call (a big MGET) does not switch off throttling and
@@ -147,7 +148,7 @@ impl RedisStore {
             conn,
             prefix: settings.prefix.clone().into(),
             timeout,
-            last_logged: Arc::new(AtomicU64::new(0)),
+            logged: Arc::new(crate::infra::telemetry::LogGate::new(LOG_EVERY_SECS)),
             down_until_ms: Arc::default(),
             retry_after: Duration::from_millis(settings.retry_after_ms),
             errors: meter
@@ -317,15 +318,8 @@ impl RedisStore {
                 opentelemetry::KeyValue::new("outcome", "failed"),
             ],
         );
-        let now = now_ms() / 1000;
-        let last = self.last_logged.load(Ordering::Relaxed);
-        if now >= last + LOG_EVERY_SECS
-            && self
-                .last_logged
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(call = what, %error, "Redis call failed; using in-process state");
+        if let Some(held) = self.logged.admit() {
+            tracing::warn!(call = what, %error, more_since_last_line = held, "Redis call failed; using in-process state");
         }
         None
     }

@@ -10,6 +10,45 @@ use serde::Deserialize;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
+/// At most one log line per interval for an event that can happen on every request under
+/// overload (timeouts, slow operations, refused connections, Redis failures): a line per
+/// request would then add disk and CPU load exactly when there is none to spare. The lines held
+/// back are counted, and the next line says how many.
+pub(crate) struct LogGate {
+    every_secs: u64,
+    last: std::sync::atomic::AtomicU64,
+    held: std::sync::atomic::AtomicU64,
+}
+
+impl LogGate {
+    pub(crate) const fn new(every_secs: u64) -> Self {
+        Self {
+            every_secs,
+            last: std::sync::atomic::AtomicU64::new(0),
+            held: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines held back since the last one)` when this event may be logged.
+    pub(crate) fn admit(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.last.load(Relaxed);
+        if (last == 0 || now >= last + self.every_secs)
+            && self
+                .last
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return Some(self.held.swap(0, Relaxed));
+        }
+        self.held.fetch_add(1, Relaxed);
+        None
+    }
+}
+
 /// Keeps trace export running; dropping it flushes the spans not yet sent.
 #[derive(Default)]
 pub struct TracingGuard {
@@ -435,4 +474,18 @@ pub struct TelemetrySettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_gate_lets_one_line_through_per_interval_and_counts_the_rest() {
+        let gate = LogGate::new(3600);
+        assert_eq!(gate.admit(), Some(0));
+        assert_eq!(gate.admit(), None);
+        assert_eq!(gate.admit(), None);
+        assert_eq!(gate.held.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
 }

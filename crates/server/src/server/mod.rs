@@ -172,7 +172,11 @@ async fn serve(
                 };
                 let Ok(permit) = conns.open.clone().try_acquire_owned() else {
                     // Over server.max_connections: closed before anything is read.
-                    tracing::warn!(%peer, "connection refused: server.max_connections are open");
+                    static REFUSED: crate::infra::telemetry::LogGate =
+                        crate::infra::telemetry::LogGate::new(10);
+                    if let Some(held) = REFUSED.admit() {
+                        tracing::warn!(%peer, more_since_last_line = held, "connection refused: server.max_connections are open");
+                    }
                     drop(stream);
                     continue;
                 };

@@ -128,9 +128,17 @@ async fn timeout_and_metrics(
     let mut resp = match tokio::time::timeout(limit, work).await {
         Ok(resp) => resp,
         Err(_) => {
-            span.in_scope(|| {
-                tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out")
-            });
+            static TIMEOUTS: crate::infra::telemetry::LogGate =
+                crate::infra::telemetry::LogGate::new(10);
+            if let Some(held) = TIMEOUTS.admit() {
+                span.in_scope(|| {
+                    tracing::warn!(
+                        timeout_ms = limit.as_millis() as u64,
+                        more_since_last_line = held,
+                        "request timed out"
+                    )
+                });
+            }
             REQUEST_ID.sync_scope(id.clone(), || {
                 Rejection::http(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -170,12 +178,17 @@ fn record_operation(
 ) {
     state.metrics.record_operation(op, elapsed);
     let slow = state.settings.telemetry.slow_operation_ms;
-    if slow > 0 && elapsed.as_millis() >= u128::from(slow) {
+    static SLOW: crate::infra::telemetry::LogGate = crate::infra::telemetry::LogGate::new(10);
+    if slow > 0
+        && elapsed.as_millis() >= u128::from(slow)
+        && let Some(held) = SLOW.admit()
+    {
         span.in_scope(|| {
             tracing::warn!(
                 operation = %op.name,
                 operation_type = op.kind,
                 duration_ms = elapsed.as_millis() as u64,
+                more_since_last_line = held,
                 "slow operation"
             )
         });
