@@ -306,16 +306,7 @@ async fn refunds_stop_at_the_statements_an_operation_ran() {
     let app = TestApp::spawn(Db::Postgres).await;
     let u = app.seed(10, 10, 10).await;
     let user = app.token(u.user, Role::User);
-    let id = app
-        .data(
-            "{ properties(first: 1) { edges { node { id } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"][0]["node"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.first_listing().await;
     let aliases: String = (0..15)
         .map(|i| format!("a{i}: recordInteraction(propertyId: $id, type: LIKE) {{ id }} "))
         .collect();

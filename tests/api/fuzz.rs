@@ -210,16 +210,7 @@ async fn generated_operations_never_get_a_5xx() {
         .filter_map(|t| Some((t["name"].as_str()?.to_owned(), t.clone())))
         .collect();
     let schema = Schema { types };
-    let some_listing = app
-        .data(
-            "{ properties(first: 1) { edges { node { id } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let some_listing = app.first_listing().await;
     let mut generator = Gen {
         rng: Rng(0x5eed_cafe_f00d_0001),
         schema: &schema,

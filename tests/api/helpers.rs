@@ -275,6 +275,19 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// The id of the first listing a page shows (a listing to point mutations and lookups at).
+    pub(crate) async fn first_listing(&self) -> String {
+        self.data(
+            "{ properties(first: 1) { edges { node { id } } } }",
+            json!({}),
+            None,
+        )
+        .await["properties"]["edges"][0]["node"]["id"]
+            .as_str()
+            .expect("a listing")
+            .to_owned()
+    }
+
     pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))

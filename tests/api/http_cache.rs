@@ -144,14 +144,7 @@ async fn per_viewer_fields_errors_mutations_and_refusals_are_never_stored() {
     let body: Value = resp.json().await.expect("json");
     assert!(body["extensions"]["cost"].is_object(), "{body}");
     // A mutation (over POST) that succeeds.
-    let listing = app
-        .data(
-            "{ properties(first: 1) { edges { node { id } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"][0]["node"]["id"]
-        .clone();
+    let listing = app.first_listing().await;
     let mutation = json!({
         "query": "mutation($p: ID!) { recordInteraction(propertyId: $p, type: VIEW) { id } }",
         "variables": { "p": listing },
@@ -206,16 +199,7 @@ async fn every_root_field_has_the_policy_it_declares() {
     let token = app.token(u.user, Role::User);
     let bearer = format!("Bearer {token}");
     let user = gid("User", u.user);
-    let listing = app
-        .data(
-            "{ properties(first: 1) { edges { node { id } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let listing = app.first_listing().await;
     // (root field, query, anonymous policy, signed-in policy)
     let table = [
         (

@@ -339,6 +339,22 @@ where
         .expect("configured")
 }
 
+/// Everything the collector received once the provider has flushed its batch (shutting it down
+/// flushes; it blocks, so not on a runtime thread).
+async fn flushed<E: std::fmt::Debug + Send + 'static>(
+    shutdown: impl FnOnce() -> Result<(), E> + Send + 'static,
+    received: &Mutex<Vec<u8>>,
+) -> Vec<u8> {
+    tokio::task::spawn_blocking(shutdown)
+        .await
+        .expect("join")
+        .expect("flushed");
+    received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// With `telemetry.otlp_endpoint`, request spans reach an OTLP/HTTP collector.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_over_otlp() {
@@ -351,15 +367,7 @@ async fn spans_are_exported_over_otlp() {
         let _entered = span.enter();
         tracing::info_span!("dataloader", loader = "user").in_scope(|| {});
     });
-    // Shutting the provider down flushes the batch; it blocks, so not on a runtime thread.
-    tokio::task::spawn_blocking(move || provider.shutdown())
-        .await
-        .expect("join")
-        .expect("flushed");
-    let bytes = received
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let bytes = flushed(move || provider.shutdown(), &received).await;
     let text = String::from_utf8_lossy(&bytes);
     assert!(
         text.contains("otlp-trace-1") && text.contains("dataloader"),
@@ -403,14 +411,7 @@ async fn a_callers_traceparent_joins_the_request_span_to_its_trace() {
         .await;
     assert_eq!(unrelated.status(), 200);
     app.cleanup().await;
-    tokio::task::spawn_blocking(move || provider.shutdown())
-        .await
-        .expect("join")
-        .expect("flushed");
-    let bytes = received
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let bytes = flushed(move || provider.shutdown(), &received).await;
     // OTLP's protobuf holds ids as raw bytes: the caller's trace id, as the trace of a span,
     // and its span id, as that span's parent.
     let raw = |hex: &str| -> Vec<u8> {

@@ -96,8 +96,8 @@ pub enum Claimed {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct External {
-    /// Index of the provider in `auth.issuers`.
-    pub provider: usize,
+    /// The provider creates a local user for a subject it has not seen (`create_users`).
+    pub create: bool,
     /// `ISSUER#SUB`, what `users.external_subject` holds.
     pub subject: String,
     pub role: Role,
@@ -247,11 +247,6 @@ impl Authenticator {
         }
     }
 
-    /// Whether the provider at `index` creates users it has not seen.
-    pub(crate) fn creates_users(&self, index: usize) -> bool {
-        self.providers.get(index).is_some_and(|p| p.create_users)
-    }
-
     /// Reads an `Authorization` header value (or its absence) into the claimed caller; its
     /// user is not looked up yet (see `Principals`).
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Claimed, AuthError> {
@@ -282,13 +277,8 @@ impl Authenticator {
             .map_err(invalid)?
             .claims
             .iss;
-        if let Some((index, provider)) = self
-            .providers
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.issuer() == iss)
-        {
-            return provider.verify(token, &header, index).await;
+        if let Some(provider) = self.providers.iter().find(|p| p.issuer() == iss) {
+            return provider.verify(token, &header).await;
         }
         let key = match &self.keys {
             Keys::Static(key) => key.clone(),
@@ -421,18 +411,11 @@ impl Principals {
         }
     }
 
-    pub async fn check(
-        &self,
-        claimed: Claimed,
-        auth: &Authenticator,
-    ) -> Result<Principal, AuthError> {
+    pub async fn check(&self, claimed: Claimed) -> Result<Principal, AuthError> {
         match claimed {
             Claimed::Anonymous => Ok(Principal::Anonymous),
             Claimed::User { id, role } => self.check_user(id, role).await,
-            Claimed::External(ext) => {
-                let create = auth.creates_users(ext.provider);
-                self.resolve_external(ext, create).await
-            }
+            Claimed::External(ext) => self.resolve_external(ext).await,
         }
     }
 
@@ -449,7 +432,7 @@ impl Principals {
         }
     }
 
-    async fn resolve_external(&self, ext: External, create: bool) -> Result<Principal, AuthError> {
+    async fn resolve_external(&self, ext: External) -> Result<Principal, AuthError> {
         let lookup = |e: crate::store::StoreError| AuthError::Lookup(e.to_string());
         if let Some((id, role)) = self.external.get(&ext.subject).await
             && role == ext.role
@@ -475,7 +458,7 @@ impl Principals {
                     .await;
                 (id, ext.role)
             }
-            None if create => {
+            None if ext.create => {
                 let id = self
                     .store
                     .create_external_user(

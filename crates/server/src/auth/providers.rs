@@ -21,7 +21,7 @@ pub(crate) struct Provider {
     roles: BTreeMap<String, Role>,
     default_role: Option<Role>,
     subject: SubjectMapping,
-    pub(crate) create_users: bool,
+    create_users: bool,
     email_claim: String,
     name_claim: String,
 }
@@ -73,12 +73,7 @@ impl Provider {
     }
 
     /// Verifies a token that claims to be this provider's and maps it to a caller.
-    pub(crate) async fn verify(
-        &self,
-        token: &str,
-        header: &Header,
-        index: usize,
-    ) -> Result<Claimed, AuthError> {
+    pub(crate) async fn verify(&self, token: &str, header: &Header) -> Result<Claimed, AuthError> {
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AuthError::InvalidToken(format!(
                 "{:?} is not an algorithm this issuer's tokens may use",
@@ -102,7 +97,7 @@ impl Provider {
                 Ok(Claimed::User { id, role })
             }
             SubjectMapping::External => Ok(Claimed::External(External {
-                provider: index,
+                create: self.create_users,
                 subject: format!("{}#{sub}", self.issuer),
                 role,
                 email: text_claim(&claims, &self.email_claim),

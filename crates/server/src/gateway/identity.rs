@@ -23,10 +23,7 @@ impl Identity {
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
         let claimed = self.auth.authenticate(header).await.map_err(unauthorized)?;
-        self.principals
-            .check(claimed, &self.auth)
-            .await
-            .map_err(unauthorized)
+        self.principals.check(claimed).await.map_err(unauthorized)
     }
 }
 
