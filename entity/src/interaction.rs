@@ -41,3 +41,35 @@ impl Related<super::property::Entity> for Entity {
         Relation::Property.def()
     }
 }
+
+/// What makes two interactions the same one (migration 7's unique indexes): a like, save,
+/// inquiry or dismissal is state, held once per user and listing; a view counts once per user,
+/// listing and UTC day. Counters and popularity count rows, so they count people, and one
+/// account repeating itself moves nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OnceKey {
+    pub user_id: Uuid,
+    pub property_id: Uuid,
+    pub kind: crate::InteractionKind,
+    /// The UTC day of a view; `None` for the other kinds.
+    pub day: Option<chrono::NaiveDate>,
+}
+
+impl Model {
+    pub fn once_key(&self) -> OnceKey {
+        OnceKey {
+            user_id: self.user_id,
+            property_id: self.property_id,
+            kind: self.kind,
+            day: (self.kind == crate::InteractionKind::View).then(|| self.created_at.date_naive()),
+        }
+    }
+}
+
+/// Keeps the first of each `OnceKey` (in the order given), as the database would have.
+pub fn keep_first_of_each(rows: Vec<Model>) -> Vec<Model> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    rows.into_iter()
+        .filter(|r| seen.insert(r.once_key()))
+        .collect()
+}

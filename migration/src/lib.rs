@@ -10,6 +10,7 @@ mod m20261130_000003_interactions_time;
 mod m20261201_000004_external_subject;
 mod m20261201_000005_area_order;
 mod m20261201_000006_taken_down;
+mod m20261201_000007_interactions_once;
 
 pub use m20261129_000001_init::POSTGRES_UP as INIT_POSTGRES;
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_external_subject::Migration),
             Box::new(m20261201_000005_area_order::Migration),
             Box::new(m20261201_000006_taken_down::Migration),
+            Box::new(m20261201_000007_interactions_once::Migration),
         ]
     }
 }

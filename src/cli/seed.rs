@@ -44,12 +44,13 @@ pub(super) async fn run(settings: &Settings, args: Args) -> Result<()> {
     .await
     .context("seeding failed")?;
     eprintln!(
-        "seeded {} users, {} properties, {} images, {} amenities, {} interactions in {:.1}s (generate {} ms, load {} ms)",
+        "seeded {} users, {} properties, {} images, {} amenities, {} interactions ({} simulated repeats a server does not store left out) in {:.1}s (generate {} ms, load {} ms)",
         report.users,
         report.properties,
         report.images,
         report.amenities,
         report.interactions,
+        report.repeats_left_out,
         started.elapsed().as_secs_f64(),
         report.generate_ms,
         report.load_ms

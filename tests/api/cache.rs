@@ -423,7 +423,8 @@ async fn concurrent_misses_on_one_listing_load_it_once() {
 }
 
 /// A user's state follows them across instances: what they dismiss through one is never
-/// recommended by another (whose copy of their state the bus drops).
+/// recommended by another, which moves the copy of the state it holds in place (the
+/// interaction comes on the bus) rather than loading the user's whole state again.
 #[tokio::test]
 async fn a_dismissal_through_one_instance_is_respected_by_another() {
     let (a, b, u) = two_instances(&[("ml.results_ttl_secs", "0")], (200, 20, 500)).await;
@@ -435,6 +436,7 @@ async fn a_dismissal_through_one_instance_is_respected_by_another() {
     // B holds the user's state now (L1, and Redis).
     let before = recommended(&read_b().await);
     let top = before.first().cloned().expect("recommendations");
+    let statements = b.statements().await;
     a.data(
         "mutation($id: ID!) { recordInteraction(propertyId: $id, type: DISMISS) { id } }",
         json!({ "id": top }),
@@ -448,6 +450,11 @@ async fn a_dismissal_through_one_instance_is_respected_by_another() {
     assert!(
         !recommended(&after).is_empty() && !recommended(&after).contains(&top),
         "B still recommends the dismissed listing: {after}"
+    );
+    assert_eq!(
+        b.statements().await,
+        statements,
+        "B followed the dismissal without reading the database"
     );
     b.stop().await;
     a.cleanup().await;

@@ -19,6 +19,7 @@ mod http;
 mod http_cache;
 mod identity_providers;
 mod indexes;
+mod interactions;
 mod mutations;
 mod observability;
 mod operation_batches;

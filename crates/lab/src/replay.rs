@@ -142,7 +142,7 @@ impl Moment {
 
     /// Serving's retrieval and features for `user` at this moment.
     pub(crate) fn serve(&self, user: &user::Model, ml: &MlSettings) -> Served<'_> {
-        let state = UserState::from_rows(self.history(&user.id), ml.history_limit);
+        let state = UserState::from_rows(self.history(&user.id), ml.state_limits());
         let filter = PropertyFilter {
             active: Some(true),
             ..Default::default()

@@ -138,6 +138,7 @@ pub(super) fn generate(opts: SeedOptions) -> Dataset {
         images: market.images,
         amenities: market.amenities,
         interactions,
+        repeats_left_out: 0,
     }
 }
 

@@ -256,6 +256,7 @@ pub(super) fn generate(opts: SeedOptions, p: LatentParams) -> Dataset {
         images: market.images,
         amenities: market.amenities,
         interactions,
+        repeats_left_out: 0,
     }
 }
 

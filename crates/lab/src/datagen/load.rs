@@ -52,6 +52,7 @@ pub async fn seed(
         images: data.images.len(),
         amenities: data.amenities.len(),
         interactions: data.interactions.len(),
+        repeats_left_out: data.repeats_left_out,
         generate_ms,
         load_ms: loading.elapsed().as_millis(),
     })

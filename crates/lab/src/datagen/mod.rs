@@ -49,6 +49,8 @@ pub struct SeedReport {
     pub images: usize,
     pub amenities: usize,
     pub interactions: usize,
+    /// Simulated interactions a server would not have stored (`generate`).
+    pub repeats_left_out: usize,
     pub generate_ms: u128,
     pub load_ms: u128,
 }
@@ -59,15 +61,25 @@ pub struct Dataset {
     pub images: Vec<property_image::Model>,
     pub amenities: Vec<property_amenity::Model>,
     pub interactions: Vec<interaction::Model>,
+    /// Simulated interactions a server would not have stored (`generate`).
+    pub repeats_left_out: usize,
 }
 
 /// The data set: users with tastes and a search period, listings with a lifetime, and
 /// interactions simulated in time order (see the module's documentation and `params`).
+///
+/// What the server would not store twice (`entity::interaction::OnceKey`: a second like of
+/// the same listing, a second view the same day) is left out, as the database's unique
+/// indexes would: the data set holds what a server would have recorded.
 pub fn generate(opts: SeedOptions) -> Dataset {
-    match opts.world {
+    let mut data = match opts.world {
         World::Default => generate::generate(opts),
         World::Latent(p) => latent::generate(opts, p),
-    }
+    };
+    let simulated = data.interactions.len();
+    data.interactions = interaction::keep_first_of_each(std::mem::take(&mut data.interactions));
+    data.repeats_left_out = simulated - data.interactions.len();
+    data
 }
 
 /// The market simulators behind `rentgraph seed --world`.
@@ -192,8 +204,10 @@ mod tests {
     /// The rows of seed 7 as this generator has always made them (the training data, the
     /// shipped model's evaluation and every benchmark's data set depend on them). A change
     /// here is a change of every data set: it needs a reason, not a new constant.
-    const PINNED_DEFAULT: u64 = 11_773_403_279_091_828_358;
-    const PINNED_LATENT: u64 = 3_983_065_840_196_796_589;
+    ///
+    /// Changed 2026-12-01: repeats a server does not store (migration 7) are left out.
+    const PINNED_DEFAULT: u64 = 14_503_996_941_621_606_164;
+    const PINNED_LATENT: u64 = 6_054_953_619_303_309_168;
 
     #[test]
     fn the_rows_of_a_seed_do_not_change_between_releases() {

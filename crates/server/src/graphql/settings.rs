@@ -30,8 +30,6 @@ pub struct GraphqlSettings {
     pub max_string_chars: usize,
     /// How deep search results may be paged.
     pub max_search_offset: u64,
-    /// recordInteraction of the same user, listing and kind within this window is recorded once.
-    pub dedupe_interactions_secs: u64,
     pub introspection: bool,
     /// "Did you mean ...?" in validation errors (they reveal the schema).
     pub suggestions: bool,
@@ -40,10 +38,6 @@ pub struct GraphqlSettings {
 }
 
 impl GraphqlSettings {
-    pub fn dedupe_interactions(&self) -> Duration {
-        Duration::from_secs(self.dedupe_interactions_secs)
-    }
-
     pub fn input_limits(&self) -> crate::limits::InputLimits {
         crate::limits::InputLimits {
             max_list_items: self.max_list_items,

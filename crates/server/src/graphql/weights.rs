@@ -85,8 +85,10 @@ pub const WEIGHTS: &[FieldWeight] = &[
         "Mutation",
         "recordInteraction",
         10,
-        "a write, deduplicated within a window",
+        "a write; one already held gives most of it back",
     ),
+    w("Mutation", "unlikeProperty", 10, "a write"),
+    w("Mutation", "unsaveProperty", 10, "a write"),
 ];
 
 /// A field's declared weight (0 when it has none).

@@ -260,6 +260,15 @@ pub enum Changed {
     /// A listing, with its images and amenities.
     Property(Uuid),
     User(Uuid),
+    /// A user's interaction with a listing, recorded (or taken back, `removed`): no entity
+    /// changed, but every instance moves the user's state and the listing's counters in place
+    /// instead of reloading them, and drops the user's recommendation results.
+    Interaction {
+        user: Uuid,
+        listing: Uuid,
+        kind: entity::InteractionKind,
+        removed: bool,
+    },
 }
 
 impl Changed {
@@ -267,15 +276,44 @@ impl Changed {
         match self {
             Changed::Property(id) => format!("property:{id}"),
             Changed::User(id) => format!("user:{id}"),
+            Changed::Interaction {
+                user,
+                listing,
+                kind,
+                removed,
+            } => {
+                let kind = sea_orm::ActiveEnum::to_value(&kind);
+                let sign = if removed { '-' } else { '+' };
+                format!("interaction:{user}:{listing}:{kind}:{sign}")
+            }
         }
     }
 
     fn decode(text: &str) -> Option<Self> {
-        let (kind, id) = text.split_once(':')?;
-        let id = Uuid::parse_str(id).ok()?;
+        let (kind, rest) = text.split_once(':')?;
         match kind {
-            "property" => Some(Changed::Property(id)),
-            "user" => Some(Changed::User(id)),
+            "property" => Some(Changed::Property(Uuid::parse_str(rest).ok()?)),
+            "user" => Some(Changed::User(Uuid::parse_str(rest).ok()?)),
+            "interaction" => {
+                let mut parts = rest.split(':');
+                let user = Uuid::parse_str(parts.next()?).ok()?;
+                let listing = Uuid::parse_str(parts.next()?).ok()?;
+                let kind = <entity::InteractionKind as sea_orm::ActiveEnum>::try_from_value(
+                    &parts.next()?.to_owned(),
+                )
+                .ok()?;
+                let removed = match parts.next()? {
+                    "+" => false,
+                    "-" => true,
+                    _ => return None,
+                };
+                Some(Changed::Interaction {
+                    user,
+                    listing,
+                    kind,
+                    removed,
+                })
+            }
             _ => None,
         }
     }
@@ -386,6 +424,7 @@ impl Caches {
                 self.amenities.forget_local(id);
             }
             Changed::User(id) => self.users.forget_local(id),
+            Changed::Interaction { .. } => {}
         }
         for hook in &self.hooks {
             hook(Some(changed), origin);
@@ -468,4 +507,40 @@ pub struct CacheSettings {
     /// server accepts requests, and again every `warm_interval_secs` (0: no warming).
     pub warm_listings: usize,
     pub warm_interval_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_change_survives_the_bus() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        for changed in [
+            Changed::Property(a),
+            Changed::User(a),
+            Changed::Interaction {
+                user: a,
+                listing: b,
+                kind: entity::InteractionKind::Save,
+                removed: true,
+            },
+            Changed::Interaction {
+                user: b,
+                listing: a,
+                kind: entity::InteractionKind::View,
+                removed: false,
+            },
+        ] {
+            assert_eq!(Changed::decode(&changed.encode()), Some(changed));
+        }
+        assert_eq!(
+            Changed::decode(&format!("interaction:{a}:{b}:VIEW:?")),
+            None
+        );
+        assert_eq!(
+            Changed::decode(&format!("interaction:{a}:{b}:POKE:+")),
+            None
+        );
+    }
 }

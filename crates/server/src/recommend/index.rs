@@ -18,7 +18,7 @@ use crate::store::{IndexRow, PropertyFilter, PropertyStats, Store, StoreError};
 use entity::{Amenity, InteractionKind};
 use rentgraph_model::features::{ListingFacts, MarketScale, Popularity, RECENT_DAYS};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use uuid::Uuid;
@@ -59,7 +59,8 @@ pub struct Entry {
     facts: ListingFacts,
     /// Interactions recorded through this instance since: shared by every snapshot that holds
     /// this entry, so a swap does not lose them.
-    bumps: [AtomicU32; 5],
+    /// Interactions recorded (or taken back) since the load, per counter.
+    bumps: [AtomicI32; 5],
 }
 
 impl Entry {
@@ -80,8 +81,11 @@ impl Entry {
     }
 
     fn bumped(&self, p: Popularity) -> Popularity {
-        let bumps = std::array::from_fn(|i| self.bumps[i].load(Ordering::Relaxed));
-        p.plus(&Popularity::from_counts(bumps))
+        let loaded = p.counts();
+        Popularity::from_counts(std::array::from_fn(|i| {
+            let n = i64::from(loaded[i]) + i64::from(self.bumps[i].load(Ordering::Relaxed));
+            u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+        }))
     }
 
     /// All-time counters.
@@ -106,8 +110,8 @@ impl Entry {
         &self.facts
     }
 
-    fn bump(&self, kind: InteractionKind) {
-        self.bumps[Popularity::slot(kind)].fetch_add(1, Ordering::Relaxed);
+    fn bump(&self, kind: InteractionKind, by: i32) {
+        self.bumps[Popularity::slot(kind)].fetch_add(by, Ordering::Relaxed);
     }
 
     /// Whether the listing passes a request's filter (the same tests `store` runs in SQL;
@@ -613,10 +617,11 @@ impl ListingIndex {
         self.has_pending.store(true, Ordering::Release);
     }
 
-    /// An interaction recorded through this instance.
-    pub fn record(&self, listing: Uuid, kind: InteractionKind) {
+    /// An interaction recorded, or a like or save taken back (here or on another instance):
+    /// the listing's counters move until the next load counts them from the database.
+    pub fn record(&self, listing: Uuid, kind: InteractionKind, removed: bool) {
         if let Some(e) = self.snapshot().get(&listing) {
-            e.bump(kind);
+            e.bump(kind, if removed { -1 } else { 1 });
         }
     }
 
@@ -892,8 +897,9 @@ mod tests {
     #[test]
     fn bumps_add_to_the_loaded_counters_and_survive_a_swap() {
         let a = entry("Lisbon", 1000, 5, true, 1);
-        a.bump(InteractionKind::View);
-        a.bump(InteractionKind::Save);
+        a.bump(InteractionKind::View, 1);
+        a.bump(InteractionKind::Save, 1);
+        a.bump(InteractionKind::Like, -1);
         let snap = Snapshot::build(vec![a.clone()]);
         let p = snap.get(&a.id).map(Entry::popularity).unwrap_or_default();
         assert_eq!((p.views, p.saves), (6, 1));

@@ -377,7 +377,7 @@ impl Recommender {
             index: Arc::new(ListingIndex::new(store.clone())),
             states: UserStates::new(
                 store,
-                settings.history_limit,
+                settings.state_limits(),
                 settings.user_state_capacity,
                 Duration::from_secs(settings.user_state_ttl_secs.max(1)),
                 redis,
@@ -454,17 +454,24 @@ impl Recommender {
         Ok(())
     }
 
-    /// An interaction recorded through this instance: the user's state and the listing's
-    /// counters move in place.
-    pub async fn interaction_recorded(&self, user: Uuid, listing: Uuid, kind: InteractionKind) {
-        self.states.record(user, kind, listing).await;
-        self.index.record(listing, kind);
+    /// An interaction recorded (or a like or save taken back, `removed`) through this instance:
+    /// the user's state and the listing's counters move in place.
+    pub async fn interaction_recorded(
+        &self,
+        user: Uuid,
+        listing: Uuid,
+        kind: InteractionKind,
+        removed: bool,
+    ) {
+        self.states.record(user, kind, listing, removed).await;
+        self.index.record(listing, kind, removed);
     }
 
     /// Follows the invalidation bus: a listing's change reaches the index and drops every
     /// cached result; a user's change drops their results, and their state when the change was
-    /// made elsewhere (changes made here updated it in place); `None` (messages may have been
-    /// lost) drops all of it and reloads the index.
+    /// made elsewhere (changes made here updated it in place); another instance's interaction
+    /// moves the user's state and the listing's counters here in place; `None` (messages may
+    /// have been lost) drops all of it and reloads the index.
     pub fn changed(
         &self,
         changed: Option<crate::infra::cache::Changed>,
@@ -481,6 +488,18 @@ impl Recommender {
                     self.states.forget(id);
                 }
                 self.forget(Some(id));
+            }
+            Some(Changed::Interaction {
+                user,
+                listing,
+                kind,
+                removed,
+            }) => {
+                if origin == Origin::Elsewhere {
+                    self.states.follow(user, kind, listing, removed);
+                    self.index.record(listing, kind, removed);
+                }
+                self.forget(Some(user));
             }
             None => {
                 self.states.forget_all();
@@ -1020,7 +1039,14 @@ mod tests {
     fn state(events: &[(InteractionKind, &Arc<Entry>)]) -> UserState {
         let mut s = UserState::default();
         for (kind, e) in events.iter().rev() {
-            s.record(*kind, e.id, 200);
+            s.record(
+                *kind,
+                e.id,
+                user_state::StateLimits {
+                    history: 200,
+                    exclusions: 1000,
+                },
+            );
         }
         s
     }

@@ -25,6 +25,9 @@ pub struct MlSettings {
     /// Serve the model even when its sealed evaluation does not beat the best baseline.
     pub serve_unproven: bool,
     pub history_limit: usize,
+    /// Dismissed and contacted listings kept per user (never recommended again), newest
+    /// first; older ones may come back.
+    pub max_exclusions: usize,
     pub max_per_neighbourhood: usize,
     /// The listing index is reloaded whole this often (changes on the bus apply sooner).
     pub index_refresh_secs: u64,
@@ -54,6 +57,14 @@ impl MlSettings {
             &self.ort_library,
             self.intra_threads,
         )
+    }
+
+    /// How much of each user's state recommendations keep.
+    pub fn state_limits(&self) -> crate::recommend::user_state::StateLimits {
+        crate::recommend::user_state::StateLimits {
+            history: self.history_limit,
+            exclusions: self.max_exclusions,
+        }
     }
 
     /// What retrieval is asked for: candidates in all, and at most how many of them from

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{InteractionKind, interaction, property};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set, Statement,
+    ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement,
     TransactionTrait,
 };
 use std::collections::HashMap;
@@ -30,16 +30,16 @@ fn cursor_time(c: &HistoryCursor) -> StoreResult<DateTime<Utc>> {
 }
 
 impl Store {
-    /// Records an interaction with a listing that exists and is active. The same interaction
-    /// (user, listing, kind) again within `dedupe_window` is not recorded twice: the earlier
-    /// one is returned with `true`, and the listing's counters do not move (a double tap or a
-    /// retried request must not inflate popularity).
+    /// Records an interaction with a listing that exists and is active. Interactions are state
+    /// where they are state (`entity::interaction::OnceKey`, held by migration 7's unique
+    /// indexes): a like, save, inquiry or dismissal the user already holds, or a second view of
+    /// the listing the same UTC day, is not written again. The one held is returned with `true`
+    /// and the listing's counters do not move, so popularity counts people, not taps.
     pub async fn record_interaction(
         &self,
         user_id: Uuid,
         property_id: Uuid,
         kind: InteractionKind,
-        dedupe_window: std::time::Duration,
     ) -> StoreResult<(interaction::Model, bool)> {
         let active = property::Entity::find_by_id(property_id)
             .select_only()
@@ -57,56 +57,108 @@ impl Store {
             kind,
             created_at: now_micros(),
         };
-        let am = interaction::ActiveModel {
-            id: Set(model.id),
-            user_id: Set(user_id),
-            property_id: Set(property_id),
-            kind: Set(kind),
-            created_at: Set(model.created_at),
-        };
         // The interaction and its listing's counter change together or not at all.
         let txn = self.conn().begin().await?;
-        if !dedupe_window.is_zero() {
-            if self.backend() == sea_orm::DbBackend::Postgres {
-                // Two identical requests at once must not both see "no earlier one".
-                let mut p = Params::new(self.backend());
-                let key = p.push(format!("interaction:{user_id}:{property_id}:{kind:?}"));
-                txn.execute_raw(p.statement(format!(
-                    "SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
-                )))
-                .await?;
-            }
-            let since = model.created_at
-                - chrono::Duration::from_std(dedupe_window).unwrap_or(chrono::Duration::zero());
-            use sea_orm::{ColumnTrait, QueryOrder};
-            let earlier = interaction::Entity::find()
-                .filter(interaction::Column::UserId.eq(user_id))
-                .filter(interaction::Column::PropertyId.eq(property_id))
-                .filter(interaction::Column::Kind.eq(kind))
-                .filter(interaction::Column::CreatedAt.gte(since))
-                .order_by_desc(interaction::Column::CreatedAt)
-                .one(&txn)
-                .await?;
-            if let Some(earlier) = earlier {
-                txn.commit().await?;
-                return Ok((earlier, true));
-            }
+        let mut p = Params::new(self.backend());
+        let values = [
+            p.push(model.id),
+            p.push(user_id),
+            p.push(property_id),
+            p.push(sea_orm::ActiveEnum::to_value(&kind)),
+            p.push(model.created_at),
+        ]
+        .join(", ");
+        // No conflict target: either unique index (or both) may be the one that holds.
+        let inserted = txn
+            .execute_raw(p.statement(format!(
+                "INSERT INTO interactions (id, user_id, property_id, kind, created_at)
+                 VALUES ({values}) ON CONFLICT DO NOTHING"
+            )))
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            txn.commit().await?;
+            let held = self.held_interaction(&model).await?;
+            return Ok((held.unwrap_or(model), true));
         }
-        interaction::Entity::insert(am)
-            .exec_without_returning(&txn)
-            .await?;
+        self.add_to_counter(&txn, property_id, kind, 1).await?;
+        txn.commit().await?;
+        Ok((model, false))
+    }
+
+    /// The interaction that holds `fresh`'s `OnceKey` (`None` if it went meanwhile).
+    async fn held_interaction(
+        &self,
+        fresh: &interaction::Model,
+    ) -> StoreResult<Option<interaction::Model>> {
+        use sea_orm::{ColumnTrait, QueryOrder};
+        let mut q = interaction::Entity::find()
+            .filter(interaction::Column::UserId.eq(fresh.user_id))
+            .filter(interaction::Column::PropertyId.eq(fresh.property_id))
+            .filter(interaction::Column::Kind.eq(fresh.kind));
+        if let Some(day) = fresh.once_key().day {
+            let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+            q = q.filter(interaction::Column::CreatedAt.gte(midnight));
+        }
+        Ok(q.order_by_desc(interaction::Column::CreatedAt)
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Takes back a like or a save (`unlikeProperty`, `unsaveProperty`): the interaction goes
+    /// from the history, the saved listings and the listing's counter, as if it had never been
+    /// made. Works on a listing that has left the market. `false`: the user did not hold one.
+    pub async fn remove_interaction(
+        &self,
+        user_id: Uuid,
+        property_id: Uuid,
+        kind: InteractionKind,
+    ) -> StoreResult<bool> {
+        let txn = self.conn().begin().await?;
+        let mut p = Params::new(self.backend());
+        let (u, l, k) = (
+            p.push(user_id),
+            p.push(property_id),
+            p.push(sea_orm::ActiveEnum::to_value(&kind)),
+        );
+        let removed = txn
+            .execute_raw(p.statement(format!(
+                "DELETE FROM interactions WHERE user_id = {u} AND property_id = {l} AND kind = {k}"
+            )))
+            .await?
+            .rows_affected();
+        if removed > 0 {
+            self.add_to_counter(&txn, property_id, kind, -(removed as i64))
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(removed > 0)
+    }
+
+    /// Moves one of a listing's counters by `by`, never below zero.
+    async fn add_to_counter(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        property_id: Uuid,
+        kind: InteractionKind,
+        by: i64,
+    ) -> StoreResult<()> {
         // property_stats' counter columns, in `Popularity::slot` order.
         const COLUMNS: [&str; 5] = ["views", "likes", "saves", "inquiries", "dismissals"];
         let column = COLUMNS[rentgraph_model::features::Popularity::slot(kind)];
         let mut p = Params::new(self.backend());
         let id = p.push(property_id);
+        let start = p.push(Ord::max(by, 0));
+        // SQLite's `?` binds in order of appearance: one parameter per use.
+        let (by1, by2) = (p.push(by), p.push(by));
         let sql = format!(
-            "INSERT INTO property_stats (property_id, {column}) VALUES ({id}, 1)
-             ON CONFLICT (property_id) DO UPDATE SET {column} = property_stats.{column} + 1"
+            "INSERT INTO property_stats (property_id, {column}) VALUES ({id}, {start})
+             ON CONFLICT (property_id) DO UPDATE SET {column} =
+                CASE WHEN property_stats.{column} + {by1} < 0 THEN 0
+                     ELSE property_stats.{column} + {by2} END"
         );
         txn.execute_raw(p.statement(sql)).await?;
-        txn.commit().await?;
-        Ok((model, false))
+        Ok(())
     }
 
     pub async fn interactions_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<interaction::Model>> {
@@ -159,23 +211,29 @@ impl Store {
     }
 
     /// What recommendations keep of one user, in one statement: the newest `limit`
-    /// interactions, plus every dismissal and inquiry however old (those listings are never
-    /// recommended again). Newest first.
+    /// interactions, plus the newest `exclusions` dismissals and inquiries however old (those
+    /// listings are never recommended again; a script dismissing the whole market must not make
+    /// the state as large as the market). Newest first.
     pub async fn user_state_rows(
         &self,
         user: Uuid,
         limit: u64,
+        exclusions: u64,
     ) -> StoreResult<Vec<interaction::Model>> {
         let mut p = Params::new(self.backend());
         let u1 = p.push(user);
+        let u2 = p.push(user);
         let dismiss = p.push(sea_orm::ActiveEnum::to_value(&InteractionKind::Dismiss));
         let inquiry = p.push(sea_orm::ActiveEnum::to_value(&InteractionKind::Inquiry));
-        let u2 = p.push(user);
+        let ex = p.push(exclusions as i64);
+        let u3 = p.push(user);
         let lim = p.push(limit as i64);
         let sql = format!(
             "SELECT id, user_id, property_id, kind, created_at FROM interactions
-             WHERE user_id = {u1} AND (kind IN ({dismiss}, {inquiry}) OR id IN (
-                SELECT id FROM interactions WHERE user_id = {u2}
+             WHERE user_id = {u1} AND (id IN (
+                SELECT id FROM interactions WHERE user_id = {u2} AND kind IN ({dismiss}, {inquiry})
+                ORDER BY created_at DESC, id DESC LIMIT {ex}) OR id IN (
+                SELECT id FROM interactions WHERE user_id = {u3}
                 ORDER BY created_at DESC, id DESC LIMIT {lim}))
              ORDER BY created_at DESC, id DESC"
         );
