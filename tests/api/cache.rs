@@ -342,7 +342,10 @@ async fn redis_going_away_and_coming_back_costs_no_request() {
     let mut written = false;
     for id in &unread {
         app.data(LISTING, json!({ "id": id }), None).await;
-        let pattern = format!("rentgraph:*:property:{}", crate::helpers::decode_gid(id));
+        let pattern = format!(
+            "rentgraph:*:{{property:{}}}",
+            crate::helpers::decode_gid(id)
+        );
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(pattern)
             .query_async(&mut conn)
@@ -625,4 +628,48 @@ async fn two_instances_share_a_redis_cluster() {
     b.stop().await;
     a.cleanup().await;
     drop(cluster);
+}
+
+/// A read that loaded a listing just before an owner changed it cannot put the old row back
+/// into either level when it finishes after the change's invalidation: the fill carries the
+/// version it started from (L2) and the time it started (L1), and is dropped. Without that, the
+/// old row would be served by every instance until the entry expires (`cache.l2_ttl_secs`).
+#[tokio::test]
+async fn a_fill_that_started_before_a_change_cannot_undo_it() {
+    let (a, b, u) = two_instances(&[], (20, 10, 0)).await;
+    let listing = owners_listing(&a, u.owner).await;
+    let id = crate::helpers::decode_gid(&listing)
+        .parse::<uuid::Uuid>()
+        .expect("uuid");
+    let caches = a.server().state.caches().clone();
+    let store = a.server().state.store().clone();
+    // Nobody holds it, then a slow read misses, reads the row, and is held up before it fills.
+    caches
+        .invalidate(rentgraph::infra::cache::Changed::Property(id))
+        .await;
+    let (_, missing, base) = caches.properties.get_many(&[id]).await;
+    assert_eq!(missing, vec![id]);
+    let old = store.properties_by_ids(&[id]).await.expect("row");
+    let owner = a.token(u.owner, Role::Owner);
+    a.data(
+        "mutation($id: ID!) { updateProperty(id: $id, input: { title: \"Changed meanwhile\" }) { id } }",
+        json!({ "id": listing }),
+        Some(&owner),
+    )
+    .await;
+    // Now the slow read fills with what it read.
+    let old: Vec<_> = old.into_iter().map(|p| (p.id, p)).collect();
+    caches.properties.put_many(&old, &base).await;
+    let title = |v: Value| v["data"]["property"]["title"].clone();
+    let query = json!({ "query": LISTING, "variables": { "id": listing } });
+    let through_a =
+        a.data(LISTING, json!({ "id": listing }), None).await["property"]["title"].clone();
+    assert_eq!(through_a, "Changed meanwhile", "through A (L1)");
+    assert_eq!(
+        title(b.json(query, &[]).await),
+        "Changed meanwhile",
+        "through B (L2)"
+    );
+    b.stop().await;
+    a.cleanup().await;
 }

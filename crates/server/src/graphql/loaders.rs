@@ -70,7 +70,7 @@ impl LoaderContext {
         if !self.caches.enabled {
             return Ok(load(self.store.clone(), ids).await?);
         }
-        let (mut found, missing) = tier.get_many(&ids).await;
+        let (mut found, missing, base) = tier.get_many(&ids).await;
         if missing.is_empty() {
             return Ok(found);
         }
@@ -82,7 +82,7 @@ impl LoaderContext {
                 .await?
                 .into_iter()
                 .collect();
-            tier.put_many(&loaded).await;
+            tier.put_many(&loaded, &base).await;
             found.extend(loaded);
         }
         drop(claim);

@@ -21,15 +21,38 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Bumped when a cached form changes, so old entries are never read as new ones.
-const FORMAT: &str = "e1";
+const FORMAT: &str = "e2";
 
 /// An entity's L2 key: the deployment's prefix, the cached form's version and the build's, so
-/// a new release never reads an old release's entries.
+/// a new release never reads an old release's entries. The braces are a Redis Cluster hash
+/// tag: the entry and its version (`version_key`) live in one slot, so one script sees both.
 fn entity_key(redis: &RedisStore, kind: &str, id: Uuid) -> String {
     redis.key(&format!(
-        "{FORMAT}-{}:{kind}:{id}",
+        "{FORMAT}-{}:{{{kind}:{id}}}",
         env!("CARGO_PKG_VERSION")
     ))
+}
+
+/// How many times an entity was invalidated lately (absent: not within `TOMBSTONE`). A fill
+/// carries the version it saw before its load and is dropped if the version moved meanwhile.
+fn version_key(redis: &RedisStore, kind: &str, id: Uuid) -> String {
+    format!("{}:v", entity_key(redis, kind, id))
+}
+
+/// How long an invalidation is remembered against fills that started before it: longer than
+/// any load (statements time out well before).
+const TOMBSTONE: Duration = Duration::from_secs(60);
+
+/// Fills an entry only if its version is still the one the load started from.
+const FILL_IF_UNCHANGED: &str = "if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then \
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0";
+
+/// What a load started from, so its fill cannot put back a row older than an invalidation
+/// that came while it ran: the time (for L1) and the L2 versions of its ids (`None`: unknown,
+/// because Redis did not answer, so L2 is not filled).
+pub struct FillBase {
+    started: std::time::Instant,
+    versions: Option<HashMap<Uuid, String>>,
 }
 
 /// One kind of entity at both levels.
@@ -42,6 +65,9 @@ pub struct Tier<V> {
     redis: Option<RedisStore>,
     l2_ttl: Duration,
     metrics: Arc<Metrics>,
+    /// When each id was last invalidated here (for `TOMBSTONE`), and when all of L1 was.
+    forgotten: moka::sync::Cache<Uuid, std::time::Instant>,
+    cleared: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl<V> Tier<V>
@@ -64,60 +90,172 @@ where
             redis,
             l2_ttl: Duration::from_secs(settings.l2_ttl_secs),
             metrics,
+            forgotten: moka::sync::Cache::builder()
+                .max_capacity(settings.l1_max_entries)
+                .time_to_live(TOMBSTONE)
+                .build(),
+            cleared: std::sync::Mutex::new(None),
         }
     }
 
-    /// What the cache holds for `ids`, and the ids it does not hold.
-    pub async fn get_many(&self, ids: &[Uuid]) -> (HashMap<Uuid, V>, Vec<Uuid>) {
+    /// What the cache holds for `ids`, the ids it does not hold, and what a load of those
+    /// starts from (for `put_many`).
+    pub async fn get_many(&self, ids: &[Uuid]) -> (HashMap<Uuid, V>, Vec<Uuid>, FillBase) {
+        let started = std::time::Instant::now();
         let (mut found, missing) = self.get_local(ids);
         self.count("l1", found.len(), missing.len());
         let Some(redis) = &self.redis else {
-            return (found, missing);
+            let base = FillBase {
+                started,
+                versions: None,
+            };
+            return (found, missing, base);
         };
         if missing.is_empty() {
-            return (found, missing);
+            let base = FillBase {
+                started,
+                versions: Some(HashMap::new()),
+            };
+            return (found, missing, base);
         }
-        let keys: Vec<String> = missing
+        // The entries and their versions in one MGET: a version read after the entry could
+        // miss an invalidation between the two.
+        let mut keys: Vec<String> = missing
             .iter()
             .map(|id| entity_key(redis, self.kind, *id))
             .collect();
-        let Some(values) = redis.get_json_many::<V>("cache_get", &keys).await else {
+        keys.extend(missing.iter().map(|id| version_key(redis, self.kind, *id)));
+        let mut conn = redis.connection();
+        let Some(values) = redis
+            .run::<Vec<Option<Vec<u8>>>, _>(
+                "cache_get",
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn),
+            )
+            .await
+        else {
             self.metrics
                 .record_cache("l2", self.kind, "error", missing.len() as u64);
-            return (found, missing);
+            let base = FillBase {
+                started,
+                versions: None,
+            };
+            return (found, missing, base);
         };
+        let (entries, versions) = values.split_at(missing.len().min(values.len()));
         let mut still = Vec::new();
-        for (id, value) in missing.into_iter().zip(values) {
-            match value {
+        let mut base = FillBase {
+            started,
+            versions: Some(HashMap::new()),
+        };
+        for (i, id) in missing.into_iter().enumerate() {
+            let entry = entries.get(i).cloned().flatten();
+            match entry.and_then(|bytes| serde_json::from_slice::<V>(&bytes).ok()) {
                 Some(v) => {
                     self.l1.insert(id, v.clone());
                     found.insert(id, v);
                 }
-                None => still.push(id),
+                None => {
+                    let version = versions.get(i).cloned().flatten().unwrap_or_default();
+                    if let Some(map) = base.versions.as_mut() {
+                        map.insert(id, String::from_utf8_lossy(&version).into_owned());
+                    }
+                    still.push(id);
+                }
             }
         }
-        let hits = keys.len() - still.len();
+        let hits = keys.len() / 2 - still.len();
         self.count("l2", hits, still.len());
-        (found, still)
+        (found, still, base)
     }
 
-    /// Stores freshly loaded rows at both levels.
-    pub async fn put_many(&self, items: &[(Uuid, V)]) {
-        for (id, v) in items {
-            self.l1.insert(*id, v.clone());
+    /// What a load of `ids` that starts now starts from, for a load that does not read
+    /// through `get_many` first (warming).
+    pub async fn fill_base(&self, ids: &[Uuid]) -> FillBase {
+        let started = std::time::Instant::now();
+        let Some(redis) = &self.redis else {
+            return FillBase {
+                started,
+                versions: None,
+            };
+        };
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| version_key(redis, self.kind, *id))
+            .collect();
+        let mut conn = redis.connection();
+        let versions = if keys.is_empty() {
+            Some(Vec::new())
+        } else {
+            redis
+                .run::<Vec<Option<Vec<u8>>>, _>(
+                    "cache_get",
+                    redis::cmd("MGET").arg(&keys).query_async(&mut conn),
+                )
+                .await
+        };
+        FillBase {
+            started,
+            versions: versions.map(|vs| {
+                ids.iter()
+                    .zip(vs)
+                    .map(|(id, v)| {
+                        (
+                            *id,
+                            String::from_utf8_lossy(&v.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            }),
         }
-        let Some(redis) = &self.redis else { return };
-        if items.is_empty() {
+    }
+
+    /// Stores freshly loaded rows at both levels, except those invalidated since their load
+    /// started (`base`): such a row may predate the write, and putting it back would serve it
+    /// until the entry expires (`l2_ttl_secs`) on every instance.
+    pub async fn put_many(&self, items: &[(Uuid, V)], base: &FillBase) {
+        let cleared = *self
+            .cleared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cleared.is_some_and(|at| at >= base.started) {
+            self.metrics
+                .record_cache("l1", self.kind, "stale_fill", items.len() as u64);
+        } else {
+            for (id, v) in items {
+                if self.forgotten.get(id).is_some_and(|at| at >= base.started) {
+                    self.metrics.record_cache("l1", self.kind, "stale_fill", 1);
+                    continue;
+                }
+                self.l1.insert(*id, v.clone());
+            }
+        }
+        let (Some(redis), Some(versions)) = (&self.redis, &base.versions) else {
             return;
-        }
+        };
         let mut pipe = redis::pipe();
+        let mut any = false;
         for (id, v) in items {
-            RedisStore::set_json_in(&mut pipe, entity_key(redis, self.kind, *id), v, self.l2_ttl);
+            let (Some(seen), Ok(json)) = (versions.get(id), serde_json::to_vec(v)) else {
+                continue;
+            };
+            pipe.cmd("EVAL")
+                .arg(FILL_IF_UNCHANGED)
+                .arg(2)
+                .arg(entity_key(redis, self.kind, *id))
+                .arg(version_key(redis, self.kind, *id))
+                .arg(seen)
+                .arg(json)
+                .arg(self.l2_ttl.as_millis() as u64)
+                .ignore();
+            any = true;
         }
-        let _ = redis.run_pipeline("cache_put", pipe).await;
+        if any {
+            let _ = redis.run_pipeline("cache_put", pipe).await;
+        }
     }
 
     fn forget_local(&self, id: Uuid) {
+        self.forgotten.insert(id, std::time::Instant::now());
         self.l1.invalidate(&id);
     }
 
@@ -184,6 +322,10 @@ where
     }
 
     fn clear_local(&self) {
+        *self
+            .cleared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
         self.l1.invalidate_all();
     }
 
@@ -398,15 +540,24 @@ impl Caches {
     /// The DELs and the PUBLISH of one change.
     fn invalidation(&self, redis: &RedisStore, changed: Changed) -> redis::Pipeline {
         let mut pipe = redis::pipe();
+        // The entry goes, and its version moves, so a fill that read before this cannot put
+        // the old row back (`Tier::put_many`).
+        let mut forget = |kind: &str, id: Uuid| {
+            let version = version_key(redis, kind, id);
+            pipe.cmd("DEL").arg(entity_key(redis, kind, id)).ignore();
+            pipe.cmd("INCR").arg(&version).ignore();
+            pipe.cmd("PEXPIRE")
+                .arg(&version)
+                .arg(TOMBSTONE.as_millis() as u64)
+                .ignore();
+        };
         match changed {
             Changed::Property(id) if self.enabled => {
                 for kind in ["property", "images", "amenities"] {
-                    pipe.cmd("DEL").arg(entity_key(redis, kind, id)).ignore();
+                    forget(kind, id);
                 }
             }
-            Changed::User(id) if self.enabled => {
-                pipe.cmd("DEL").arg(entity_key(redis, "user", id)).ignore();
-            }
+            Changed::User(id) if self.enabled => forget("user", id),
             _ => {}
         }
         pipe.cmd("PUBLISH")

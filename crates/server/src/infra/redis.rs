@@ -206,25 +206,6 @@ impl RedisStore {
         self.run_pipeline(what, pipe).await
     }
 
-    /// JSON values by key, one MGET: `None` when Redis failed; per key `None` when absent or
-    /// unreadable (a value an older build wrote in another shape is a miss, not an error).
-    pub(crate) async fn get_json_many<T: serde::de::DeserializeOwned>(
-        &self,
-        what: &'static str,
-        keys: &[String],
-    ) -> Option<Vec<Option<T>>> {
-        let mut conn = self.connection();
-        let values: Vec<Option<Vec<u8>>> = self
-            .run(what, redis::cmd("MGET").arg(keys).query_async(&mut conn))
-            .await?;
-        Some(
-            values
-                .into_iter()
-                .map(|v| v.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
-                .collect(),
-        )
-    }
-
     /// One JSON value by key: `None` when absent, unreadable or Redis failed.
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,

@@ -26,26 +26,37 @@ pub(super) async fn warm(
         .collect();
     let mut loaded = 0;
     for part in ids.chunks(chunk.max(1)) {
+        // Versions before the loads, as a read-through does, so a change made while warming
+        // is not undone by the warm fill.
+        let bases = (
+            caches.properties.fill_base(part).await,
+            caches.images.fill_base(part).await,
+            caches.amenities.fill_base(part).await,
+        );
         let listings = store.properties_by_ids(part).await?;
         let owners: Vec<Uuid> = listings.iter().map(|p| p.owner_id).collect();
+        let owners_base = caches.users.fill_base(&owners).await;
         let images = store.images_for(part).await?;
         let amenities = store.amenities_for(part).await?;
         let users = store.users_by_ids(&owners).await?;
         loaded += listings.len();
         let listings: Vec<(Uuid, property::Model)> =
             listings.into_iter().map(|p| (p.id, p)).collect();
-        caches.properties.put_many(&listings).await;
+        caches.properties.put_many(&listings, &bases.0).await;
         caches
             .images
-            .put_many(&images.into_iter().collect::<Vec<_>>())
+            .put_many(&images.into_iter().collect::<Vec<_>>(), &bases.1)
             .await;
         caches
             .amenities
-            .put_many(&amenities.into_iter().collect::<Vec<_>>())
+            .put_many(&amenities.into_iter().collect::<Vec<_>>(), &bases.2)
             .await;
         caches
             .users
-            .put_many(&users.into_iter().map(|u| (u.id, u)).collect::<Vec<_>>())
+            .put_many(
+                &users.into_iter().map(|u| (u.id, u)).collect::<Vec<_>>(),
+                &owners_base,
+            )
             .await;
     }
     Ok(loaded)
