@@ -431,3 +431,20 @@ pub(crate) async fn apollo_script(script: &'static str, url: String) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("the script's JSON")
 }
+
+/// The sum of a metric's samples whose labels include all of `labels`.
+pub(crate) fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            let n = l.split(['{', ' ']).next().unwrap_or("");
+            n == name
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,26 +1,9 @@
 //! What an operator sees: counters that move by exactly what a known sequence of requests did,
 //! bounded label values, request ids on responses and on the log lines of their request, one
 //! log line per failed batch, slow operations logged, and /metrics on its own address.
-use crate::helpers::{Db, TestApp, code};
+use crate::helpers::{Db, TestApp, code, metric};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-
-/// The sum of a metric's samples whose labels include all of `labels`.
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            let n = l.split(['{', ' ']).next().unwrap_or("");
-            n == name
-        })
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// The values a label takes on a metric.
 fn label_values(text: &str, name: &str, label: &str) -> std::collections::BTreeSet<String> {

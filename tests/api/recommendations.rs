@@ -711,6 +711,57 @@ async fn new_and_deactivated_listings_reach_recommendations_at_once() {
     app.cleanup().await;
 }
 
+/// A change to a listing drops only the cached lists that show it (and every list when a
+/// listing comes onto the market): one owner editing a listing in a loop cannot make every
+/// instance recompute everyone's recommendations.
+#[tokio::test]
+async fn a_listing_change_drops_only_the_lists_that_show_it() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let u = app.seed(100, 20, 500).await;
+    let user = app.token(u.user, Role::User);
+    let owner = app.token(u.owner, Role::Owner);
+    let admin = app.token(u.admin, Role::Admin);
+    let hits = || async {
+        let text = app.get("/metrics").await.text().await.unwrap_or_default();
+        crate::helpers::metric(
+            &text,
+            "rentgraph_cache_requests_total",
+            &[("level", "results"), ("result", "hit")],
+        )
+    };
+    let recs = || app.data(RECS_PLAIN, json!({ "first": 10 }), Some(&user));
+    // A listing far from anything the user is shown, created (a new listing drops every list).
+    let far = app
+        .data(CREATE_IN, json!({ "city": "Nowhereville" }), Some(&owner))
+        .await["createProperty"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let shown = ids_of(&recs().await);
+    assert!(!shown.is_empty() && !shown.contains(&far));
+    let edit =
+        "mutation($id: ID!, $t: String!) { updateProperty(id: $id, input: { title: $t }) { id } }";
+    let before = hits().await;
+    for i in 0..15 {
+        let t = format!("Renamed {i}");
+        app.data(edit, json!({ "id": far, "t": t }), Some(&owner))
+            .await;
+    }
+    assert_eq!(ids_of(&recs().await), shown);
+    assert_eq!(hits().await - before, 1.0, "the list was kept");
+    // A change to a listing the list shows drops it.
+    app.data(
+        edit,
+        json!({ "id": shown[0], "t": "Renamed by an admin" }),
+        Some(&admin),
+    )
+    .await;
+    let before = hits().await;
+    recs().await;
+    assert_eq!(hits().await - before, 0.0, "the list was recomputed");
+    app.cleanup().await;
+}
+
 /// A full reload of the listing index does not hold recommendations up while it reads, and a
 /// listing created meanwhile survives the swap of a snapshot read before it existed.
 #[tokio::test]

@@ -480,8 +480,18 @@ impl Recommender {
         use crate::infra::cache::{Changed, Origin};
         match changed {
             Some(Changed::Property(id)) => {
+                // Asked before the index applies the change: is the listing coming onto the
+                // market here (new, or active again)? Then it may belong in any cached list.
+                // Otherwise only the lists that show it are stale; a list it might now enter
+                // (a lower price, say) catches up within `ml.results_ttl_secs`. So one owner
+                // editing a listing in a loop drops a few lists, not every user's.
+                let arriving = self.index.snapshot().get(&id).is_none_or(|e| !e.active);
                 self.index.changed(id);
-                self.forget(None);
+                if arriving {
+                    self.forget(None);
+                } else {
+                    self.forget_listing(id);
+                }
             }
             Some(Changed::User(id)) => {
                 if origin == Origin::Elsewhere {
@@ -528,7 +538,8 @@ impl Recommender {
 
     /// Up to `first` recommendations for `user` (popularity for anonymous callers).
     /// Recommendations, reused for `ml.results_ttl_secs` per (user, arguments) until the user's
-    /// next interaction or preference change, or any listing's change (`forget`). Popularity
+    /// next interaction or preference change, a change to a listing they show, or a listing
+    /// coming onto the market (`changed`). Popularity
     /// fallbacks of signed-in users are not kept: the model may answer on the next request.
     pub async fn recommend(
         &self,
@@ -552,8 +563,12 @@ impl Recommender {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&args)
         {
+            self.metrics
+                .record_cache("results", "recommendations", "hit", 1);
             return Ok(hit.clone());
         }
+        self.metrics
+            .record_cache("results", "recommendations", "miss", 1);
         let fresh = self.compute(user, first, filter).await?;
         if fresh.1 != Source::Popularity || owner.is_none() {
             keep_bounded(
@@ -575,6 +590,17 @@ impl Recommender {
                 Some(id) => results.invalidate(&Some(id)),
                 None => results.invalidate_all(),
             }
+        }
+    }
+
+    /// Drops the cached lists that show this listing (one pass over the cached callers).
+    pub fn forget_listing(&self, listing: Uuid) {
+        let Some(results) = &self.results else { return };
+        for (_, by_args) in results.iter() {
+            by_args
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, (list, _)| list.iter().all(|r| r.id != listing));
         }
     }
 
