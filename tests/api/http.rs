@@ -291,6 +291,54 @@ async fn idle_connections_are_closed_and_connections_are_capped() {
     app.cleanup().await;
 }
 
+/// A kept-alive connection older than `server.max_connection_age_secs` (±10%) is closed once
+/// it has answered, even while the client keeps using it: clients reconnect, and a balancer can
+/// move them to new instances. A request in flight at that moment is answered first.
+#[tokio::test]
+async fn connections_older_than_their_age_are_closed_after_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Db::Sqlite, &[("server.max_connection_age_secs", "1")]).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    let mut buf = [0u8; 4096];
+    // One request every 100 ms (never idle): answered until the connection is closed.
+    let closed = loop {
+        if s.write_all(request.as_bytes()).await.is_err() {
+            break started.elapsed();
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(3), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+                answered += 1;
+            }
+            _ => break started.elapsed(),
+        }
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "the connection was never closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(answered >= 5, "answered until its age: {answered}");
+    assert!(
+        closed >= std::time::Duration::from_millis(900),
+        "closed at {closed:?}"
+    );
+    // A new connection is served as usual.
+    let mut t = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    t.write_all(request.as_bytes()).await.expect("write");
+    let n = t.read(&mut buf).await.expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    app.cleanup().await;
+}
+
 /// GraphiQL's own introspection query (graphql-js's, with GraphiQL's options) passes every
 /// limit, introspection's list-nesting cap included, and builds a client schema.
 #[tokio::test]

@@ -73,7 +73,7 @@ async fn main_queries_use_their_indexes() {
     let plan = store
         .explain(
             &store
-                .search_statement("Kreuzberg pool", &active)
+                .search_statement("Kreuzberg pool", &active, 2000)
                 .expect("stmt"),
         )
         .await

@@ -97,3 +97,46 @@ async fn search_finds_ranked_matches_postgres() {
 async fn search_finds_ranked_matches_sqlite() {
     search_finds_ranked_matches(Db::Sqlite).await;
 }
+
+/// A search ranks at most `graphql.max_search_ranked` matches that pass its filter (so its work
+/// does not grow with how common its words are), counts all of them in `totalCount`, and costs
+/// a point per 100 it may rank.
+async fn searches_rank_a_bounded_set_and_are_priced_by_it(db: Db) {
+    let ranked = |n: &'static str| [("graphql.max_search_ranked", n)];
+    let small = TestApp::spawn_with(db, &ranked("7")).await;
+    small.seed(300, 20, 0).await;
+    let filter = json!({ "city": "Berlin" });
+    let vars = json!({ "q": "balcony", "first": 50, "filter": filter });
+    let (_, body) = small.gql(SEARCH, vars.clone(), None).await;
+    let s = &body["data"]["searchProperties"];
+    let edges = s["edges"].as_array().cloned().unwrap_or_default();
+    assert!(
+        s["totalCount"].as_i64().unwrap_or(0) > 7,
+        "more than the bound match: {s}"
+    );
+    assert_eq!(edges.len(), 7, "only the bound is ranked: {s}");
+    assert_eq!(s["pageInfo"]["hasNextPage"], false);
+    assert!(edges.iter().all(|e| e["node"]["city"] == "Berlin"), "{s}");
+    let small_cost = body["extensions"]["cost"]["requestedQueryCost"].as_i64();
+    small.cleanup().await;
+    let large = TestApp::spawn_with(db, &ranked("2000")).await;
+    large.seed(300, 20, 0).await;
+    let (_, body) = large.gql(SEARCH, vars, None).await;
+    let large_cost = body["extensions"]["cost"]["requestedQueryCost"].as_i64();
+    assert_eq!(
+        large_cost.zip(small_cost).map(|(l, s)| l - s),
+        Some(20 - 1),
+        "a point per 100 matches it may rank"
+    );
+    large.cleanup().await;
+}
+
+#[tokio::test]
+async fn searches_rank_a_bounded_set_and_are_priced_by_it_sqlite() {
+    searches_rank_a_bounded_set_and_are_priced_by_it(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn searches_rank_a_bounded_set_and_are_priced_by_it_postgres() {
+    searches_rank_a_bounded_set_and_are_priced_by_it(Db::Postgres).await;
+}

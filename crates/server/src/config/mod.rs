@@ -72,6 +72,10 @@ pub struct ServerSettings {
     pub write_timeout_ms: u64,
     /// Client connections open at once at most; more are closed as they arrive.
     pub max_connections: usize,
+    /// A connection older than this (±10%) is closed gracefully once its request in flight is
+    /// answered (HTTP/2: GOAWAY), so clients reconnect and a balancer can spread them over new
+    /// instances (0: never).
+    pub max_connection_age_secs: u64,
     pub shutdown_timeout_ms: u64,
     pub graphiql: bool,
     /// Operations one batched POST (a JSON array) may hold.

@@ -30,6 +30,9 @@ pub struct GraphqlSettings {
     pub max_string_chars: usize,
     /// How deep search results may be paged.
     pub max_search_offset: u64,
+    /// searchProperties ranks at most this many matches (the first the index yields that pass
+    /// the filter); its cost grows with it.
+    pub max_search_ranked: u64,
     pub introspection: bool,
     /// "Did you mean ...?" in validation errors (they reveal the schema).
     pub suggestions: bool,

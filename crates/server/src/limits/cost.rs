@@ -49,6 +49,8 @@ pub(crate) struct CostModel {
     default_page_size: u64,
     default_list_size: u64,
     mutation_cost: u64,
+    /// What a search's ranking costs beyond its page (`with_search_bound`).
+    search_ranking_cost: u64,
 }
 
 fn as_u64(v: &ConstValue) -> Option<u64> {
@@ -61,6 +63,9 @@ fn as_u64(v: &ConstValue) -> Option<u64> {
 /// Points per amenity a root listing query filters by: each is one more set the listings are
 /// intersected with (`property_amenities`), work the page size does not show.
 pub(crate) const AMENITY_FILTER_COST: u64 = 5;
+
+/// Matches a search ranks per point of its cost (`graphql.max_search_ranked` sets how many).
+pub(crate) const SEARCH_RANKED_PER_POINT: u64 = 100;
 
 /// Items of a list argument or input field: a literal list, or a variable's.
 fn list_len(v: &Value, variables: &Variables) -> u64 {
@@ -96,9 +101,17 @@ fn filter_amenities(filter: &Value, variables: &Variables) -> u64 {
 }
 
 impl CostModel {
+    /// Searches rank up to `max_ranked` matches: each costs a point per
+    /// `SEARCH_RANKED_PER_POINT` of them.
+    pub(crate) fn with_search_bound(mut self, max_ranked: u64) -> Self {
+        self.search_ranking_cost = max_ranked.div_ceil(SEARCH_RANKED_PER_POINT);
+        self
+    }
+
     /// What an operation's root listing queries make the database do beyond their page: each
-    /// amenity filtered by. Charged up front and kept at settlement (an empty page still did
-    /// the intersections).
+    /// amenity filtered by, and a search's ranking of up to `graphql.max_search_ranked`
+    /// matches. Charged up front and kept at settlement (an empty page still did the
+    /// intersections and the ranking).
     pub(crate) fn scan_surcharge(
         &self,
         doc: &ExecutableDocument,
@@ -121,11 +134,17 @@ impl CostModel {
                 _ => None,
             })
             .map(|f| {
+                let ranking = if f.name.node == "searchProperties" {
+                    self.search_ranking_cost
+                } else {
+                    0
+                };
                 f.arguments
                     .iter()
                     .find(|(n, _)| n.node == "filter")
                     .map_or(0, |(_, v)| filter_amenities(&v.node, variables))
                     .saturating_mul(AMENITY_FILTER_COST)
+                    .saturating_add(ranking)
             })
             .fold(0u64, u64::saturating_add)
     }
@@ -205,6 +224,7 @@ impl CostModel {
             default_page_size,
             default_list_size: 10,
             mutation_cost: 10,
+            search_ranking_cost: 0,
         })
     }
 

@@ -104,14 +104,16 @@ impl Server {
 /// `server.idle_timeout_ms` without sending anything (between requests on a kept-alive
 /// connection; longer than a request may run), `server.write_timeout_ms` without reading any of
 /// its answer (a client that stops reading would otherwise keep the socket and the buffered
-/// response for ever), and at most `server.max_connections` open at once (beyond, a new
-/// connection is closed at once and counted).
+/// response for ever), at most `server.max_connections` open at once (beyond, a new
+/// connection is closed at once and counted), each for `server.max_connection_age_secs`.
 #[derive(Clone)]
 struct Connections {
     header: Duration,
     idle: Duration,
     write: Duration,
     open: Arc<tokio::sync::Semaphore>,
+    max: usize,
+    age: Duration,
 }
 
 impl Connections {
@@ -121,7 +123,19 @@ impl Connections {
             idle: Duration::from_millis(s.idle_timeout_ms),
             write: Duration::from_millis(s.write_timeout_ms),
             open: Arc::new(tokio::sync::Semaphore::new(s.max_connections)),
+            max: s.max_connections,
+            age: Duration::from_secs(s.max_connection_age_secs),
         }
+    }
+
+    /// This connection's age limit, spread over ±10% so connections opened together (after a
+    /// deploy, say) do not all reconnect at once; `None`: no limit.
+    fn age_limit(&self) -> Option<Duration> {
+        if self.age.is_zero() {
+            return None;
+        }
+        let spread = (uuid::Uuid::new_v4().as_u128() % 2001) as f64 / 10_000.0 - 0.1;
+        Some(self.age.mul_f64(1.0 + spread))
     }
 
     /// The stream with its idle and write timeouts (0: none).
@@ -149,7 +163,6 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -190,11 +203,35 @@ async fn serve(
                         tower::ServiceExt::oneshot(router.clone(), req)
                     },
                 ));
-                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let (builder, mut stop) = (builder.clone(), stop.clone());
+                let age = conns.age_limit();
                 let stream = conns.wrap(stream);
                 tokio::spawn(async move {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(conn).await {
+                    tokio::pin!(conn);
+                    let old = async {
+                        match age {
+                            Some(age) => tokio::time::sleep(age).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let stopping = async move {
+                        // The guard wait_for returns is dropped here, not held across awaits.
+                        let _ = stop.wait_for(|stop| *stop).await.is_ok();
+                    };
+                    // Too old, or the server stops: finish what is in flight, then close.
+                    let ended = tokio::select! {
+                        ended = conn.as_mut() => ended,
+                        () = old => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                        () = stopping => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                     drop(permit);
@@ -208,7 +245,8 @@ async fn serve(
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Every connection holds a permit until it is closed: all of them back means all closed.
+    let _all = conns.open.acquire_many(conns.max as u32).await;
     Ok(())
 }
 

@@ -76,7 +76,8 @@ impl AppState {
             crate::graphql::weights::WEIGHTS,
             settings.graphql.default_page_size as u64,
         )
-        .map_err(StartError::Cost)?;
+        .map_err(StartError::Cost)?
+        .with_search_bound(settings.graphql.max_search_ranked);
         let trusted = crate::gateway::persisted::Registry::load(&settings.persisted.manifest_dir)?;
         trusted.validate(&schema).await?;
         if !trusted.is_empty() {

@@ -295,27 +295,31 @@ impl Store {
         Ok(filtered(filter).count(&self.read()).await?)
     }
 
+    /// The matching listings, best first, out of at most `ranked` matches: the matches that
+    /// pass the filter are taken as the index yields them, up to `ranked`, and only those are
+    /// ranked (PostgreSQL's `ts_rank`, SQLite's bm25). Ranking every match of a common word
+    /// costs a sort of all of them per request; the bound makes a search's work independent of
+    /// how common its words are, at the price of ranking a sample when more match (their count
+    /// is still exact in `count_search`). Searches are priced by the bound (`limits::cost`).
     fn search_select(
         &self,
         text: &str,
         filter: &PropertyFilter,
+        ranked: u64,
     ) -> Option<Select<property::Entity>> {
-        let mut select = filtered(filter);
+        let matches = self.search_matches(text, filter)?;
+        let bounded = matches
+            .select_only()
+            .column(property::Column::Id)
+            .limit(Ord::max(ranked, 1))
+            .into_query();
+        let mut select = property::Entity::find().filter(property::Column::Id.in_subquery(bounded));
         match self.backend() {
             DbBackend::Postgres => {
-                let words = text.trim();
-                if words.is_empty() {
-                    return None;
-                }
-                select = select
-                    .filter(Expr::cust_with_values(
-                        "\"properties\".\"search_vector\" @@ websearch_to_tsquery('english', $1)",
-                        [words],
-                    ))
-                    .order_by_desc(Expr::cust_with_values(
-                        "ts_rank(\"properties\".\"search_vector\", websearch_to_tsquery('english', $1))",
-                        [words],
-                    ));
+                select = select.order_by_desc(Expr::cust_with_values(
+                    "ts_rank(\"properties\".\"search_vector\", websearch_to_tsquery('english', $1))",
+                    [text.trim()],
+                ));
             }
             _ => {
                 let q = fts5_query(text)?;
@@ -339,22 +343,53 @@ impl Store {
         Some(select.order_by_asc(property::Column::Id))
     }
 
-    /// Full-text search, best match first. Offset-paged: relevance has no stable key.
+    /// Every listing that passes the filter and matches the words (unordered).
+    fn search_matches(
+        &self,
+        text: &str,
+        filter: &PropertyFilter,
+    ) -> Option<Select<property::Entity>> {
+        let select = filtered(filter);
+        match self.backend() {
+            DbBackend::Postgres => {
+                let words = text.trim();
+                if words.is_empty() {
+                    return None;
+                }
+                Some(select.filter(Expr::cust_with_values(
+                    "\"properties\".\"search_vector\" @@ websearch_to_tsquery('english', $1)",
+                    [words],
+                )))
+            }
+            _ => {
+                let q = fts5_query(text)?;
+                Some(select.filter(Expr::cust_with_values(
+                    "\"properties\".\"id\" IN (SELECT property_id FROM properties_fts WHERE properties_fts MATCH ?)",
+                    [q],
+                )))
+            }
+        }
+    }
+
+    /// Full-text search, best match first, out of at most `ranked` matches (`search_select`).
+    /// Offset-paged: relevance has no stable key.
     pub async fn search_properties(
         &self,
         text: &str,
         filter: &PropertyFilter,
-        offset: u64,
-        limit: u64,
+        page: (u64, u64),
+        ranked: u64,
     ) -> StoreResult<Vec<property::Model>> {
-        let Some(select) = self.search_select(text, filter) else {
+        let Some(select) = self.search_select(text, filter, ranked) else {
             return Ok(Vec::new());
         };
+        let (offset, limit) = page;
         Ok(select.offset(offset).limit(limit).all(&self.read()).await?)
     }
 
+    /// How many listings match, all of them (not only the ranked ones).
     pub async fn count_search(&self, text: &str, filter: &PropertyFilter) -> StoreResult<u64> {
-        let Some(select) = self.search_select(text, filter) else {
+        let Some(select) = self.search_matches(text, filter) else {
             return Ok(0);
         };
         Ok(select.count(&self.read()).await?)
@@ -364,8 +399,9 @@ impl Store {
         &self,
         text: &str,
         filter: &PropertyFilter,
+        ranked: u64,
     ) -> Option<sea_orm::Statement> {
-        self.search_select(text, filter)
+        self.search_select(text, filter, ranked)
             .map(|s| s.limit(20).build(self.backend()))
     }
 

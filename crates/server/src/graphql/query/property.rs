@@ -98,7 +98,12 @@ impl PropertyQuery {
         let offset = search_offset(after.as_deref(), ctx.limits()?.max_search_offset)?;
         let store = ctx.store()?;
         let mut rows = store
-            .search_properties(&query, &filter, offset, limit + 1)
+            .search_properties(
+                &query,
+                &filter,
+                (offset, limit + 1),
+                ctx.limits()?.max_search_ranked,
+            )
             .await
             .map_err(ApiError::from)?;
         let has_next = rows.len() as u64 > limit;
