@@ -349,5 +349,28 @@ async fn graphiqls_introspection_query_fits_the_limits() {
     assert_eq!(r["status"], 200, "{r}");
     assert!(r["errors"].is_null(), "{r}");
     assert!(r["types"].as_u64().is_some_and(|n| n > 20), "{r}");
+    // Priced by walking the introspection types: more than a flat price, within an anonymous
+    // caller's budget, and close to what came back (the refund settles the rest).
+    let (requested, actual) = (
+        r["cost"]["requestedQueryCost"].as_u64().unwrap_or(0),
+        r["cost"]["actualQueryCost"].as_u64().unwrap_or(0),
+    );
+    assert!(requested > 20 && requested <= 2000, "{r}");
+    assert!(actual > 10 && actual <= requested * 2, "{r}");
+    // Lists nested to multiply each other cost what they multiply.
+    let nested =
+        "{ __type(name: \"Node\") { possibleTypes { interfaces { possibleTypes { name } } } } }";
+    let flat = "{ __type(name: \"Node\") { possibleTypes { name } } }";
+    let cost = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (_, body) = app.gql(q, serde_json::json!({}), None).await;
+            body["extensions"]["cost"]["requestedQueryCost"]
+                .as_u64()
+                .unwrap_or(0)
+        }
+    };
+    let (nested, flat) = (cost(nested).await, cost(flat).await);
+    assert!(nested > flat, "{nested} > {flat}");
     app.cleanup().await;
 }

@@ -1,5 +1,5 @@
 // Sends the introspection query GraphiQL sends (graphql-js's getIntrospectionQuery with the
-// options GraphiQL 4 turns on) and prints whether a schema came back, and any errors.
+// options GraphiQL 4 turns on) and prints whether a schema came back, any errors, and its cost.
 import { getIntrospectionQuery, buildClientSchema } from "graphql";
 
 const url = process.argv[2];
@@ -20,4 +20,5 @@ let types = 0;
 if (body.data) {
   types = Object.keys(buildClientSchema(body.data).getTypeMap()).length;
 }
-console.log(JSON.stringify({ status: response.status, types, errors: body.errors ?? null }));
+const cost = body.extensions?.cost ?? null;
+console.log(JSON.stringify({ status: response.status, types, errors: body.errors ?? null, cost }));

@@ -51,6 +51,9 @@ pub(crate) struct CostModel {
     mutation_cost: u64,
     /// What a search's ranking costs beyond its page (`with_search_bound`).
     search_ranking_cost: u64,
+    query_type: String,
+    /// The assumed length of each introspection list: this schema's average (`introspection_sizes`).
+    introspection_sizes: HashMap<(&'static str, &'static str), u64>,
 }
 
 fn as_u64(v: &ConstValue) -> Option<u64> {
@@ -157,60 +160,32 @@ impl CostModel {
         let doc = async_graphql::parser::parse_schema(sdl).map_err(|e| e.to_string())?;
         let mut types = HashMap::new();
         let mut mutation_type = "Mutation".to_owned();
-        for def in doc.definitions {
-            match def {
-                TypeSystemDefinition::Schema(s) => {
-                    if let Some(m) = &s.node.mutation {
-                        mutation_type = m.node.to_string();
-                    }
+        let mut query_type = "Query".to_owned();
+        for def in &doc.definitions {
+            if let TypeSystemDefinition::Schema(s) = def {
+                if let Some(m) = &s.node.mutation {
+                    mutation_type = m.node.to_string();
                 }
-                TypeSystemDefinition::Type(t) => {
-                    let t = t.node;
-                    let fields = match &t.kind {
-                        TypeKind::Object(o) => Some(&o.fields),
-                        TypeKind::Interface(i) => Some(&i.fields),
-                        _ => None,
-                    };
-                    let composite = matches!(
-                        t.kind,
-                        TypeKind::Object(_) | TypeKind::Interface(_) | TypeKind::Union(_)
-                    );
-                    let mut info = TypeInfo {
-                        composite,
-                        fields: HashMap::new(),
-                    };
-                    for f in fields.into_iter().flatten() {
-                        let f = &f.node;
-                        let mut ty = &f.ty.node;
-                        let mut list = false;
-                        let name = loop {
-                            match &ty.base {
-                                BaseType::Named(n) => break n.to_string(),
-                                BaseType::List(inner) => {
-                                    list = true;
-                                    ty = inner;
-                                }
-                            }
-                        };
-                        let first_default = f
-                            .arguments
-                            .iter()
-                            .find(|a| a.node.name.node == "first")
-                            .and_then(|a| a.node.default_value.as_ref())
-                            .and_then(|d| as_u64(&d.node));
-                        info.fields.insert(
-                            f.name.node.to_string(),
-                            FieldInfo {
-                                ty: name,
-                                list,
-                                first_default,
-                            },
-                        );
-                    }
-                    types.insert(t.name.node.to_string(), info);
+                if let Some(q) = &s.node.query {
+                    query_type = q.node.to_string();
                 }
-                TypeSystemDefinition::Directive(_) => {}
             }
+        }
+        read_types(&doc, &mut types);
+        // Introspection is walked like the rest: its types, and the two root fields.
+        let introspection =
+            async_graphql::parser::parse_schema(INTROSPECTION_SDL).map_err(|e| e.to_string())?;
+        read_types(&introspection, &mut types);
+        let root = types.entry(query_type.clone()).or_default();
+        for (field, ty) in [("__schema", "__Schema"), ("__type", "__Type")] {
+            root.fields.insert(
+                field.to_owned(),
+                FieldInfo {
+                    ty: ty.to_owned(),
+                    list: false,
+                    first_default: None,
+                },
+            );
         }
         Ok(Self {
             types,
@@ -221,10 +196,12 @@ impl CostModel {
                 m
             }),
             mutation_type,
+            query_type,
             default_page_size,
             default_list_size: 10,
             mutation_cost: 10,
             search_ranking_cost: 0,
+            introspection_sizes: introspection_sizes(&doc),
         })
     }
 
@@ -251,7 +228,24 @@ impl CostModel {
     fn assumed_size(&self, parent: &str, field: &str) -> u64 {
         self.weight(parent, field)
             .and_then(|w| w.assumed_size)
+            .or_else(|| {
+                self.introspection_sizes
+                    .iter()
+                    .find(|((t, f), _)| *t == parent && *f == field)
+                    .map(|(_, n)| *n)
+            })
             .unwrap_or(self.default_list_size)
+    }
+
+    /// A root introspection field's walked cost, scaled: introspection is answered from memory,
+    /// so a point buys `INTROSPECTION_OBJECTS_PER_POINT` objects (GraphiQL's full query fits a
+    /// budget; a query nesting lists to multiply them pays for what it multiplies).
+    fn introspection(&self, parent: &str, field: &str, walked: u64) -> u64 {
+        if parent == self.query_type && matches!(field, "__schema" | "__type") {
+            walked.div_ceil(INTROSPECTION_OBJECTS_PER_POINT)
+        } else {
+            walked
+        }
     }
 
     /// The operation's cost before execution.
@@ -314,6 +308,153 @@ impl CostModel {
     fn is_connection(&self, ty: &str) -> bool {
         ty.ends_with("Connection")
     }
+}
+
+/// Introspection objects per point of cost (`CostModel::introspection`).
+const INTROSPECTION_OBJECTS_PER_POINT: u64 = 10;
+
+/// The introspection types (the GraphQL spec's, as graphql-js prints them), for the walk.
+const INTROSPECTION_SDL: &str = "
+type __Schema { description: String types: [__Type!]! queryType: __Type! mutationType: __Type
+  subscriptionType: __Type directives: [__Directive!]! }
+type __Type { kind: __TypeKind! name: String description: String specifiedByURL: String
+  fields(includeDeprecated: Boolean = false): [__Field!] interfaces: [__Type!]
+  possibleTypes: [__Type!] enumValues(includeDeprecated: Boolean = false): [__EnumValue!]
+  inputFields(includeDeprecated: Boolean = false): [__InputValue!] ofType: __Type isOneOf: Boolean }
+type __Field { name: String! description: String args(includeDeprecated: Boolean = false): [__InputValue!]!
+  type: __Type! isDeprecated: Boolean! deprecationReason: String }
+type __InputValue { name: String! description: String type: __Type! defaultValue: String
+  isDeprecated: Boolean! deprecationReason: String }
+type __EnumValue { name: String! description: String isDeprecated: Boolean! deprecationReason: String }
+type __Directive { name: String! description: String locations: [__DirectiveLocation!]!
+  args(includeDeprecated: Boolean = false): [__InputValue!]! isRepeatable: Boolean! }
+enum __TypeKind { SCALAR OBJECT INTERFACE UNION ENUM INPUT_OBJECT LIST NON_NULL }
+enum __DirectiveLocation { QUERY MUTATION SUBSCRIPTION FIELD }
+";
+
+/// Object, interface and union types with their fields, from a parsed SDL.
+fn read_types(
+    doc: &async_graphql::parser::types::ServiceDocument,
+    types: &mut HashMap<String, TypeInfo>,
+) {
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let t = &t.node;
+        let fields = match &t.kind {
+            TypeKind::Object(o) => Some(&o.fields),
+            TypeKind::Interface(i) => Some(&i.fields),
+            _ => None,
+        };
+        let composite = matches!(
+            t.kind,
+            TypeKind::Object(_) | TypeKind::Interface(_) | TypeKind::Union(_)
+        );
+        let mut info = TypeInfo {
+            composite,
+            fields: HashMap::new(),
+        };
+        for f in fields.into_iter().flatten() {
+            let f = &f.node;
+            let mut ty = &f.ty.node;
+            let mut list = false;
+            let name = loop {
+                match &ty.base {
+                    BaseType::Named(n) => break n.to_string(),
+                    BaseType::List(inner) => {
+                        list = true;
+                        ty = inner;
+                    }
+                }
+            };
+            let first_default = f
+                .arguments
+                .iter()
+                .find(|a| a.node.name.node == "first")
+                .and_then(|a| a.node.default_value.as_ref())
+                .and_then(|d| as_u64(&d.node));
+            info.fields.insert(
+                f.name.node.to_string(),
+                FieldInfo {
+                    ty: name,
+                    list,
+                    first_default,
+                },
+            );
+        }
+        types.insert(t.name.node.to_string(), info);
+    }
+}
+
+/// The assumed length of each introspection list: this schema's average per holder, rounded up
+/// (so a full dump, GraphiQL's query, is priced at about what it returns), at least 1.
+fn introspection_sizes(
+    doc: &async_graphql::parser::types::ServiceDocument,
+) -> HashMap<(&'static str, &'static str), u64> {
+    let (mut types, mut directives) = (0u64, 5u64);
+    let (mut holders, mut fields, mut args) = (0u64, 0u64, 0u64);
+    let (mut enums, mut values, mut inputs, mut input_fields) = (0u64, 0u64, 0u64, 0u64);
+    let (mut abstracts, mut members, mut objects, mut interfaces) = (0u64, 0u64, 0u64, 0u64);
+    for def in &doc.definitions {
+        match def {
+            TypeSystemDefinition::Type(t) => {
+                types += 1;
+                match &t.node.kind {
+                    TypeKind::Object(o) => {
+                        holders += 1;
+                        objects += 1;
+                        interfaces += o.implements.len() as u64;
+                        fields += o.fields.len() as u64;
+                        args += o
+                            .fields
+                            .iter()
+                            .map(|f| f.node.arguments.len() as u64)
+                            .sum::<u64>();
+                    }
+                    TypeKind::Interface(i) => {
+                        holders += 1;
+                        abstracts += 1;
+                        fields += i.fields.len() as u64;
+                        args += i
+                            .fields
+                            .iter()
+                            .map(|f| f.node.arguments.len() as u64)
+                            .sum::<u64>();
+                    }
+                    TypeKind::Union(u) => {
+                        abstracts += 1;
+                        members += u.members.len() as u64;
+                    }
+                    TypeKind::Enum(e) => {
+                        enums += 1;
+                        values += e.values.len() as u64;
+                    }
+                    TypeKind::InputObject(i) => {
+                        inputs += 1;
+                        input_fields += i.fields.len() as u64;
+                    }
+                    TypeKind::Scalar => {}
+                }
+            }
+            TypeSystemDefinition::Directive(_) => directives += 1,
+            TypeSystemDefinition::Schema(_) => {}
+        }
+    }
+    let avg = |n: u64, of: u64| n.div_ceil(of.max(1)).max(1);
+    // Interfaces' implementors are counted from the objects that name them.
+    let possible = avg(members + interfaces, abstracts);
+    HashMap::from([
+        (("__Schema", "types"), types.max(1) + 8),
+        (("__Schema", "directives"), directives),
+        (("__Type", "fields"), avg(fields, holders)),
+        (("__Type", "interfaces"), avg(interfaces, objects)),
+        (("__Type", "possibleTypes"), possible),
+        (("__Type", "enumValues"), avg(values, enums)),
+        (("__Type", "inputFields"), avg(input_fields, inputs)),
+        (("__Field", "args"), avg(args, fields)),
+        (("__Directive", "args"), 1),
+    ])
 }
 
 /// The operation a request runs, with its name: the one named by `operationName`, or the
@@ -462,12 +603,13 @@ impl<'a> Walk<'a> for Static<'a> {
         };
         // A list of objects costs its own weight once (the work of fetching it) and each item
         // 1 plus its fields; a list of scalars costs its base once.
-        if info.list && m.types.get(&info.ty).is_some_and(|t| t.composite) {
+        let walked = if info.list && m.types.get(&info.ty).is_some_and(|t| t.composite) {
             let own = m.weight(parent, name).map_or(0, |w| w.cost);
             own.saturating_add(items.saturating_mul(children.saturating_add(1)))
         } else {
             base.saturating_add(children)
-        }
+        };
+        m.introspection(parent, name, walked)
     }
 }
 
@@ -504,7 +646,7 @@ impl<'a> Walk<'a> for Actual<'a> {
         let Some(info) = info else {
             return base;
         };
-        match value {
+        let walked = match value {
             ConstValue::List(items) if m.types.get(&info.ty).is_some_and(|t| t.composite) => {
                 let own = m.weight(parent, name).map_or(0, |w| w.cost);
                 items.iter().fold(own, |acc, v| {
@@ -521,7 +663,8 @@ impl<'a> Walk<'a> for Actual<'a> {
                 base.saturating_add(self.set(&f.selection_set.node, &info.ty, value))
             }
             _ => base,
-        }
+        };
+        m.introspection(parent, name, walked)
     }
 }
 
