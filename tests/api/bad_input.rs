@@ -147,6 +147,60 @@ async fn oversized_bodies_are_refused() {
     app.cleanup().await;
 }
 
+/// Anonymous callers' reads run on a pool of their own with a shorter statement timeout: an
+/// anonymous query stuck behind a lock gets `STATEMENT_TIMEOUT` after
+/// `database.anonymous_statement_timeout_ms`, while a signed-in caller's same query waits for
+/// the lock and is answered. Deterministic: the lock is held until the test lets go.
+#[tokio::test]
+async fn anonymous_statements_time_out_sooner() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn_with(
+        Db::Postgres,
+        &[("database.anonymous_statement_timeout_ms", "200")],
+    )
+    .await;
+    let u = app.seed(10, 10, 10).await;
+    let token = app.token(u.user, entity::Role::User);
+    let other = app.db_connection().await;
+    let txn = other.begin().await.expect("begin");
+    txn.execute_unprepared("LOCK TABLE properties IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let query = "{ properties(first: 5) { totalCount } }";
+    let started = std::time::Instant::now();
+    let (status, body) = app.gql(query, json!({}), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(code(&body), "STATEMENT_TIMEOUT", "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let signed_in = tokio::spawn({
+        let base = app.base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    txn.rollback().await.expect("unlock");
+    let answered = signed_in.await.expect("task");
+    assert!(answered["errors"].is_null(), "{answered}");
+    assert!(
+        answered["data"]["properties"]["totalCount"]
+            .as_i64()
+            .is_some()
+    );
+    // Without the lock the anonymous query is answered as usual.
+    app.data(query, json!({}), None).await;
+    app.cleanup().await;
+}
+
 /// Deterministic: another client holds a lock the query must wait for, so the request cannot
 /// finish before its timeout however fast or slow the machine is.
 #[tokio::test]

@@ -60,6 +60,8 @@ error_codes! {
         "The body is larger than `server.body_limit_bytes` (413).";
     RequestTimeout => "REQUEST_TIMEOUT",
         "The request took longer than `server.request_timeout_ms` (503).";
+    StatementTimeout => "STATEMENT_TIMEOUT",
+        "PostgreSQL stopped a statement of this operation at its time limit (`database.statement_timeout_ms`; for anonymous callers `database.anonymous_statement_timeout_ms`): narrow it (a filter, a smaller page) or sign in.";
     MaxDocumentSizeExceeded => "MAX_DOCUMENT_SIZE_EXCEEDED",
         "The document is longer than `graphql.max_document_bytes`.";
     MaxTokensExceeded => "MAX_TOKENS_EXCEEDED",

@@ -219,9 +219,12 @@ impl Gateway {
             .then(|| admitted.request.query.clone());
         let request = charge.attach(admitted.request);
         let statements = crate::limits::Statements::default();
-        let mut response = statements
-            .count(self.executor.execute(&batches, request))
-            .await;
+        let run = statements.count(self.executor.execute(&batches, request));
+        let mut response = if caller.principal.user_id().is_none() {
+            crate::store::anonymous_reads(run).await
+        } else {
+            run.await
+        };
         if let Some(text) = keep.filter(|_| !response::request_failed(&response)) {
             if admitted.new_document {
                 self.admission.keep(&text, &admitted.doc);

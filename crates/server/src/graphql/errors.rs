@@ -21,6 +21,8 @@ pub enum ApiError {
         code: ErrorCode,
         message: String,
     },
+    /// PostgreSQL stopped a statement at its timeout (`STATEMENT_TIMEOUT`).
+    StatementTimeout,
     Internal(Box<dyn std::error::Error + Send + Sync>),
     /// Internal, and already logged where it happened (a failed dataloader batch is logged
     /// once there, not once per field waiting on it).
@@ -40,6 +42,10 @@ impl ApiError {
             Self::Forbidden(m) => (*m).to_owned(),
             Self::Quota(m) => m.clone(),
             Self::Model { message, .. } => message.clone(),
+            Self::StatementTimeout => {
+                "a database statement ran past its time limit; narrow the query or sign in"
+                    .to_owned()
+            }
             Self::Internal(_) | Self::Logged => "internal error".to_owned(),
         }
     }
@@ -52,6 +58,7 @@ impl ApiError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Quota(_) => ErrorCode::QuotaExceeded,
             Self::Model { code, .. } => *code,
+            Self::StatementTimeout => ErrorCode::StatementTimeout,
             Self::Internal(_) | Self::Logged => ErrorCode::Internal,
         }
     }
@@ -62,6 +69,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Invalid(msg) => Self::BadInput(msg),
+            other if other.is_statement_timeout() => Self::StatementTimeout,
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -72,6 +80,7 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
         match &*e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Invalid(msg) => Self::BadInput(msg.clone()),
+            e if e.is_statement_timeout() => Self::StatementTimeout,
             _ => Self::Logged,
         }
     }

@@ -38,6 +38,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// PostgreSQL cancelled the statement at its `statement_timeout` (SQLSTATE 57014).
+    pub fn is_statement_timeout(&self) -> bool {
+        use sea_orm::RuntimeErr;
+        let StoreError::Db(
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)),
+        ) = self
+        else {
+            return false;
+        };
+        matches!(e.as_ref(), sea_orm::sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+    }
+
     /// The error of a load shared by several callers (single flight, loaders): the error
     /// itself when this is the last holder, else a database error with its text.
     pub fn unshare(e: Arc<StoreError>) -> StoreError {
@@ -50,6 +62,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// PostgreSQL only: the pool anonymous callers' reads use (`anonymous_reads`), with its own
+    /// shorter statement timeout and its own connections, so a flood of anonymous queries can
+    /// neither run long nor take the connections signed-in users need.
+    anonymous: Option<DatabaseConnection>,
+}
+
+tokio::task_local! {
+    static ANONYMOUS: ();
+}
+
+/// Runs `work` with its reads on the anonymous pool, where there is one (the gateway wraps an
+/// anonymous caller's operation in it).
+pub async fn anonymous_reads<F: std::future::Future>(work: F) -> F::Output {
+    ANONYMOUS.scope((), work).await
 }
 
 impl Store {
@@ -78,21 +104,25 @@ impl Store {
                     .foreign_keys(true)
             });
         }
+        let anonymous = if settings.url.starts_with("postgres")
+            && settings.anonymous_statement_timeout_ms > 0
+            && settings.anonymous_max_connections > 0
+        {
+            let mut anon = opts.clone();
+            anon.max_connections(settings.anonymous_max_connections)
+                .min_connections(0)
+                .statement_timeout(Duration::from_millis(
+                    settings.anonymous_statement_timeout_ms,
+                ));
+            let mut pool = Database::connect(anon).await?;
+            pool.set_metric_callback(statement_hook(settings, metrics.clone()));
+            Some(pool)
+        } else {
+            None
+        };
         let mut db = Database::connect(opts).await?;
-        let slow = Duration::from_millis(settings.slow_statement_ms);
-        db.set_metric_callback(move |info| {
-            metrics.record_db_statement(info.elapsed, info.failed);
-            crate::limits::Statements::ran();
-            if info.elapsed >= slow {
-                tracing::warn!(
-                    elapsed_ms = info.elapsed.as_millis() as u64,
-                    failed = info.failed,
-                    sql = %info.statement.sql,
-                    "slow SQL statement"
-                );
-            }
-        });
-        Ok(Self { db })
+        db.set_metric_callback(statement_hook(settings, metrics));
+        Ok(Self { db, anonymous })
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -106,7 +136,10 @@ impl Store {
     /// The connection for read-only statements, which retry once on a fresh connection when
     /// theirs turns out to be broken (see `Reader`).
     pub(crate) fn read(&self) -> Reader<'_> {
-        Reader(&self.db)
+        match &self.anonymous {
+            Some(pool) if ANONYMOUS.try_with(|_| ()).is_ok() => Reader(pool),
+            _ => Reader(&self.db),
+        }
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
@@ -205,6 +238,27 @@ fn sql_span(stmt: &sea_orm::Statement) -> tracing::Span {
 
 /// The connection failed, not the statement: I/O and protocol errors, PostgreSQL's
 /// connection-exception class (08) and its shutdown codes (57P01-57P03).
+/// The pool's statement hook: the query counter, the duration histogram, the operation's
+/// statement count and the slow-statement log.
+fn statement_hook(
+    settings: &DatabaseSettings,
+    metrics: Arc<Metrics>,
+) -> impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static {
+    let slow = Duration::from_millis(settings.slow_statement_ms);
+    move |info| {
+        metrics.record_db_statement(info.elapsed, info.failed);
+        crate::limits::Statements::ran();
+        if info.elapsed >= slow {
+            tracing::warn!(
+                elapsed_ms = info.elapsed.as_millis() as u64,
+                failed = info.failed,
+                sql = %info.statement.sql,
+                "slow SQL statement"
+            );
+        }
+    }
+}
+
 fn is_connection_error(e: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as Sqlx;
@@ -312,6 +366,10 @@ pub struct DatabaseSettings {
     pub min_connections: u32,
     pub acquire_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+    /// PostgreSQL: anonymous callers' reads run on a pool of their own with this statement
+    /// timeout (0: they share the main pool and its timeout).
+    pub anonymous_statement_timeout_ms: u64,
+    pub anonymous_max_connections: u32,
     pub idle_timeout_ms: u64,
     pub max_lifetime_ms: u64,
     pub slow_statement_ms: u64,
