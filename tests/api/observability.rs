@@ -177,7 +177,9 @@ fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
 async fn request_ids_are_echoed_and_on_the_log_lines_of_their_request() {
     use sea_orm::ConnectionTrait;
     let (logs, _guard) = capture_logs();
-    let app = TestApp::spawn_with(Db::Postgres, &[("telemetry.slow_operation_ms", "100")]).await;
+    // Only the operation made to wait below is slow: slow-operation lines come at most one per
+    // 10 s, so a busy machine making an earlier request slow must not use up the line.
+    let app = TestApp::spawn_with(Db::Postgres, &[("telemetry.slow_operation_ms", "1000")]).await;
     // Enough active listings for a page of 50 (listings leave the market in the data).
     app.seed(180, 10, 20).await;
     app.db_connection()
@@ -237,7 +239,7 @@ async fn request_ids_are_echoed_and_on_the_log_lines_of_their_request() {
         .await
         .expect("lock");
     let release = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
         txn.rollback().await.expect("unlock");
     });
     let resp = app
