@@ -307,43 +307,41 @@ impl Store {
         filter: &PropertyFilter,
         ranked: u64,
     ) -> Option<Select<property::Entity>> {
+        // The bounded set, each with its rank, as a derived table: ranked where it is read, so
+        // the outer query only joins the page's rows back (an `IN (subquery)` made PostgreSQL
+        // scan the table to semi-join it).
         let matches = self.search_matches(text, filter)?;
+        let rank = match self.backend() {
+            DbBackend::Postgres => Expr::cust_with_values(
+                "ts_rank(\"properties\".\"search_vector\", websearch_to_tsquery('english', $1))",
+                [text.trim()],
+            ),
+            // bm25 is lower for better matches: negated, so both rank descending.
+            _ => Expr::cust("-\"hits\".\"rank\""),
+        };
         let bounded = matches
             .select_only()
             .column(property::Column::Id)
+            .expr_as(rank, "search_rank")
             .limit(Ord::max(ranked, 1))
             .into_query();
-        let mut select = property::Entity::find().filter(property::Column::Id.in_subquery(bounded));
-        match self.backend() {
-            DbBackend::Postgres => {
-                select = select.order_by_desc(Expr::cust_with_values(
-                    "ts_rank(\"properties\".\"search_vector\", websearch_to_tsquery('english', $1))",
-                    [text.trim()],
-                ));
-            }
-            _ => {
-                let q = fts5_query(text)?;
-                let hits = Query::select()
-                    .column(Alias::new("property_id"))
-                    .expr_as(Expr::cust("bm25(properties_fts)"), Alias::new("rank"))
-                    .from(Alias::new("properties_fts"))
-                    .and_where(Expr::cust_with_values("properties_fts MATCH ?", [q]))
-                    .to_owned();
-                QuerySelect::query(&mut select).join_subquery(
-                    JoinType::InnerJoin,
-                    hits,
-                    Alias::new("hits"),
-                    Expr::col((Alias::new("hits"), Alias::new("property_id")))
-                        .equals((property::Entity, property::Column::Id)),
-                );
-                // bm25 is lower for better matches.
-                select = select.order_by_asc(Expr::col((Alias::new("hits"), Alias::new("rank"))));
-            }
-        }
-        Some(select.order_by_asc(property::Column::Id))
+        let mut select = property::Entity::find();
+        QuerySelect::query(&mut select).join_subquery(
+            JoinType::InnerJoin,
+            bounded,
+            Alias::new("ranked"),
+            Expr::col((Alias::new("ranked"), property::Column::Id))
+                .equals((property::Entity, property::Column::Id)),
+        );
+        Some(
+            select
+                .order_by_desc(Expr::col((Alias::new("ranked"), Alias::new("search_rank"))))
+                .order_by_asc(property::Column::Id),
+        )
     }
 
-    /// Every listing that passes the filter and matches the words (unordered).
+    /// Every listing that passes the filter and matches the words (unordered; on SQLite joined
+    /// to its FTS5 hit as `hits`, with bm25 as `hits.rank`).
     fn search_matches(
         &self,
         text: &str,
@@ -363,10 +361,21 @@ impl Store {
             }
             _ => {
                 let q = fts5_query(text)?;
-                Some(select.filter(Expr::cust_with_values(
-                    "\"properties\".\"id\" IN (SELECT property_id FROM properties_fts WHERE properties_fts MATCH ?)",
-                    [q],
-                )))
+                let hits = Query::select()
+                    .column(Alias::new("property_id"))
+                    .expr_as(Expr::cust("bm25(properties_fts)"), Alias::new("rank"))
+                    .from(Alias::new("properties_fts"))
+                    .and_where(Expr::cust_with_values("properties_fts MATCH ?", [q]))
+                    .to_owned();
+                let mut select = select;
+                QuerySelect::query(&mut select).join_subquery(
+                    JoinType::InnerJoin,
+                    hits,
+                    Alias::new("hits"),
+                    Expr::col((Alias::new("hits"), Alias::new("property_id")))
+                        .equals((property::Entity, property::Column::Id)),
+                );
+                Some(select)
             }
         }
     }
