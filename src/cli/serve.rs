@@ -39,7 +39,7 @@ pub(super) async fn run(settings: Settings) -> Result<()> {
         eprintln!();
     }
     shutdown_signal().await;
-    tracing::info!("shutting down; finishing in-flight requests");
-    server.stop(grace).await;
+    tracing::info!("shutting down");
+    server.shutdown(grace).await;
     Ok(())
 }

@@ -387,6 +387,11 @@ impl Peer {
     pub(crate) async fn stop(self) {
         self.server.stop(Duration::from_secs(5)).await;
     }
+
+    /// Stops as `rentgraph serve` does on SIGTERM: draining first (`server.drain_secs`).
+    pub(crate) async fn shutdown(self) {
+        self.server.shutdown(Duration::from_secs(5)).await;
+    }
 }
 
 /// A Redis key prefix of this test's own, so tests sharing one Redis never see each other's keys.

@@ -339,6 +339,60 @@ async fn connections_older_than_their_age_are_closed_after_answering() {
     app.cleanup().await;
 }
 
+/// A rolling restart's stop: the instance fails `/ready` at once (so balancers stop sending),
+/// keeps answering for `server.drain_secs` with `Connection: close` (kept-alive clients
+/// reconnect elsewhere), then closes its listener.
+#[tokio::test]
+async fn a_stopping_instance_drains_before_it_closes() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.seed(5, 5, 0).await;
+    let b = app.peer(&[("server.drain_secs", "2")]).await;
+    let base = b.base.clone();
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let stopping = tokio::spawn(b.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ready = client
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["status"], "draining");
+    let answer = client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": "{ properties(first: 1) { totalCount } }" }))
+        .send()
+        .await
+        .expect("still served");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
+    let health = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    stopping.await.expect("stopped");
+    assert!(
+        client.get(format!("{base}/health")).send().await.is_err(),
+        "the listener is closed"
+    );
+    app.cleanup().await;
+}
+
 /// GraphiQL's own introspection query (graphql-js's, with GraphiQL's options) passes every
 /// limit, introspection's list-nesting cap included, and builds a client schema.
 #[tokio::test]

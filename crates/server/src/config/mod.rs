@@ -77,6 +77,9 @@ pub struct ServerSettings {
     /// instances (0: never).
     pub max_connection_age_secs: u64,
     pub shutdown_timeout_ms: u64,
+    /// On SIGTERM, how long `/ready` fails while requests are still served, before the server
+    /// stops accepting connections (balancers' probe interval times their failure threshold).
+    pub drain_secs: u64,
     pub graphiql: bool,
     /// Operations one batched POST (a JSON array) may hold.
     pub max_batch_operations: usize,

@@ -88,6 +88,22 @@ impl Server {
         })
     }
 
+    /// A rolling restart's stop: `/ready` fails at once (balancers and Kubernetes stop sending
+    /// new requests), requests are still served for `server.drain_secs` while they notice,
+    /// then `stop`.
+    pub async fn shutdown(self, grace: Duration) {
+        let drain = Duration::from_secs(self.state.settings.server.drain_secs);
+        self.state.start_draining();
+        if !drain.is_zero() {
+            tracing::info!(
+                drain_secs = drain.as_secs(),
+                "draining: /ready fails, requests are still served"
+            );
+            tokio::time::sleep(drain).await;
+        }
+        self.stop(grace).await;
+    }
+
     /// Stops accepting connections and waits for in-flight requests, at most `grace`.
     pub async fn stop(self, grace: Duration) {
         let _ = self.shutdown.send(true);

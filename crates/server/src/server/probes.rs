@@ -19,6 +19,13 @@ const READY_CHECKS_KEPT: Duration = Duration::from_secs(1);
 /// which check failed but never why: error text can carry hosts and user names. The cause goes
 /// to the log.
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    if state.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
     let (database, redis) = {
         let mut last = state.ready.lock().await;
         match *last {

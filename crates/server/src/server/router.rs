@@ -123,6 +123,7 @@ async fn timeout_and_metrics(
     );
     crate::infra::telemetry::join_callers_trace(&span, req.headers());
     let started = Instant::now();
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
     let limit = state.settings.server.request_timeout();
     let work = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone()));
     let mut resp = match tokio::time::timeout(limit, work).await {
@@ -162,6 +163,14 @@ async fn timeout_and_metrics(
     }
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    // Draining: a kept-alive HTTP/1.1 client (or balancer) reconnects, to another instance.
+    // (HTTP/2 has no such header; its connections get GOAWAY when the listener closes.)
+    if http1 && state.is_draining() {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
     }
     state
         .metrics

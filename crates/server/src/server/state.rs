@@ -36,6 +36,9 @@ pub struct AppState {
     pub(super) caches: Arc<crate::infra::cache::Caches>,
     /// The last readiness checks and when they ran (`server::probes`).
     pub(super) ready: Arc<tokio::sync::Mutex<Option<LastChecks>>>,
+    /// Set when the server was told to stop: `/ready` fails so balancers stop sending, while
+    /// requests are still served for `server.drain_secs`.
+    pub(super) draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +134,19 @@ impl AppState {
             recommender,
             caches,
             ready: Arc::default(),
+            draining: Arc::default(),
         })
+    }
+
+    /// From now on `/ready` answers 503 `draining` and HTTP/1.1 answers carry `Connection:
+    /// close`; requests are still served.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn settings(&self) -> &Settings {
