@@ -81,6 +81,62 @@ fn the_production_profile_loads_from_any_directory() {
     assert!(!ok);
 }
 
+/// The settings shipped for deployment are ones the server accepts (a misspelt key would stop
+/// every instance at start): the ConfigMap's settings file (deploy/k8s/configmap.yaml) over the
+/// production profile, with the environment of the Compose file's instances
+/// (deploy/compose.yaml).
+#[test]
+fn the_deployment_files_hold_settings_the_server_accepts() {
+    use rentgraph::config::{Settings, Sources};
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).expect(path);
+    // The settings file is the block under `rentgraph.toml: |`, indented by four spaces.
+    let configmap = read("deploy/k8s/configmap.yaml");
+    let file: Vec<&str> = configmap
+        .lines()
+        .skip_while(|l| !l.contains("rentgraph.toml: |"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    assert!(file.len() > 5, "the ConfigMap holds a settings file");
+    let path = std::env::temp_dir().join(format!("rg-configmap-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, file.join("\n")).expect("write");
+    // The instances' environment: the `RENTGRAPH__SECTION__KEY: value` lines; a value the
+    // operator provides (`${...}`) stands in as a strong secret.
+    let compose = read("deploy/compose.yaml");
+    let env: Vec<(String, String)> = compose
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.trim().split_once(": ")?;
+            let key = key.strip_prefix("RENTGRAPH__")?;
+            let value = if value.starts_with("${") {
+                STRONG
+            } else {
+                value
+            };
+            Some((key.to_lowercase().replace("__", "."), value.to_owned()))
+        })
+        .collect();
+    assert!(env.len() >= 4, "{env:?}");
+    let from_k8s = Settings::load(Sources {
+        env: Some("production".into()),
+        file: Some(path.clone()),
+        overrides: vec![("auth.jwt_secret".into(), STRONG.into())],
+    });
+    let _ = std::fs::remove_file(&path);
+    let from_k8s = from_k8s.expect("the ConfigMap's settings load");
+    assert_eq!(from_k8s.server.drain_secs, 10);
+    assert!(!from_k8s.database.migrate_on_start);
+    let from_compose = Settings::load(Sources {
+        env: Some("production".into()),
+        file: None,
+        overrides: env,
+    })
+    .expect("the Compose file's settings load");
+    assert!(from_compose.redis.url.starts_with("redis://redis"));
+}
+
 #[test]
 fn cors_origins_come_from_the_environment_and_a_malformed_one_stops_the_start() {
     let (ok, err) = rentgraph(&[(

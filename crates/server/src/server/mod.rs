@@ -178,7 +178,7 @@ async fn serve(
     conns: Connections,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -186,73 +186,22 @@ async fn serve(
         .header_read_timeout(conns.header)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
-    let builder = std::sync::Arc::new(builder);
+    let accept = Accept {
+        builder: Arc::new(builder),
+        router,
+        conns,
+        stop: stop.clone(),
+    };
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = conns.open.clone().try_acquire_owned() else {
-                    // Over server.max_connections: closed before anything is read.
-                    static REFUSED: crate::infra::telemetry::LogGate =
-                        crate::infra::telemetry::LogGate::new(10);
-                    if let Some(held) = REFUSED.admit() {
-                        tracing::warn!(%peer, more_since_last_line = held, "connection refused: server.max_connections are open");
-                    }
-                    drop(stream);
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                // The peer address, for the throttling key of anonymous callers.
-                let router = router.clone();
-                let service = hyper_util::service::TowerToHyperService::new(tower::service_fn(
-                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                        req.extensions_mut()
-                            .insert(axum::extract::ConnectInfo(peer));
-                        tower::ServiceExt::oneshot(router.clone(), req)
-                    },
-                ));
-                let (builder, mut stop) = (builder.clone(), stop.clone());
-                let age = conns.age_limit();
-                let stream = conns.wrap(stream);
-                tokio::spawn(async move {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(conn);
-                    let old = async {
-                        match age {
-                            Some(age) => tokio::time::sleep(age).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    let stopping = async move {
-                        // The guard wait_for returns is dropped here, not held across awaits.
-                        let _ = stop.wait_for(|stop| *stop).await.is_ok();
-                    };
-                    // Too old, or the server stops: finish what is in flight, then close.
-                    let ended = tokio::select! {
-                        ended = conn.as_mut() => ended,
-                        () = old => {
-                            conn.as_mut().graceful_shutdown();
-                            conn.await
-                        }
-                        () = stopping => {
-                            conn.as_mut().graceful_shutdown();
-                            conn.await
-                        }
-                    };
-                    if let Err(e) = ended {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => accept.serve(stream, peer),
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     break;
@@ -260,10 +209,102 @@ async fn serve(
             }
         }
     }
+    // Connections the kernel completed but nobody accepted yet would be reset when the listener
+    // closes, with the request a balancer already sent on them: serve them first (they get
+    // `Connection: close`, the server is draining).
+    use futures_util::FutureExt;
+    while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
+        accept.serve(stream, peer);
+    }
     drop(listener);
     // Every connection holds a permit until it is closed: all of them back means all closed.
-    let _all = conns.open.acquire_many(conns.max as u32).await;
+    let _all = accept
+        .conns
+        .open
+        .acquire_many(accept.conns.max as u32)
+        .await;
     Ok(())
+}
+
+/// How long a connection may still bring its request once the server stops (drained
+/// answers carry `Connection: close`, so no connection is reused past its current request).
+const STOP_BEAT: Duration = Duration::from_millis(250);
+
+/// What serving one accepted connection needs.
+struct Accept {
+    builder: Arc<hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>>,
+    router: axum::Router,
+    conns: Connections,
+    stop: watch::Receiver<bool>,
+}
+
+impl Accept {
+    /// Serves the connection on a task of its own, within `server.max_connections`, until it
+    /// ends, is too old, or the server stops.
+    fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        use hyper_util::rt::TokioIo;
+        let Ok(permit) = self.conns.open.clone().try_acquire_owned() else {
+            // Over server.max_connections: closed before anything is read.
+            static REFUSED: crate::infra::telemetry::LogGate =
+                crate::infra::telemetry::LogGate::new(10);
+            if let Some(held) = REFUSED.admit() {
+                tracing::warn!(%peer, more_since_last_line = held, "connection refused: server.max_connections are open");
+            }
+            drop(stream);
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        // The peer address, for the throttling key of anonymous callers.
+        let router = self.router.clone();
+        let service = hyper_util::service::TowerToHyperService::new(tower::service_fn(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(router.clone(), req)
+            },
+        ));
+        let (builder, mut stop) = (self.builder.clone(), self.stop.clone());
+        let age = self.conns.age_limit();
+        let stream = self.conns.wrap(stream);
+        tokio::spawn(async move {
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let old = async {
+                match age {
+                    Some(age) => tokio::time::sleep(age).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stopping = async move {
+                // The guard wait_for returns is dropped here, not held across awaits.
+                let _ = stop.wait_for(|stop| *stop).await.is_ok();
+            };
+            // Too old, or the server stops: finish what is in flight, then close.
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                () = old => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+                () = stopping => {
+                    // A request whose bytes are arriving right now (or wait in a connection
+                    // taken from the backlog) is still read and answered: a graceful shutdown
+                    // closes a connection that looks idle at once, request or not.
+                    tokio::select! {
+                        ended = conn.as_mut() => ended,
+                        () = tokio::time::sleep(STOP_BEAT) => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
 }
 
 /// Resolves on SIGTERM or ctrl-c.
