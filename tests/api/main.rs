@@ -26,6 +26,7 @@ mod operation_batches;
 mod persisted;
 mod properties;
 mod recommendations;
+mod replicas;
 mod schema;
 mod search;
 mod users;

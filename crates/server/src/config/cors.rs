@@ -8,31 +8,12 @@ use serde::Deserialize;
 pub struct CorsSettings {
     /// Exact origins and `scheme://*.domain` patterns; empty: no CORS headers. A list, or one
     /// comma-separated string (what an environment variable can hold).
-    #[serde(deserialize_with = "list_or_csv")]
+    #[serde(deserialize_with = "crate::infra::list_or_csv")]
     pub allowed_origins: Vec<String>,
-    #[serde(deserialize_with = "list_or_csv")]
+    #[serde(deserialize_with = "crate::infra::list_or_csv")]
     pub allowed_headers: Vec<String>,
     pub allow_credentials: bool,
     pub max_age_secs: u64,
-}
-
-/// A list, or a comma-separated string of its items.
-pub(crate) fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ListOrCsv {
-        List(Vec<String>),
-        Csv(String),
-    }
-    Ok(match ListOrCsv::deserialize(d)? {
-        ListOrCsv::List(items) => items,
-        ListOrCsv::Csv(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
 }
 
 /// One entry of `server.cors.allowed_origins`.

@@ -8,7 +8,7 @@
 mod cors;
 mod dev_secret;
 
-pub(crate) use cors::list_or_csv;
+pub(crate) use crate::infra::list_or_csv;
 pub use cors::{CorsSettings, OriginRule};
 
 use crate::auth::{AuthSettings, JwtAlgorithm, MAX_LEEWAY_SECS};

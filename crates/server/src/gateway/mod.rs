@@ -62,6 +62,8 @@ pub(crate) struct Gateway {
     http_cache: http_cache::HttpCache,
     /// `persisted.apq_registration_cost`
     apq_registration_cost: u64,
+    /// Where each operation's reads go (`store::Reads`), and who wrote lately.
+    store: crate::store::Store,
 }
 
 /// Everything a `Gateway` is built from (`server::AppState::new` assembles it).
@@ -103,6 +105,7 @@ impl Gateway {
                 p.persisted.budgets.clone(),
                 partners,
             ),
+            store: p.store.clone(),
             executor: execute::Executor::new(execute::ExecutorParts {
                 schema: p.schema,
                 store: p.store,
@@ -219,12 +222,15 @@ impl Gateway {
             .then(|| admitted.request.query.clone());
         let request = charge.attach(admitted.request);
         let statements = crate::limits::Statements::default();
+        let user = caller.principal.user_id();
+        let mutation = record.kind == "mutation";
+        let route = self.store.route_for(user, mutation);
         let run = statements.count(self.executor.execute(&batches, request));
-        let mut response = if caller.principal.user_id().is_none() {
-            crate::store::anonymous_reads(run).await
-        } else {
-            run.await
-        };
+        let mut response = crate::store::reads(route, run).await;
+        if let Some(user) = user.filter(|_| mutation) {
+            // Their next reads see what they wrote, even with replicas lagging.
+            self.store.wrote(user);
+        }
         if let Some(text) = keep.filter(|_| !response::request_failed(&response)) {
             if admitted.new_document {
                 self.admission.keep(&text, &admitted.doc);

@@ -301,13 +301,12 @@ impl Metrics {
         })
     }
 
-    pub fn record_db_statement(&self, elapsed: Duration, failed: bool) {
-        let outcome = [KeyValue::new(
-            "outcome",
-            if failed { "error" } else { "ok" },
-        )];
-        self.db_statements.add(1, &outcome);
-        self.db_duration.record(elapsed.as_secs_f64(), &outcome);
+    /// One SQL statement on `pool` (`primary`, `anonymous`, `replica-N`).
+    pub fn record_db_statement(&self, pool: &'static str, elapsed: Duration, failed: bool) {
+        let outcome = KeyValue::new("outcome", if failed { "error" } else { "ok" });
+        self.db_statements
+            .add(1, &[outcome.clone(), KeyValue::new("pool", pool)]);
+        self.db_duration.record(elapsed.as_secs_f64(), &[outcome]);
     }
 
     pub fn record_http(&self, route: &str, status: u16, elapsed: Duration) {

@@ -52,6 +52,10 @@ fn answer(state: &AppState, ok: bool, database: &str, redis: &str) -> Response {
         Json(serde_json::json!({
             "status": if ok { "ready" } else { "unavailable" },
             "checks": { "database": database, "redis": redis },
+            // Read replicas are not a readiness condition: without them reads go to the primary.
+            "replicas": state.store.replicas().into_iter().map(|(name, in_use, lag_ms)| {
+                serde_json::json!({ "name": name, "in_use": in_use, "lag_ms": lag_ms })
+            }).collect::<Vec<_>>(),
             // What answers `recommendations`: the model, or the baseline the gate chose.
             "recommender": match state.recommender.gate() {
                 Some(g) => g.describe(state.recommender.model_version()),

@@ -91,11 +91,22 @@ impl AppState {
         let rec = recommender.clone();
         let follow_bus: crate::infra::cache::Hook =
             Arc::new(move |changed, origin| rec.changed(changed, origin));
+        // A user who wrote through another instance reads from the primary here too.
+        let writes = store.clone();
+        let writers: crate::infra::cache::Hook = Arc::new(move |changed, _| {
+            if let Some(
+                crate::infra::cache::Changed::User(user)
+                | crate::infra::cache::Changed::Interaction { user, .. },
+            ) = changed
+            {
+                writes.wrote(user);
+            }
+        });
         let caches = Arc::new(crate::infra::cache::Caches::new(
             &settings.cache,
             redis.clone(),
             metrics.clone(),
-            vec![follow_bus],
+            vec![follow_bus, writers],
         ));
         caches.spawn_listener();
         let auth = Arc::new(Authenticator::new(&settings.auth)?);

@@ -5,6 +5,7 @@ mod interactions;
 mod pagination;
 mod properties;
 mod recommend;
+mod replicas;
 mod users;
 
 pub use interactions::{HistoryCursor, SavedRow};
@@ -62,20 +63,36 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    /// PostgreSQL only: the pool anonymous callers' reads use (`anonymous_reads`), with its own
-    /// shorter statement timeout and its own connections, so a flood of anonymous queries can
-    /// neither run long nor take the connections signed-in users need.
+    /// PostgreSQL only: the pool anonymous callers' primary reads use, with its own shorter
+    /// statement timeout and its own connections, so a flood of anonymous queries can neither
+    /// run long nor take the connections signed-in users need.
     anonymous: Option<DatabaseConnection>,
+    /// `database.replica_urls`, for the reads that tolerate lag (`store::replicas`).
+    replicas: Option<Arc<replicas::Replicas>>,
+    /// Users who wrote lately: their reads go to the primary for
+    /// `database.read_your_writes_secs` (only with replicas).
+    writers: Option<moka::sync::Cache<uuid::Uuid, ()>>,
+}
+
+/// Where an operation's reads may go (`reads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// A mutation, or a caller who wrote lately: the primary only.
+    Primary,
+    /// An anonymous caller: a replica, else the anonymous pool.
+    Anonymous,
+    /// A signed-in caller: a replica, else the primary.
+    SignedIn,
 }
 
 tokio::task_local! {
-    static ANONYMOUS: ();
+    static READS: Reads;
 }
 
-/// Runs `work` with its reads on the anonymous pool, where there is one (the gateway wraps an
-/// anonymous caller's operation in it).
-pub async fn anonymous_reads<F: std::future::Future>(work: F) -> F::Output {
-    ANONYMOUS.scope((), work).await
+/// Runs `work` with its reads routed as `route` says (the gateway wraps each operation; work
+/// outside an operation, such as the listing index's reloads, may use replicas).
+pub async fn reads<F: std::future::Future>(route: Reads, work: F) -> F::Output {
+    READS.scope(route, work).await
 }
 
 impl Store {
@@ -115,14 +132,52 @@ impl Store {
                     settings.anonymous_statement_timeout_ms,
                 ));
             let mut pool = Database::connect(anon).await?;
-            pool.set_metric_callback(statement_hook(settings, metrics.clone()));
+            pool.set_metric_callback(statement_hook(settings, metrics.clone(), "anonymous"));
             Some(pool)
         } else {
             None
         };
+        let replicas = replicas::Replicas::connect(settings, &metrics).await?;
+        let writers = replicas.as_ref().map(|_| {
+            moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs(settings.read_your_writes_secs.max(1)))
+                .build()
+        });
         let mut db = Database::connect(opts).await?;
-        db.set_metric_callback(statement_hook(settings, metrics));
-        Ok(Self { db, anonymous })
+        db.set_metric_callback(statement_hook(settings, metrics, "primary"));
+        Ok(Self {
+            db,
+            anonymous,
+            replicas,
+            writers,
+        })
+    }
+
+    /// This user wrote (here, or on another instance, as the bus says): their reads go to the
+    /// primary for `database.read_your_writes_secs`.
+    pub fn wrote(&self, user: uuid::Uuid) {
+        if let Some(w) = &self.writers {
+            w.insert(user, ());
+        }
+    }
+
+    /// Where a caller's operation reads: `mutation` is whether it writes.
+    pub fn route_for(&self, user: Option<uuid::Uuid>, mutation: bool) -> Reads {
+        match user {
+            _ if mutation => Reads::Primary,
+            None => Reads::Anonymous,
+            Some(u) if self.writers.as_ref().is_some_and(|w| w.contains_key(&u)) => Reads::Primary,
+            Some(_) => Reads::SignedIn,
+        }
+    }
+
+    /// Each replica's name, whether it is in use and its last measured lag in ms.
+    pub fn replicas(&self) -> Vec<(&'static str, bool, u64)> {
+        self.replicas
+            .as_ref()
+            .map(|r| r.describe())
+            .unwrap_or_default()
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -136,9 +191,36 @@ impl Store {
     /// The connection for read-only statements, which retry once on a fresh connection when
     /// theirs turns out to be broken (see `Reader`).
     pub(crate) fn read(&self) -> Reader<'_> {
-        match &self.anonymous {
-            Some(pool) if ANONYMOUS.try_with(|_| ()).is_ok() => Reader(pool),
-            _ => Reader(&self.db),
+        let route = READS.try_with(|r| *r).unwrap_or(Reads::SignedIn);
+        if route != Reads::Primary
+            && let Some(replica) = self.replicas.as_ref().and_then(|r| r.pick())
+        {
+            return Reader {
+                conn: &replica.conn,
+                replica: Some(replica),
+                fallback: self.primary_for(route),
+            };
+        }
+        self.read_primary()
+    }
+
+    /// A read that must see every committed write: the rows the entity cache is filled with
+    /// (a fill from a lagging replica would outlive the write's invalidation), and what follows
+    /// a change the bus announced.
+    pub(crate) fn read_primary(&self) -> Reader<'_> {
+        let route = READS.try_with(|r| *r).unwrap_or(Reads::SignedIn);
+        let conn = self.primary_for(route);
+        Reader {
+            conn,
+            replica: None,
+            fallback: conn,
+        }
+    }
+
+    fn primary_for(&self, route: Reads) -> &DatabaseConnection {
+        match (&self.anonymous, route) {
+            (Some(pool), Reads::Anonymous) => pool,
+            _ => &self.db,
         }
     }
 
@@ -183,20 +265,48 @@ impl Store {
 /// gets one more try, on another connection (the pool drops the broken one and checks idle
 /// ones before handing them out); a second failure is real. Writes are never retried here:
 /// the first attempt may have committed.
-pub(crate) struct Reader<'a>(&'a DatabaseConnection);
+pub(crate) struct Reader<'a> {
+    conn: &'a DatabaseConnection,
+    /// When `conn` is a replica's: it is taken out if its connection breaks.
+    replica: Option<&'a replicas::Replica>,
+    /// Where a read that lost its connection is repeated: the same pool for the primary, the
+    /// primary for a replica.
+    fallback: &'a DatabaseConnection,
+}
+
+impl Reader<'_> {
+    /// Whether a failed read is repeated: its connection broke; on a replica also when no
+    /// connection could be had (a replica that went away refuses new ones).
+    fn repeatable(&self, e: &DbErr) -> bool {
+        is_connection_error(e)
+            || (self.replica.is_some() && matches!(e, DbErr::ConnectionAcquire(_)))
+    }
+
+    /// A read that lost its connection, repeated once: on the primary when it was a replica's
+    /// (taken out until its next check passes), else on another connection of the same pool.
+    fn retry_on(&self, e: &DbErr) -> &DatabaseConnection {
+        if let Some(replica) = self.replica {
+            replica.take_out();
+            tracing::warn!(error = %e, replica = replica.name, "a read on a replica lost its connection; repeating it on the primary");
+        } else {
+            tracing::warn!(error = %e, "a read lost its connection; retrying once");
+        }
+        self.fallback
+    }
+}
 
 #[async_trait::async_trait]
 impl ConnectionTrait for Reader<'_> {
     fn get_database_backend(&self) -> DbBackend {
-        self.0.get_database_backend()
+        self.conn.get_database_backend()
     }
 
     async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        self.0.execute_raw(stmt).await
+        self.conn.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
-        self.0.execute_unprepared(sql).await
+        self.conn.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(
@@ -205,11 +315,12 @@ impl ConnectionTrait for Reader<'_> {
     ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
         use tracing::Instrument;
         let span = sql_span(&stmt);
-        match self.0.query_one_raw(stmt.clone()).instrument(span).await {
-            Err(e) if is_connection_error(&e) => {
-                tracing::warn!(error = %e, "a read lost its connection; retrying once");
-                self.0.query_one_raw(stmt).await
-            }
+        let first = {
+            let _counted = self.replica.map(|r| r.begin());
+            self.conn.query_one_raw(stmt.clone()).instrument(span).await
+        };
+        match first {
+            Err(e) if self.repeatable(&e) => self.retry_on(&e).query_one_raw(stmt).await,
             other => other,
         }
     }
@@ -220,11 +331,12 @@ impl ConnectionTrait for Reader<'_> {
     ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
         use tracing::Instrument;
         let span = sql_span(&stmt);
-        match self.0.query_all_raw(stmt.clone()).instrument(span).await {
-            Err(e) if is_connection_error(&e) => {
-                tracing::warn!(error = %e, "a read lost its connection; retrying once");
-                self.0.query_all_raw(stmt).await
-            }
+        let first = {
+            let _counted = self.replica.map(|r| r.begin());
+            self.conn.query_all_raw(stmt.clone()).instrument(span).await
+        };
+        match first {
+            Err(e) if self.repeatable(&e) => self.retry_on(&e).query_all_raw(stmt).await,
             other => other,
         }
     }
@@ -236,29 +348,31 @@ fn sql_span(stmt: &sea_orm::Statement) -> tracing::Span {
     tracing::debug_span!("sql", statement = %head)
 }
 
-/// The connection failed, not the statement: I/O and protocol errors, PostgreSQL's
-/// connection-exception class (08) and its shutdown codes (57P01-57P03).
-/// The pool's statement hook: the query counter, the duration histogram, the operation's
-/// statement count and the slow-statement log.
-fn statement_hook(
+/// The pool's statement hook: the query counter (by pool), the duration histogram, the
+/// operation's statement count and the slow-statement log.
+pub(crate) fn statement_hook(
     settings: &DatabaseSettings,
     metrics: Arc<Metrics>,
+    pool: &'static str,
 ) -> impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static {
     let slow = Duration::from_millis(settings.slow_statement_ms);
     move |info| {
-        metrics.record_db_statement(info.elapsed, info.failed);
+        metrics.record_db_statement(pool, info.elapsed, info.failed);
         crate::limits::Statements::ran();
         if info.elapsed >= slow {
             tracing::warn!(
                 elapsed_ms = info.elapsed.as_millis() as u64,
                 failed = info.failed,
                 sql = %info.statement.sql,
+                pool,
                 "slow SQL statement"
             );
         }
     }
 }
 
+/// The connection failed, not the statement: I/O and protocol errors, PostgreSQL's
+/// connection-exception class (08) and its shutdown codes (57P01-57P03).
 fn is_connection_error(e: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as Sqlx;
@@ -370,6 +484,15 @@ pub struct DatabaseSettings {
     /// timeout (0: they share the main pool and its timeout).
     pub anonymous_statement_timeout_ms: u64,
     pub anonymous_max_connections: u32,
+    /// PostgreSQL streaming replicas for the reads that tolerate lag (`store::replicas`).
+    #[serde(deserialize_with = "crate::infra::list_or_csv")]
+    pub replica_urls: Vec<String>,
+    /// A caller's reads go to the primary this long after their own write.
+    pub read_your_writes_secs: u64,
+    /// A replica further behind than this is not used until it catches up.
+    pub max_replica_lag_ms: u64,
+    /// How often each replica's health and lag are checked.
+    pub replica_check_ms: u64,
     pub idle_timeout_ms: u64,
     pub max_lifetime_ms: u64,
     pub slow_statement_ms: u64,

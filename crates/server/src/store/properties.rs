@@ -417,7 +417,7 @@ impl Store {
     pub async fn properties_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<property::Model>> {
         Ok(property::Entity::find()
             .filter(super::id_in(self.backend(), property::Column::Id, ids))
-            .all(&self.read())
+            .all(&self.read_primary())
             .await?)
     }
 
@@ -435,7 +435,7 @@ impl Store {
             ))
             .order_by_asc(property_image::Column::PropertyId)
             .order_by_asc(property_image::Column::Position)
-            .all(&self.read())
+            .all(&self.read_primary())
             .await?;
         Ok(by_listing(ids, rows, |r| (r.property_id, r)))
     }
@@ -449,7 +449,7 @@ impl Store {
                 ids,
             ))
             .order_by_asc(property_amenity::Column::Amenity)
-            .all(&self.read())
+            .all(&self.read_primary())
             .await?;
         Ok(by_listing(ids, rows, |r| (r.property_id, r.amenity)))
     }

@@ -140,7 +140,7 @@ impl Store {
         Ok(index_select()
             .filter(super::id_in(self.backend(), property::Column::Id, ids))
             .into_model::<IndexRow>()
-            .all(&self.read())
+            .all(&self.read_primary())
             .await?)
     }
 

@@ -7,7 +7,7 @@ impl Store {
     pub async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<user::Model>> {
         Ok(user::Entity::find()
             .filter(super::id_in(self.backend(), user::Column::Id, ids))
-            .all(&self.read())
+            .all(&self.read_primary())
             .await?)
     }
 
