@@ -37,7 +37,7 @@ COPY --from=build /usr/local/bin/rentgraph /usr/local/bin/rentgraph
 COPY --from=build /src/.ort/ /app/.ort/
 COPY config/ /app/config/
 COPY models/ /app/models/
-USER rentgraph
+USER 10001
 ENV RENTGRAPH_ENV=production \
     RENTGRAPH__SERVER__HOST=0.0.0.0 \
     RENTGRAPH__SERVER__PORT=8000
@@ -45,6 +45,6 @@ EXPOSE 8000 9100
 # SIGTERM drains (server.drain_secs), then finishes in-flight requests.
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8000/health || exit 1
+    CMD ["/bin/sh", "-c", "curl -fsS http://127.0.0.1:8000/health >/dev/null || exit 1"]
 ENTRYPOINT ["/usr/local/bin/rentgraph"]
 CMD ["serve"]
