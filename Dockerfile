@@ -5,7 +5,8 @@
 # configuration through RENTGRAPH__SECTION__KEY environment variables and an optional mounted
 # file (`--config /etc/rentgraph/rentgraph.toml`, see deploy/k8s/configmap.yaml).
 #
-#   podman build -t rentgraph .          (or docker build; --platform linux/arm64 works too)
+#   podman build --format docker -t rentgraph .   (or docker build; --platform linux/arm64 too;
+#                                                  the OCI format drops HEALTHCHECK)
 #   podman run -p 8000:8000 -e RENTGRAPH__DATABASE__URL=... -e RENTGRAPH__REDIS__URL=... \
 #     -e RENTGRAPH__AUTH__JWT_SECRET=... rentgraph
 #
