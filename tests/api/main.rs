@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod batching;
 mod browser;
+mod budgets;
 mod cache;
 mod config;
 mod cors;
