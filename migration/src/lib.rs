@@ -11,6 +11,7 @@ mod m20261201_000004_external_subject;
 mod m20261201_000005_area_order;
 mod m20261201_000006_taken_down;
 mod m20261201_000007_interactions_once;
+mod m20261201_000008_geo;
 
 pub use m20261129_000001_init::POSTGRES_UP as INIT_POSTGRES;
 pub use m20261129_000002_property_stats::REBUILD_PROPERTY_STATS;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_area_order::Migration),
             Box::new(m20261201_000006_taken_down::Migration),
             Box::new(m20261201_000007_interactions_once::Migration),
+            Box::new(m20261201_000008_geo::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ mod cache;
 mod config;
 mod cors;
 mod cost;
+mod geo;
 mod http;
 mod http_cache;
 mod identity_providers;

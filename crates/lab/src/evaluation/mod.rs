@@ -596,6 +596,8 @@ mod tests {
             area: 60,
             is_active: true,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            latitude: 0.0,
+            longitude: 0.0,
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Entry {
     /// this entry, so a swap does not lose them.
     /// Interactions recorded (or taken back) since the load, per counter.
     bumps: [AtomicI32; 5],
+    /// Where it is, for `near` and `within` filters.
+    latitude: f64,
+    longitude: f64,
 }
 
 impl Entry {
@@ -75,6 +78,8 @@ impl Entry {
         Self {
             id: row.id,
             active: row.is_active,
+            latitude: row.latitude,
+            longitude: row.longitude,
             facts: facts_of(row, amenities, popularity, recent),
             bumps: Default::default(),
         }
@@ -137,6 +142,13 @@ impl Entry {
             return false;
         }
         if !f.property_types.is_empty() && !f.property_types.contains(&l.property_type) {
+            return false;
+        }
+        if f.near
+            .is_some_and(|n| !n.contains(self.latitude, self.longitude))
+            || f.within
+                .is_some_and(|b| !b.contains(self.latitude, self.longitude))
+        {
             return false;
         }
         let wanted = ListingFacts::amenity_mask(&f.amenities);

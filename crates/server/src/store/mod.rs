@@ -11,8 +11,8 @@ mod users;
 pub use interactions::{HistoryCursor, SavedRow};
 pub use pagination::{Page, PageRequest, SortKey};
 pub use properties::{
-    NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField, PropertyPatch,
-    PropertyStats,
+    Bounds, Near, NewProperty, OrderDirection, PropertyFilter, PropertyOrder, PropertyOrderField,
+    PropertyPatch, PropertyStats,
 };
 pub use recommend::{IndexRow, InteractionEvent};
 

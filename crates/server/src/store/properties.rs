@@ -31,6 +31,103 @@ pub struct PropertyFilter {
     /// Leaves out the listings this user dismissed. A subquery rather than a list of ids, so a
     /// user's dismissals can grow without growing the statement or its parameters.
     pub exclude_dismissed_by: Option<Uuid>,
+    /// Within a radius of a point.
+    pub near: Option<Near>,
+    /// Inside a latitude/longitude box (edges included).
+    pub within: Option<Bounds>,
+}
+
+/// Micro-degrees: the filter stays `Eq` and `Hash` (it keys cached results), and 1e-6 degrees
+/// is 0.11 m.
+const MICRO: f64 = 1e6;
+/// Kilometres per degree of latitude (the mean Earth radius, 6371.0088 km).
+const KM_PER_DEGREE: f64 = 111.195_08;
+
+/// A point and a radius, compared by equirectangular distance: exact enough for the radii a map
+/// or a "within 5 km" filter asks (under 0.5% at 100 km), and plain arithmetic, so SQLite, which
+/// may lack trigonometric functions, and the listing index compute it exactly as PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Near {
+    pub latitude_e6: i64,
+    pub longitude_e6: i64,
+    pub radius_m: i64,
+}
+
+impl Near {
+    pub fn new(latitude: f64, longitude: f64, radius_km: f64) -> Self {
+        Self {
+            latitude_e6: (latitude * MICRO).round() as i64,
+            longitude_e6: (longitude * MICRO).round() as i64,
+            radius_m: (radius_km * 1000.0).round() as i64,
+        }
+    }
+
+    fn centre(&self) -> (f64, f64) {
+        (
+            self.latitude_e6 as f64 / MICRO,
+            self.longitude_e6 as f64 / MICRO,
+        )
+    }
+
+    /// The radius in degrees of latitude, and how much shorter a degree of longitude is here.
+    fn scale(&self) -> (f64, f64) {
+        let (lat, _) = self.centre();
+        (
+            self.radius_m as f64 / 1000.0 / KM_PER_DEGREE,
+            lat.to_radians().cos().max(1e-6),
+        )
+    }
+
+    /// Kilometres from the centre to a point.
+    pub fn distance_km(&self, latitude: f64, longitude: f64) -> f64 {
+        let (lat0, lon0) = self.centre();
+        let (_, k) = self.scale();
+        let (dx, dy) = ((longitude - lon0) * k, latitude - lat0);
+        (dx * dx + dy * dy).sqrt() * KM_PER_DEGREE
+    }
+
+    pub fn contains(&self, latitude: f64, longitude: f64) -> bool {
+        let (lat0, lon0) = self.centre();
+        let (r, k) = self.scale();
+        let (dx, dy) = ((longitude - lon0) * k, latitude - lat0);
+        dx * dx + dy * dy <= r * r
+    }
+}
+
+/// A box by its edges, in micro-degrees; `west <= east` (a box across the antimeridian is not
+/// supported: the input refuses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bounds {
+    pub south_e6: i64,
+    pub north_e6: i64,
+    pub west_e6: i64,
+    pub east_e6: i64,
+}
+
+impl Bounds {
+    pub fn new(south: f64, north: f64, west: f64, east: f64) -> Self {
+        let e6 = |v: f64| (v * MICRO).round() as i64;
+        Self {
+            south_e6: e6(south),
+            north_e6: e6(north),
+            west_e6: e6(west),
+            east_e6: e6(east),
+        }
+    }
+
+    fn edges(&self) -> (f64, f64, f64, f64) {
+        (
+            self.south_e6 as f64 / MICRO,
+            self.north_e6 as f64 / MICRO,
+            self.west_e6 as f64 / MICRO,
+            self.east_e6 as f64 / MICRO,
+        )
+    }
+
+    pub fn contains(&self, latitude: f64, longitude: f64) -> bool {
+        let (s, n, w, e) = self.edges();
+        (s..=n).contains(&latitude) && (w..=e).contains(&longitude)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -190,6 +287,26 @@ pub(super) fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
     }
     if let Some(owner) = filter.owner_id {
         cond = cond.add(C::OwnerId.eq(owner));
+    }
+    if let Some(b) = filter.within {
+        let (s, n, w, e) = b.edges();
+        cond = cond
+            .add(C::Latitude.between(s, n))
+            .add(C::Longitude.between(w, e));
+    }
+    if let Some(near) = filter.near {
+        let (lat0, lon0) = near.centre();
+        let (r, k) = near.scale();
+        // The box around the circle first (the index on latitude and longitude serves it),
+        // then the distance, as `Near::contains` computes it.
+        cond = cond
+            .add(C::Latitude.between(lat0 - r, lat0 + r))
+            .add(C::Longitude.between(lon0 - r / k, lon0 + r / k))
+            .add({
+                let dx = Expr::col((property::Entity, C::Longitude)).sub(lon0).mul(k);
+                let dy = Expr::col((property::Entity, C::Latitude)).sub(lat0);
+                dx.clone().mul(dx).add(dy.clone().mul(dy)).lte(r * r)
+            });
     }
     for amenity in &filter.amenities {
         let sub = Query::select()

@@ -30,6 +30,8 @@ pub struct IndexRow {
     pub area: i32,
     pub is_active: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub latitude: f64,
+    pub longitude: f64,
 }
 
 impl From<&property::Model> for IndexRow {
@@ -44,6 +46,8 @@ impl From<&property::Model> for IndexRow {
             area: p.area,
             is_active: p.is_active,
             created_at: p.created_at,
+            latitude: p.latitude,
+            longitude: p.longitude,
         }
     }
 }
@@ -63,6 +67,8 @@ impl IndexRow {
             area: 60,
             is_active: true,
             created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            latitude: 0.0,
+            longitude: 0.0,
         }
     }
 }
@@ -252,5 +258,7 @@ fn index_select() -> sea_orm::Select<property::Entity> {
         C::Area,
         C::IsActive,
         C::CreatedAt,
+        C::Latitude,
+        C::Longitude,
     ])
 }

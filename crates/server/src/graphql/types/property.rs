@@ -196,6 +196,88 @@ pub(crate) struct PropertyFilterInput {
     /// are your own (any, for admins), so false and null narrow the list to your listings.
     #[graphql(default_with = "Some(true)")]
     pub active: Option<bool>,
+    /// Within `radiusKm` of a point.
+    pub near: Option<NearInput>,
+    /// Inside a map viewport, edges included. A box across the antimeridian (west east of
+    /// east) is not supported.
+    pub within: Option<BoundsInput>,
+}
+
+/// A point and a radius (at most 100 km; distances are equirectangular, within 0.5% there).
+#[derive(InputObject, Clone, Copy)]
+#[graphql(name = "Near")]
+pub(crate) struct NearInput {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub radius_km: f64,
+}
+
+/// A latitude/longitude box: a map viewport.
+#[derive(InputObject, Clone, Copy)]
+#[graphql(name = "Bounds")]
+pub(crate) struct BoundsInput {
+    pub north: f64,
+    pub south: f64,
+    pub east: f64,
+    pub west: f64,
+}
+
+/// The largest `near.radiusKm`: beyond it the equirectangular distance drifts, and a
+/// continent-wide radius is a `within` box's job.
+const MAX_RADIUS_KM: f64 = 100.0;
+
+fn latitude_ok(v: f64) -> bool {
+    v.is_finite() && (-90.0..=90.0).contains(&v)
+}
+
+fn longitude_ok(v: f64) -> bool {
+    v.is_finite() && (-180.0..=180.0).contains(&v)
+}
+
+impl NearInput {
+    fn to_store(self) -> ApiResult<crate::store::Near> {
+        if !latitude_ok(self.latitude) || !longitude_ok(self.longitude) {
+            return Err(ApiError::bad_input(
+                "`near` needs a latitude in [-90, 90] and a longitude in [-180, 180]",
+            ));
+        }
+        if !(self.radius_km.is_finite() && self.radius_km > 0.0 && self.radius_km <= MAX_RADIUS_KM)
+        {
+            return Err(ApiError::bad_input(format!(
+                "`near.radiusKm` must be above 0 and at most {MAX_RADIUS_KM}"
+            )));
+        }
+        Ok(crate::store::Near::new(
+            self.latitude,
+            self.longitude,
+            self.radius_km,
+        ))
+    }
+}
+
+impl BoundsInput {
+    fn to_store(self) -> ApiResult<crate::store::Bounds> {
+        if ![self.north, self.south].into_iter().all(latitude_ok)
+            || ![self.east, self.west].into_iter().all(longitude_ok)
+        {
+            return Err(ApiError::bad_input(
+                "`within` needs latitudes in [-90, 90] and longitudes in [-180, 180]",
+            ));
+        }
+        if self.south > self.north {
+            return Err(ApiError::bad_input(
+                "`within.south` is north of `within.north`",
+            ));
+        }
+        if self.west > self.east {
+            return Err(ApiError::bad_input(
+                "`within.west` is east of `within.east`: boxes across the antimeridian are not supported; send two",
+            ));
+        }
+        Ok(crate::store::Bounds::new(
+            self.south, self.north, self.west, self.east,
+        ))
+    }
 }
 
 impl Default for PropertyFilterInput {
@@ -210,6 +292,8 @@ impl Default for PropertyFilterInput {
             types: None,
             amenities: None,
             active: Some(true),
+            near: None,
+            within: None,
         }
     }
 }
@@ -268,6 +352,8 @@ impl PropertyFilterInput {
             amenities,
             active: self.active,
             owner_id,
+            near: self.near.map(NearInput::to_store).transpose()?,
+            within: self.within.map(BoundsInput::to_store).transpose()?,
             ..Default::default()
         })
     }
