@@ -16,6 +16,7 @@ mod cache;
 mod config;
 mod cors;
 mod cost;
+mod facets;
 mod geo;
 mod http;
 mod http_cache;

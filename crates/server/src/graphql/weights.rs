@@ -73,6 +73,12 @@ pub const WEIGHTS: &[FieldWeight] = &[
         "a ranked self-join per listing",
     ),
     w("Property", "stats", 1, "a counter lookup"),
+    w(
+        "PropertyConnection",
+        "facets",
+        20,
+        "six passes over the listing index in memory",
+    ),
     list("Property", "images", 0, 20, "at most 20 images per listing"),
     list("Recommendation", "reasons", 0, 5, "a few strings"),
     w(

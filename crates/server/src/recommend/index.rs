@@ -223,6 +223,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Every listing the snapshot holds, active or not.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.entries.iter()
+    }
+}
+
+impl Snapshot {
     fn build(entries: Vec<Arc<Entry>>) -> Self {
         let by_id = entries
             .iter()

@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod co_engagement;
+pub mod facets;
 pub mod index;
 mod settings;
 pub mod user_state;

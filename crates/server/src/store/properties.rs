@@ -31,6 +31,8 @@ pub struct PropertyFilter {
     /// Leaves out the listings this user dismissed. A subquery rather than a list of ids, so a
     /// user's dismissals can grow without growing the statement or its parameters.
     pub exclude_dismissed_by: Option<Uuid>,
+    /// Any of these neighbourhoods (by name, in whichever city the other filters allow).
+    pub neighbourhoods: Vec<String>,
     /// Within a radius of a point.
     pub near: Option<Near>,
     /// Inside a latitude/longitude box (edges included).
@@ -256,6 +258,9 @@ pub(super) fn filtered(filter: &PropertyFilter) -> Select<property::Entity> {
     }
     if !filter.cities.is_empty() {
         cond = cond.add(C::City.is_in(filter.cities.iter().map(String::as_str)));
+    }
+    if !filter.neighbourhoods.is_empty() {
+        cond = cond.add(C::Neighbourhood.is_in(filter.neighbourhoods.iter().map(String::as_str)));
     }
     if let Some(user) = filter.exclude_dismissed_by {
         use entity::{InteractionKind, interaction};

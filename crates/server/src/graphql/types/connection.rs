@@ -238,6 +238,26 @@ impl PropertyConnection {
         &self.page_info
     }
 
+    /// Counts for filter chips: for this connection's filter, how many active listings each
+    /// city, neighbourhood, type, bedroom count, amenity and price bucket has, each counted
+    /// without its own restriction. From memory (the listing index), so a map viewport with
+    /// facets costs no statement. Null where it does not apply: search results, saved
+    /// listings, and filters that include inactive listings.
+    #[graphql(cache_control(max_age = 30))]
+    async fn facets(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PropertyFacets>> {
+        let PropertyTotal::Filter(f) = &self.total else {
+            return Ok(None);
+        };
+        if f.active != Some(true) || f.owner_id.is_some() {
+            return Ok(None);
+        }
+        let rec = ctx
+            .data::<std::sync::Arc<crate::recommend::Recommender>>()
+            .map_err(|_| ApiError::Internal("the recommender is missing".into()))?;
+        let snap = rec.index().fresh().await.map_err(ApiError::from)?;
+        Ok(Some(PropertyFacets(snap.facets(f))))
+    }
+
     /// Rows matching the query across all pages (computed only when asked for).
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let store = ctx.store()?;
@@ -339,5 +359,114 @@ mod tests {
                 Err(_) => prop_assert!(n >= 10_000),
             }
         }
+    }
+}
+
+/// Facet counts, most first (bedrooms and prices in their own order).
+pub(crate) struct PropertyFacets(crate::recommend::facets::Facets);
+
+#[derive(SimpleObject)]
+pub(crate) struct FacetCount {
+    pub value: String,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct NeighbourhoodFacet {
+    pub city: String,
+    pub neighbourhood: String,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct PropertyTypeFacet {
+    #[graphql(name = "type")]
+    pub kind: super::PropertyType,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct BedroomsFacet {
+    pub bedrooms: i32,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct AmenityFacet {
+    pub amenity: super::Amenity,
+    pub count: i64,
+}
+
+/// Monthly prices from `min` to `max` (inclusive; null: and above).
+#[derive(SimpleObject)]
+pub(crate) struct PriceFacet {
+    pub min: i32,
+    pub max: Option<i32>,
+    pub count: i64,
+}
+
+#[Object(cache_control(max_age = 30))]
+impl PropertyFacets {
+    async fn cities(&self) -> Vec<FacetCount> {
+        self.0
+            .cities
+            .iter()
+            .map(|(c, n)| FacetCount {
+                value: c.clone(),
+                count: *n as i64,
+            })
+            .collect()
+    }
+    async fn neighbourhoods(&self) -> Vec<NeighbourhoodFacet> {
+        self.0
+            .neighbourhoods
+            .iter()
+            .map(|((city, neighbourhood), n)| NeighbourhoodFacet {
+                city: city.clone(),
+                neighbourhood: neighbourhood.clone(),
+                count: *n as i64,
+            })
+            .collect()
+    }
+    async fn types(&self) -> Vec<PropertyTypeFacet> {
+        self.0
+            .types
+            .iter()
+            .map(|(t, n)| PropertyTypeFacet {
+                kind: (*t).into(),
+                count: *n as i64,
+            })
+            .collect()
+    }
+    async fn bedrooms(&self) -> Vec<BedroomsFacet> {
+        self.0
+            .bedrooms
+            .iter()
+            .map(|(b, n)| BedroomsFacet {
+                bedrooms: *b,
+                count: *n as i64,
+            })
+            .collect()
+    }
+    async fn amenities(&self) -> Vec<AmenityFacet> {
+        self.0
+            .amenities
+            .iter()
+            .map(|(a, n)| AmenityFacet {
+                amenity: (*a).into(),
+                count: *n as i64,
+            })
+            .collect()
+    }
+    async fn prices(&self) -> Vec<PriceFacet> {
+        self.0
+            .prices
+            .iter()
+            .map(|(min, max, n)| PriceFacet {
+                min: *min,
+                max: *max,
+                count: *n as i64,
+            })
+            .collect()
     }
 }

@@ -196,6 +196,8 @@ pub(crate) struct PropertyFilterInput {
     /// are your own (any, for admins), so false and null narrow the list to your listings.
     #[graphql(default_with = "Some(true)")]
     pub active: Option<bool>,
+    /// Any of these neighbourhoods (by name; with `city`, that city's).
+    pub neighbourhoods: Option<Vec<String>>,
     /// Within `radiusKm` of a point.
     pub near: Option<NearInput>,
     /// Inside a map viewport, edges included. A box across the antimeridian (west east of
@@ -292,6 +294,7 @@ impl Default for PropertyFilterInput {
             types: None,
             amenities: None,
             active: Some(true),
+            neighbourhoods: None,
             near: None,
             within: None,
         }
@@ -352,6 +355,12 @@ impl PropertyFilterInput {
             amenities,
             active: self.active,
             owner_id,
+            neighbourhoods: {
+                let mut n: Vec<String> = self.neighbourhoods.iter().flatten().cloned().collect();
+                n.sort();
+                n.dedup();
+                n
+            },
             near: self.near.map(NearInput::to_store).transpose()?,
             within: self.within.map(BoundsInput::to_store).transpose()?,
             ..Default::default()
