@@ -139,3 +139,68 @@ async fn near_and_within_filter_listings_searches_and_recommendations_postgres()
 async fn near_and_within_filter_listings_searches_and_recommendations_sqlite() {
     check(Db::Sqlite).await;
 }
+
+/// Map clusters for a viewport: every active listing inside it that passes the filter is in
+/// exactly one cluster (the counts sum to `totalCount` of the same filter and box), each
+/// cluster's centroid and cheapest price lie within its cell, and a zoom out of range is
+/// refused.
+async fn clusters(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.seed(400, 10, 0).await;
+    let page = "query($f: PropertyFilter) { properties(first: 1, filter: $f) { totalCount } }";
+    let map = "query($f: PropertyFilter, $w: Bounds!, $z: Int!) { mapClusters(filter: $f, within: $w, zoom: $z) {
+        count latitude longitude minPrice bounds { north south east west } } }";
+    // All of Europe, then closer in.
+    let europe = json!({ "south": 34.0, "north": 62.0, "west": -11.0, "east": 30.0 });
+    for (zoom, filter) in [
+        (3, json!({})),
+        (6, json!({ "minBedrooms": 2 })),
+        (12, json!({ "city": "Berlin" })),
+    ] {
+        let mut f = filter.clone();
+        f["within"] = europe.clone();
+        let total = app.data(page, json!({ "f": f }), None).await["properties"]["totalCount"]
+            .as_i64()
+            .unwrap_or(-1);
+        let got = app
+            .data(map, json!({ "f": filter, "w": europe, "z": zoom }), None)
+            .await;
+        let cells = got["mapClusters"].as_array().cloned().unwrap_or_default();
+        let sum: i64 = cells.iter().map(|c| c["count"].as_i64().unwrap_or(0)).sum();
+        assert!(total > 0, "listings in the box at zoom {zoom}");
+        assert_eq!(sum, total, "zoom {zoom}: {got}");
+        for c in &cells {
+            let b = &c["bounds"];
+            let (lat, lon) = (
+                c["latitude"].as_f64().unwrap_or(f64::NAN),
+                c["longitude"].as_f64().unwrap_or(f64::NAN),
+            );
+            assert!(
+                lat >= b["south"].as_f64().unwrap_or(0.0)
+                    && lat <= b["north"].as_f64().unwrap_or(0.0),
+                "{c}"
+            );
+            assert!(
+                lon >= b["west"].as_f64().unwrap_or(0.0)
+                    && lon <= b["east"].as_f64().unwrap_or(0.0),
+                "{c}"
+            );
+        }
+        assert!(cells.len() <= 2500);
+    }
+    let (_, body) = app
+        .gql(map, json!({ "f": {}, "w": europe, "z": 40 }), None)
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn map_clusters_cover_the_viewport_postgres() {
+    clusters(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn map_clusters_cover_the_viewport_sqlite() {
+    clusters(Db::Sqlite).await;
+}

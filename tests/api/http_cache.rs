@@ -246,6 +246,13 @@ async fn every_root_field_has_the_policy_it_declares() {
             "no-store",
             "no-store",
         ),
+        (
+            "mapClusters",
+            "{ mapClusters(within: { north: 90, south: -90, east: 180, west: -180 }, zoom: 2) { count } }"
+                .to_owned(),
+            "public, max-age=30",
+            "private, max-age=30",
+        ),
     ];
     let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
         .expect("schema.graphql");

@@ -73,6 +73,13 @@ pub const WEIGHTS: &[FieldWeight] = &[
         "a ranked self-join per listing",
     ),
     w("Property", "stats", 1, "a counter lookup"),
+    list(
+        "Query",
+        "mapClusters",
+        20,
+        100,
+        "a pass over the listing index in memory; assumed 100 cells",
+    ),
     w(
         "PropertyConnection",
         "facets",

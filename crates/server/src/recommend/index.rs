@@ -110,6 +110,11 @@ impl Entry {
         self.recent().score() + self.popularity().score() / 1_000.0
     }
 
+    /// Latitude and longitude.
+    pub fn location(&self) -> (f64, f64) {
+        (self.latitude, self.longitude)
+    }
+
     /// The facts as loaded, counters aside (cities, prices, amenities never change in place).
     pub fn static_facts(&self) -> &ListingFacts {
         &self.facts

@@ -6,6 +6,7 @@
 //! answer (overload, deadline, failure) the list falls back to popularity and says so.
 
 pub mod baseline;
+pub mod clusters;
 pub mod co_engagement;
 pub mod facets;
 pub mod index;

@@ -117,7 +117,8 @@ impl Bounds {
         }
     }
 
-    fn edges(&self) -> (f64, f64, f64, f64) {
+    /// South, north, west, east in degrees.
+    pub fn edges(&self) -> (f64, f64, f64, f64) {
         (
             self.south_e6 as f64 / MICRO,
             self.north_e6 as f64 / MICRO,

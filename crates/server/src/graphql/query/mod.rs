@@ -1,3 +1,4 @@
+mod map;
 mod node;
 mod property;
 mod rate_limit;
@@ -11,4 +12,5 @@ pub struct Query(
     node::NodeQuery,
     recommendation::RecommendationQuery,
     rate_limit::RateLimitQuery,
+    map::MapQuery,
 );

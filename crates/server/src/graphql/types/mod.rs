@@ -13,7 +13,7 @@ pub(crate) use connection::{
 pub(crate) use enums::{Amenity, InteractionType, PropertyType, Role};
 pub(crate) use interaction::Interaction;
 pub(crate) use property::{
-    Property, PropertyFilterInput, PropertyOrderBy, visible as property_visible,
+    BoundsInput, Property, PropertyFilterInput, PropertyOrderBy, visible as property_visible,
 };
 pub(crate) use recommendation::{Recommendation, recommendations_for};
 pub(crate) use user::User;

@@ -258,7 +258,7 @@ impl NearInput {
 }
 
 impl BoundsInput {
-    fn to_store(self) -> ApiResult<crate::store::Bounds> {
+    pub(crate) fn to_store(self) -> ApiResult<crate::store::Bounds> {
         if ![self.north, self.south].into_iter().all(latitude_ok)
             || ![self.east, self.west].into_iter().all(longitude_ok)
         {
