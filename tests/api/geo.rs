@@ -67,6 +67,22 @@ async fn check(db: Db) {
         ],
         "the east edge is in, a micro-degree past it is not: {viewport}"
     );
+    // Map clusters see listings created since the index loaded (its latitude order follows
+    // changes).
+    let clusters = app
+        .data(
+            "query($w: Bounds!) { mapClusters(within: $w, zoom: 10) { count } }",
+            json!({ "w": boxed["within"] }),
+            None,
+        )
+        .await;
+    let sum: i64 = clusters["mapClusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["count"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(sum, 5, "{clusters}");
     // Inside the search index's filters too, and in recommendations' candidates.
     let search = app
         .data(

@@ -42,7 +42,7 @@ impl Snapshot {
         let cell = cell_degrees(&viewport, zoom);
         // Per cell: count, sums of latitude and longitude, cheapest price.
         let mut cells: HashMap<(i64, i64), (u64, f64, f64, i32)> = HashMap::new();
-        for e in self.entries().filter(|e| e.active && e.matches(&f)) {
+        for e in self.active_candidates(&f).filter(|e| e.matches(&f)) {
             let (lat, lon) = e.location();
             let key = (
                 ((lat - s) / cell).floor() as i64,

@@ -1,9 +1,9 @@
 //! Facet counts for filter chips, from the listing index in memory: for the current filter,
 //! how many active listings each city, neighbourhood, type, bedroom count, amenity and price
 //! bucket has, each facet counted without its own restriction (a chip shows what choosing it
-//! would give, not only what is already chosen). One pass per facet over the index's entries;
-//! the same `Entry::matches` the SQL's filters are mirrored by, so the counts agree with
-//! `totalCount` (`tests/api/facets.rs` checks them against SQL).
+//! would give, not only what is already chosen). One pass over the index's active entries (a
+//! viewport's latitude band only), with the tests `Entry::matches` mirrors the SQL's filters
+//! by, so the counts agree with `totalCount` (`tests/api/facets.rs` checks them against SQL).
 use super::index::Snapshot;
 use crate::store::PropertyFilter;
 use entity::{Amenity, PropertyType};
@@ -35,72 +35,100 @@ fn ranked<K: std::fmt::Debug>(counts: HashMap<K, u64>) -> Vec<(K, u64)> {
     v
 }
 
+/// The restrictions a facet may drop, as bits of `fails`.
+const CITY: u8 = 1;
+const NEIGHBOURHOOD: u8 = 2;
+const TYPE: u8 = 4;
+const BEDROOMS: u8 = 8;
+const AMENITIES: u8 = 16;
+const PRICE: u8 = 32;
+
+/// Which of the faceted restrictions the listing fails (the same tests as `Entry::matches`).
+fn fails(f: &PropertyFilter, l: &rentgraph_model::features::ListingFacts) -> u8 {
+    let mut out = 0;
+    if f.city.as_ref().is_some_and(|c| *c != l.city)
+        || (!f.cities.is_empty() && !f.cities.contains(&l.city))
+    {
+        out |= CITY;
+    }
+    if !f.neighbourhoods.is_empty() && !f.neighbourhoods.contains(&l.neighbourhood) {
+        out |= NEIGHBOURHOOD;
+    }
+    if !f.property_types.is_empty() && !f.property_types.contains(&l.property_type) {
+        out |= TYPE;
+    }
+    if f.min_bedrooms.is_some_and(|m| l.bedrooms < m)
+        || f.max_bedrooms.is_some_and(|m| l.bedrooms > m)
+    {
+        out |= BEDROOMS;
+    }
+    let wanted = rentgraph_model::features::ListingFacts::amenity_mask(&f.amenities);
+    if l.amenities & wanted != wanted {
+        out |= AMENITIES;
+    }
+    if f.min_price.is_some_and(|m| l.monthly_price < m)
+        || f.max_price.is_some_and(|m| l.monthly_price > m)
+    {
+        out |= PRICE;
+    }
+    out
+}
+
 impl Snapshot {
     /// The facets of `filter` (active listings only: the caller checks the filter asks for
-    /// them).
+    /// them). One pass: each listing is tested against the faceted restrictions once, and
+    /// counts towards a facet when it fails none but that facet's own.
     pub fn facets(&self, filter: &PropertyFilter) -> Facets {
-        let without = |clear: &dyn Fn(&mut PropertyFilter)| {
-            let mut f = filter.clone();
-            clear(&mut f);
-            f
-        };
-        let count = |f: &PropertyFilter, key: &mut dyn FnMut(&super::index::Entry)| {
-            for e in self.entries().filter(|e| e.active && e.matches(f)) {
-                key(e);
-            }
-        };
-        let mut cities = HashMap::new();
-        count(
-            &without(&|f| {
-                f.city = None;
-                f.cities.clear();
-                f.neighbourhoods.clear();
-            }),
-            &mut |e| *cities.entry(e.static_facts().city.clone()).or_insert(0) += 1,
-        );
-        let mut neighbourhoods = HashMap::new();
-        count(&without(&|f| f.neighbourhoods.clear()), &mut |e| {
-            let l = e.static_facts();
-            *neighbourhoods
-                .entry((l.city.clone(), l.neighbourhood.clone()))
-                .or_insert(0) += 1;
-        });
-        let mut types = HashMap::new();
-        count(&without(&|f| f.property_types.clear()), &mut |e| {
-            *types.entry(e.static_facts().property_type).or_insert(0) += 1;
-        });
-        let mut bedrooms = HashMap::new();
-        count(
-            &without(&|f| {
-                f.min_bedrooms = None;
-                f.max_bedrooms = None;
-            }),
-            &mut |e| *bedrooms.entry(e.static_facts().bedrooms).or_insert(0) += 1,
-        );
+        // Everything but the faceted restrictions, through `Entry::matches`.
+        let mut rest = filter.clone();
+        rest.city = None;
+        rest.cities.clear();
+        rest.neighbourhoods.clear();
+        rest.property_types.clear();
+        rest.min_bedrooms = None;
+        rest.max_bedrooms = None;
+        rest.amenities.clear();
+        rest.min_price = None;
+        rest.max_price = None;
         let all_amenities: Vec<Amenity> = {
             use sea_orm::Iterable;
             Amenity::iter().collect()
         };
-        let mut amenities = HashMap::new();
-        count(&without(&|f| f.amenities.clear()), &mut |e| {
-            for a in &all_amenities {
-                if e.static_facts().has(*a) {
-                    *amenities.entry(*a).or_insert(0) += 1;
+        let (mut cities, mut neighbourhoods, mut types) =
+            (HashMap::new(), HashMap::new(), HashMap::new());
+        let (mut bedrooms, mut amenities, mut prices) =
+            (HashMap::new(), HashMap::new(), HashMap::<i32, u64>::new());
+        for e in self.active_candidates(filter).filter(|e| e.matches(&rest)) {
+            let l = e.static_facts();
+            let failed = fails(filter, l);
+            let only = |own: u8| failed & !own == 0;
+            // Keys borrowed from the snapshot: no allocation per listing.
+            if only(CITY | NEIGHBOURHOOD) {
+                *cities.entry(l.city.as_str()).or_insert(0) += 1;
+            }
+            if only(NEIGHBOURHOOD) {
+                *neighbourhoods
+                    .entry((l.city.as_str(), l.neighbourhood.as_str()))
+                    .or_insert(0) += 1;
+            }
+            if only(TYPE) {
+                *types.entry(l.property_type).or_insert(0) += 1;
+            }
+            if only(BEDROOMS) {
+                *bedrooms.entry(l.bedrooms).or_insert(0) += 1;
+            }
+            if only(AMENITIES) {
+                for a in &all_amenities {
+                    if l.has(*a) {
+                        *amenities.entry(*a).or_insert(0) += 1;
+                    }
                 }
             }
-        });
-        let mut prices: HashMap<i32, u64> = HashMap::new();
-        count(
-            &without(&|f| {
-                f.min_price = None;
-                f.max_price = None;
-            }),
-            &mut |e| {
-                let bucket =
-                    (e.static_facts().monthly_price.max(0) / PRICE_BUCKET).min(PRICE_BUCKETS);
+            if only(PRICE) {
+                let bucket = (l.monthly_price.max(0) / PRICE_BUCKET).min(PRICE_BUCKETS);
                 *prices.entry(bucket).or_insert(0) += 1;
-            },
-        );
+            }
+        }
         let mut prices: Vec<(i32, Option<i32>, u64)> = prices
             .into_iter()
             .map(|(b, n)| {
@@ -110,15 +138,19 @@ impl Snapshot {
             })
             .collect();
         prices.sort_by_key(|p| p.0);
+        let mut bedrooms = ranked(bedrooms);
+        bedrooms.sort_by_key(|x| x.0);
+        let owned = |v: Vec<(&str, u64)>| -> Vec<(String, u64)> {
+            v.into_iter().map(|(k, n)| (k.to_owned(), n)).collect()
+        };
         Facets {
-            cities: ranked(cities),
-            neighbourhoods: ranked(neighbourhoods),
+            cities: owned(ranked(cities)),
+            neighbourhoods: ranked(neighbourhoods)
+                .into_iter()
+                .map(|((c, nb), n)| ((c.to_owned(), nb.to_owned()), n))
+                .collect(),
             types: ranked(types),
-            bedrooms: {
-                let mut b = ranked(bedrooms);
-                b.sort_by_key(|x| x.0);
-                b
-            },
+            bedrooms,
             amenities: ranked(amenities),
             prices,
         }

@@ -217,6 +217,8 @@ pub struct Snapshot {
     newest_in: HashMap<String, Vec<u32>>,
     /// Active listings everywhere, most popular first.
     popular: Vec<u32>,
+    /// Active listings by latitude, so a map viewport or a radius reads its band only.
+    by_latitude: Vec<u32>,
     /// Listings engaged with by the same renters (built at a full load, kept through
     /// changes).
     co: Arc<CoEngagement>,
@@ -232,6 +234,44 @@ impl Snapshot {
     pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
         self.entries.iter()
     }
+
+    /// The active listings a filter can match, narrowed to the latitude band of its `within`
+    /// box or `near` radius when it has one (two binary searches), else all of them. The
+    /// caller still tests each with `Entry::matches`.
+    pub fn active_candidates<'a>(
+        &'a self,
+        f: &PropertyFilter,
+    ) -> Box<dyn Iterator<Item = &'a Arc<Entry>> + 'a> {
+        let band = match (f.within, f.near) {
+            (Some(b), _) => Some((b.edges().0, b.edges().1)),
+            (None, Some(n)) => Some(n.latitude_band()),
+            (None, None) => None,
+        };
+        let all = || Box::new(self.entries.iter().filter(|e| e.active));
+        let Some((south, north)) = band else {
+            return all();
+        };
+        let lat = |i: &u32| self.entries[*i as usize].latitude;
+        let from = self.by_latitude.partition_point(|i| lat(i) < south);
+        let to = self
+            .by_latitude
+            .partition_point(|i| lat(i) <= north)
+            .max(from);
+        // A band of most listings reads faster in storage order than hopping by latitude.
+        if (to - from) * 2 > self.by_latitude.len() {
+            return all();
+        }
+        Box::new(
+            self.by_latitude[from..to]
+                .iter()
+                .map(|i| &self.entries[*i as usize]),
+        )
+    }
+}
+
+/// By latitude, ties by id.
+fn latitude_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    a.latitude.total_cmp(&b.latitude).then(a.id.cmp(&b.id))
 }
 
 impl Snapshot {
@@ -266,6 +306,8 @@ impl Snapshot {
         for pool in newest_in.values_mut() {
             pool.sort_by(|a, b| newest_order(&entries[*a as usize], &entries[*b as usize]));
         }
+        let mut by_latitude = popular.clone();
+        by_latitude.sort_by(|a, b| latitude_order(&entries[*a as usize], &entries[*b as usize]));
         let mut s = Self {
             entries,
             market,
@@ -273,6 +315,7 @@ impl Snapshot {
             popular_in,
             newest_in,
             popular,
+            by_latitude,
             co: Arc::default(),
             lag: chrono::Duration::zero(),
             built: Instant::now(),
@@ -305,6 +348,7 @@ impl Snapshot {
             popular_in: self.popular_in.clone(),
             newest_in: self.newest_in.clone(),
             popular: self.popular.clone(),
+            by_latitude: self.by_latitude.clone(),
             co: self.co.clone(),
             lag: self.lag,
             built: Instant::now(),
@@ -317,6 +361,7 @@ impl Snapshot {
                     let old = &next.entries[i as usize];
                     if old.active {
                         next.popular.retain(|x| *x != i);
+                        next.by_latitude.retain(|x| *x != i);
                         for pools in [&mut next.popular_in, &mut next.newest_in] {
                             if let Some(pool) = pools.get_mut(&old.facts.city) {
                                 pool.retain(|x| *x != i);
@@ -344,6 +389,9 @@ impl Snapshot {
             let by_age =
                 |a: &u32, b: &u32| newest_order(&entries[*a as usize], &entries[*b as usize]);
             insert_sorted(&mut next.popular, i, by_prior);
+            insert_sorted(&mut next.by_latitude, i, |a: &u32, b: &u32| {
+                latitude_order(&entries[*a as usize], &entries[*b as usize])
+            });
             insert_sorted(
                 next.popular_in.entry(e.facts.city.clone()).or_default(),
                 i,

@@ -80,6 +80,13 @@ impl Near {
         )
     }
 
+    /// The latitudes the circle spans.
+    pub fn latitude_band(&self) -> (f64, f64) {
+        let (lat0, _) = self.centre();
+        let (r, _) = self.scale();
+        (lat0 - r, lat0 + r)
+    }
+
     /// Kilometres from the centre to a point.
     pub fn distance_km(&self, latitude: f64, longitude: f64) -> f64 {
         let (lat0, lon0) = self.centre();
