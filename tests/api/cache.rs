@@ -106,22 +106,6 @@ async fn an_instance_starts_with_the_popular_listings_warm() {
     app.cleanup().await;
 }
 
-/// One of `owner`'s listings.
-async fn owners_listing(app: &TestApp, owner: uuid::Uuid) -> String {
-    app.data(
-        "{ properties(first: 100) { edges { node { id owner { id } } } } }",
-        json!({}),
-        None,
-    )
-    .await["properties"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", owner))
-        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
-        .expect("the owner has a listing")
-}
-
 /// The listing ids of a `recommendations` response body, in order.
 fn recommended(v: &Value) -> Vec<String> {
     v["data"]["recommendations"]
@@ -168,7 +152,7 @@ async fn two_instances(
 #[tokio::test]
 async fn a_change_through_one_instance_is_seen_through_another() {
     let (a, b, u) = two_instances(&[], (20, 10, 20)).await;
-    let listing = owners_listing(&a, u.owner).await;
+    let listing = crate::helpers::owners_listing(&a, u.owner).await;
     let read_b = || {
         b.json(
             json!({ "query": LISTING, "variables": { "id": listing } }),
@@ -598,7 +582,7 @@ async fn two_instances_share_a_redis_cluster() {
         "B read listings, images and amenities from the cluster; {owners} statements (owners)"
     );
     // A change through A reaches B through the cluster's pub/sub.
-    let listing = owners_listing(&a, u.owner).await;
+    let listing = crate::helpers::owners_listing(&a, u.owner).await;
     let read_b = || {
         b.json(
             json!({ "query": LISTING, "variables": { "id": listing } }),
@@ -637,7 +621,7 @@ async fn two_instances_share_a_redis_cluster() {
 #[tokio::test]
 async fn a_fill_that_started_before_a_change_cannot_undo_it() {
     let (a, b, u) = two_instances(&[], (20, 10, 0)).await;
-    let listing = owners_listing(&a, u.owner).await;
+    let listing = crate::helpers::owners_listing(&a, u.owner).await;
     let id = crate::helpers::decode_gid(&listing)
         .parse::<uuid::Uuid>()
         .expect("uuid");

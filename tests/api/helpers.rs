@@ -453,3 +453,19 @@ pub(crate) fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// One of `owner`'s listings.
+pub(crate) async fn owners_listing(app: &TestApp, owner: uuid::Uuid) -> String {
+    app.data(
+        "{ properties(first: 100) { edges { node { id owner { id } } } } }",
+        serde_json::json!({}),
+        None,
+    )
+    .await["properties"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", owner))
+        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+        .expect("the owner has a listing")
+}

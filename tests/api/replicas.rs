@@ -235,19 +235,7 @@ async fn reads_go_to_the_replica_writes_and_a_writers_reads_to_the_primary() {
     // A mutation writes to the primary, and the writer's next reads see it there at once
     // (read-your-writes), whatever the replica has replayed.
     let owner = app.token(u.owner, Role::Owner);
-    let listing = app
-        .data(
-            "{ properties(first: 100) { edges { node { id owner { id } } } } }",
-            json!({}),
-            None,
-        )
-        .await["properties"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["node"]["owner"]["id"] == crate::helpers::gid("User", u.owner).as_str())
-        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
-        .expect("a listing of the owner");
+    let listing = crate::helpers::owners_listing(&app, u.owner).await;
     // (The owner's token is checked once now, outside the measurement: the role lookup is a
     // read that tolerates lag, on the replica.)
     app.data("{ __typename }", json!({}), Some(&owner)).await;

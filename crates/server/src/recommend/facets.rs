@@ -3,7 +3,8 @@
 //! bucket has, each facet counted without its own restriction (a chip shows what choosing it
 //! would give, not only what is already chosen). One pass over the index's active entries (a
 //! viewport's latitude band only), with the tests `Entry::matches` mirrors the SQL's filters
-//! by, so the counts agree with `totalCount` (`tests/api/facets.rs` checks them against SQL).
+//! by (`index::failed_restrictions`), so the counts agree with `totalCount`
+//! (`tests/api/facets.rs` checks them against SQL).
 use super::index::Snapshot;
 use crate::store::PropertyFilter;
 use entity::{Amenity, PropertyType};
@@ -35,61 +36,13 @@ fn ranked<K: std::fmt::Debug>(counts: HashMap<K, u64>) -> Vec<(K, u64)> {
     v
 }
 
-/// The restrictions a facet may drop, as bits of `fails`.
-const CITY: u8 = 1;
-const NEIGHBOURHOOD: u8 = 2;
-const TYPE: u8 = 4;
-const BEDROOMS: u8 = 8;
-const AMENITIES: u8 = 16;
-const PRICE: u8 = 32;
-
-/// Which of the faceted restrictions the listing fails (the same tests as `Entry::matches`).
-fn fails(f: &PropertyFilter, l: &rentgraph_model::features::ListingFacts) -> u8 {
-    let mut out = 0;
-    if f.city.as_ref().is_some_and(|c| *c != l.city)
-        || (!f.cities.is_empty() && !f.cities.contains(&l.city))
-    {
-        out |= CITY;
-    }
-    if !f.neighbourhoods.is_empty() && !f.neighbourhoods.contains(&l.neighbourhood) {
-        out |= NEIGHBOURHOOD;
-    }
-    if !f.property_types.is_empty() && !f.property_types.contains(&l.property_type) {
-        out |= TYPE;
-    }
-    if f.min_bedrooms.is_some_and(|m| l.bedrooms < m)
-        || f.max_bedrooms.is_some_and(|m| l.bedrooms > m)
-    {
-        out |= BEDROOMS;
-    }
-    let wanted = rentgraph_model::features::ListingFacts::amenity_mask(&f.amenities);
-    if l.amenities & wanted != wanted {
-        out |= AMENITIES;
-    }
-    if f.min_price.is_some_and(|m| l.monthly_price < m)
-        || f.max_price.is_some_and(|m| l.monthly_price > m)
-    {
-        out |= PRICE;
-    }
-    out
-}
-
 impl Snapshot {
     /// The facets of `filter` (active listings only: the caller checks the filter asks for
     /// them). One pass: each listing is tested against the faceted restrictions once, and
     /// counts towards a facet when it fails none but that facet's own.
     pub fn facets(&self, filter: &PropertyFilter) -> Facets {
-        // Everything but the faceted restrictions, through `Entry::matches`.
-        let mut rest = filter.clone();
-        rest.city = None;
-        rest.cities.clear();
-        rest.neighbourhoods.clear();
-        rest.property_types.clear();
-        rest.min_bedrooms = None;
-        rest.max_bedrooms = None;
-        rest.amenities.clear();
-        rest.min_price = None;
-        rest.max_price = None;
+        use super::index::failed_restrictions;
+        use super::index::restriction::*;
         let all_amenities: Vec<Amenity> = {
             use sea_orm::Iterable;
             Amenity::iter().collect()
@@ -98,9 +51,9 @@ impl Snapshot {
             (HashMap::new(), HashMap::new(), HashMap::new());
         let (mut bedrooms, mut amenities, mut prices) =
             (HashMap::new(), HashMap::new(), HashMap::<i32, u64>::new());
-        for e in self.active_candidates(filter).filter(|e| e.matches(&rest)) {
+        for e in self.active_candidates(filter).filter(|e| e.in_area(filter)) {
             let l = e.static_facts();
-            let failed = fails(filter, l);
+            let failed = failed_restrictions(filter, l);
             let only = |own: u8| failed & !own == 0;
             // Keys borrowed from the snapshot: no allocation per listing.
             if only(CITY | NEIGHBOURHOOD) {

@@ -127,37 +127,20 @@ impl Entry {
     /// Whether the listing passes a request's filter (the same tests `store` runs in SQL;
     /// `owner_id`, `ids` and dismissals are not used for recommendations' candidates).
     pub fn matches(&self, f: &PropertyFilter) -> bool {
-        let l = &self.facts;
         if let Some(active) = f.active
             && active != self.active
         {
             return false;
         }
-        if f.city.as_ref().is_some_and(|c| *c != l.city) {
-            return false;
-        }
-        if !f.cities.is_empty() && !f.cities.contains(&l.city) {
-            return false;
-        }
-        if f.min_price.is_some_and(|m| l.monthly_price < m)
-            || f.max_price.is_some_and(|m| l.monthly_price > m)
-            || f.min_bedrooms.is_some_and(|m| l.bedrooms < m)
-            || f.max_bedrooms.is_some_and(|m| l.bedrooms > m)
-        {
-            return false;
-        }
-        if !f.property_types.is_empty() && !f.property_types.contains(&l.property_type) {
-            return false;
-        }
-        if f.near
+        self.in_area(f) && failed_restrictions(f, &self.facts) == 0
+    }
+
+    /// Whether the listing is inside the filter's `near` radius and `within` box.
+    pub fn in_area(&self, f: &PropertyFilter) -> bool {
+        !(f.near
             .is_some_and(|n| !n.contains(self.latitude, self.longitude))
             || f.within
-                .is_some_and(|b| !b.contains(self.latitude, self.longitude))
-        {
-            return false;
-        }
-        let wanted = ListingFacts::amenity_mask(&f.amenities);
-        l.amenities & wanted == wanted
+                .is_some_and(|b| !b.contains(self.latitude, self.longitude)))
     }
 
     /// Rough heap and inline bytes, for the size metric.
@@ -166,6 +149,49 @@ impl Entry {
             + self.facts.city.capacity()
             + self.facts.neighbourhood.capacity()
     }
+}
+
+/// The restrictions of a filter on a listing's own facts, as bits of `failed_restrictions`
+/// (facets drop one at a time, `recommend::facets`).
+pub mod restriction {
+    pub const CITY: u8 = 1;
+    pub const NEIGHBOURHOOD: u8 = 2;
+    pub const TYPE: u8 = 4;
+    pub const BEDROOMS: u8 = 8;
+    pub const AMENITIES: u8 = 16;
+    pub const PRICE: u8 = 32;
+}
+
+/// Which of the filter's restrictions on the listing's facts it fails (none: it passes them).
+pub fn failed_restrictions(f: &PropertyFilter, l: &ListingFacts) -> u8 {
+    use restriction::*;
+    let mut out = 0;
+    if f.city.as_ref().is_some_and(|c| *c != l.city)
+        || (!f.cities.is_empty() && !f.cities.contains(&l.city))
+    {
+        out |= CITY;
+    }
+    if !f.neighbourhoods.is_empty() && !f.neighbourhoods.contains(&l.neighbourhood) {
+        out |= NEIGHBOURHOOD;
+    }
+    if !f.property_types.is_empty() && !f.property_types.contains(&l.property_type) {
+        out |= TYPE;
+    }
+    if f.min_bedrooms.is_some_and(|m| l.bedrooms < m)
+        || f.max_bedrooms.is_some_and(|m| l.bedrooms > m)
+    {
+        out |= BEDROOMS;
+    }
+    let wanted = ListingFacts::amenity_mask(&f.amenities);
+    if l.amenities & wanted != wanted {
+        out |= AMENITIES;
+    }
+    if f.min_price.is_some_and(|m| l.monthly_price < m)
+        || f.max_price.is_some_and(|m| l.monthly_price > m)
+    {
+        out |= PRICE;
+    }
+    out
 }
 
 /// More changes than this in one application, and the snapshot is rebuilt rather than its
