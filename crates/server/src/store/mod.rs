@@ -100,17 +100,7 @@ impl Store {
     /// duration histogram and the slow-statement log.
     pub async fn connect(settings: &DatabaseSettings, metrics: Arc<Metrics>) -> StoreResult<Self> {
         ensure_sqlite_dir(&settings.url)?;
-        let mut opts = ConnectOptions::new(settings.url.clone());
-        opts.max_connections(settings.max_connections)
-            .min_connections(settings.min_connections)
-            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .connect_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .idle_timeout(Duration::from_millis(settings.idle_timeout_ms))
-            .max_lifetime(Duration::from_millis(settings.max_lifetime_ms))
-            .sqlx_logging(false);
-        if settings.url.starts_with("postgres") && settings.statement_timeout_ms > 0 {
-            opts.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
-        }
+        let mut opts = pool_options(settings, &settings.url);
         if settings.url.starts_with("sqlite") {
             // WAL lets readers run while the single writer commits; busy_timeout makes a
             // second writer wait instead of failing with SQLITE_BUSY.
@@ -346,6 +336,23 @@ impl ConnectionTrait for Reader<'_> {
 fn sql_span(stmt: &sea_orm::Statement) -> tracing::Span {
     let head: String = stmt.sql.chars().take(120).collect();
     tracing::debug_span!("sql", statement = %head)
+}
+
+/// A pool of `url` with the `[database]` sizes and timeouts (the primary's; replicas adjust
+/// theirs, `store::replicas`).
+pub(crate) fn pool_options(settings: &DatabaseSettings, url: &str) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .idle_timeout(Duration::from_millis(settings.idle_timeout_ms))
+        .max_lifetime(Duration::from_millis(settings.max_lifetime_ms))
+        .sqlx_logging(false);
+    if url.starts_with("postgres") && settings.statement_timeout_ms > 0 {
+        opts.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
+    }
+    opts
 }
 
 /// The pool's statement hook: the query counter (by pool), the duration histogram, the

@@ -87,14 +87,6 @@ impl Near {
         (lat0 - r, lat0 + r)
     }
 
-    /// Kilometres from the centre to a point.
-    pub fn distance_km(&self, latitude: f64, longitude: f64) -> f64 {
-        let (lat0, lon0) = self.centre();
-        let (_, k) = self.scale();
-        let (dx, dy) = ((longitude - lon0) * k, latitude - lat0);
-        (dx * dx + dy * dy).sqrt() * KM_PER_DEGREE
-    }
-
     pub fn contains(&self, latitude: f64, longitude: f64) -> bool {
         let (lat0, lon0) = self.centre();
         let (r, k) = self.scale();

@@ -11,7 +11,7 @@
 //! guards against invalidations that come after the read.
 use super::{DatabaseSettings, StoreResult};
 use crate::infra::telemetry::Metrics;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -78,21 +78,14 @@ impl Replicas {
         }
         let mut members = Vec::new();
         for (i, url) in settings.replica_urls.iter().enumerate() {
-            let mut opts = ConnectOptions::new(url.clone());
+            let mut opts = super::pool_options(settings, url);
             // A replica that went away must not hold a read up for the primary's acquire
             // timeout: at most a second, then the read is repeated on the primary.
             let acquire = Duration::from_millis(settings.acquire_timeout_ms.min(1000));
-            opts.max_connections(settings.max_connections)
-                .min_connections(0)
+            opts.min_connections(0)
                 .acquire_timeout(acquire)
                 .connect_timeout(acquire)
-                .idle_timeout(Duration::from_millis(settings.idle_timeout_ms))
-                .max_lifetime(Duration::from_millis(settings.max_lifetime_ms))
-                .connect_lazy(true)
-                .sqlx_logging(false);
-            if settings.statement_timeout_ms > 0 {
-                opts.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
-            }
+                .connect_lazy(true);
             // A metric label must live as long as the process; the list is fixed at start.
             let name: &'static str = Box::leak(format!("replica-{i}").into_boxed_str());
             let mut check = opts.clone();
